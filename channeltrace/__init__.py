@@ -1,0 +1,1 @@
+"""ChannelTrace command-line shell and shared helpers."""

@@ -1,0 +1,1 @@
+"""Pytest plugins loaded from pyproject (addopts -p)."""
