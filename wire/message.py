@@ -1,0 +1,47 @@
+"""Opening a received message: topic, envelope, signature and payload in one step."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from wire.envelope import Envelope, decode, seal, verify
+from wire.errors import UnknownDevice
+from wire.models import Payload, decode_payload, encode_payload
+from wire.topics import Topic
+
+__all__ = ["KeyLookup", "OpenedMessage", "open_message", "seal_payload"]
+
+KeyLookup = Callable[[str], Sequence[Ed25519PublicKey]]
+"""Returns the public keys registered for a device id (empty when unknown)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedMessage:
+    topic: Topic
+    envelope: Envelope
+    payload: Payload
+
+
+def seal_payload(topic: Topic, seq: int, payload: Payload, key: Ed25519PrivateKey) -> bytes:
+    """Encode and sign ``payload`` for ``topic``: what a device publishes."""
+    return seal(topic, seq, encode_payload(payload), key)
+
+
+def open_message(topic: str, data: bytes, keys_for: KeyLookup) -> OpenedMessage:
+    """Parse, authenticate and validate a received message.
+
+    Checks run cheapest first and the signature before the payload schema, so
+    unauthenticated bytes never reach the JSON parser. Every failure is a
+    :class:`wire.errors.WireError` whose ``reason`` says which check failed.
+    """
+    parsed_topic = Topic.parse(topic)
+    envelope = decode(data)
+    keys = keys_for(envelope.device_id)
+    if not keys:
+        raise UnknownDevice(f"no public key registered for device {envelope.device_id!r}")
+    verify(parsed_topic, envelope, keys)
+    payload = decode_payload(parsed_topic.kind, envelope.payload)
+    return OpenedMessage(parsed_topic, envelope, payload)

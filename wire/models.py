@@ -1,0 +1,213 @@
+"""Versioned payload models, one per topic kind.
+
+Payloads are JSON objects with ``"v"`` (schema version) and ``"type"`` (which
+must match the topic's kind). Unknown fields are rejected so that a typo in a
+producer is caught at the first message, not discovered in the database.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from wire.envelope import MAX_SEQ
+from wire.errors import MalformedMessage
+from wire.topics import Kind
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_READINGS_PER_SEAL",
+    "ConfigPayload",
+    "CustodyEventBatch",
+    "Health",
+    "Metric",
+    "Payload",
+    "Reading",
+    "ScanEvent",
+    "StateMessage",
+    "StockBatch",
+    "StockCount",
+    "TelemetryBatch",
+    "Threshold",
+    "decode_payload",
+    "encode_payload",
+]
+
+MAX_BATCH = 10_000
+# Readings per sealed batch; at the field maxima 2,000 readings stay under MAX_PAYLOAD.
+MAX_READINGS_PER_SEAL = 2_000
+Identifier = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+]
+Gtin = Annotated[str, Field(pattern=r"^[0-9]{14}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False, strict=True)
+
+
+class Metric(StrEnum):
+    TEMPERATURE_C = "temperature_c"
+    HUMIDITY_PCT = "humidity_pct"
+
+
+class Reading(_Model):
+    """One sample of one metric from one sensor, stamped with the device clock."""
+
+    sensor: Identifier
+    metric: Metric
+    ts: AwareDatetime
+    # None when the sensor gave no usable value; ``fault`` then says why.
+    value: float | None = None
+    fault: Annotated[str, Field(max_length=64)] | None = None
+
+    @model_validator(mode="after")
+    def _value_or_fault(self) -> Reading:
+        if self.value is None and not self.fault:
+            raise ValueError("a reading without a value must name its fault")
+        return self
+
+
+class TelemetryBatch(_Model):
+    v: Literal[1] = 1
+    type: Literal["telemetry"] = "telemetry"
+    sent_at: AwareDatetime  # device clock when sealed; with receive time this shows skew
+    clock_synced: bool = True
+    readings: Annotated[list[Reading], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class StockCount(_Model):
+    """A counted or sensed quantity of one product at a location."""
+
+    ts: AwareDatetime
+    gtin: Gtin
+    quantity: Annotated[int, Field(ge=0)]
+    location: Identifier | None = None
+    method: Literal["count", "rfid", "load_cell", "scan"] = "count"
+
+
+class ScanEvent(_Model):
+    """A barcode or RFID read at a dock door or shelf: one unit in or out."""
+
+    ts: AwareDatetime
+    code: Annotated[str, Field(min_length=1, max_length=512)]
+    direction: Literal["in", "out"]
+    reader: Identifier
+    gtin: Gtin | None = None
+
+
+class StockBatch(_Model):
+    v: Literal[1] = 1
+    type: Literal["stock"] = "stock"
+    sent_at: AwareDatetime
+    clock_synced: bool = True
+    counts: Annotated[list[StockCount], Field(max_length=MAX_BATCH)] = []
+    scans: Annotated[list[ScanEvent], Field(max_length=MAX_BATCH)] = []
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> StockBatch:
+        if not self.counts and not self.scans:
+            raise ValueError("a stock batch needs at least one count or scan")
+        return self
+
+
+class CustodyEventBatch(_Model):
+    """EPCIS 2.0 events as JSON objects; the cloud validates them against the GS1 schema."""
+
+    v: Literal[1] = 1
+    type: Literal["events"] = "events"
+    sent_at: AwareDatetime
+    clock_synced: bool = True
+    events: Annotated[list[dict[str, Any]], Field(min_length=1, max_length=1_000)]
+
+
+class Health(_Model):
+    outbox_depth: Annotated[int, Field(ge=0)]
+    outbox_oldest_age_s: Annotated[float, Field(ge=0)] | None = None
+    evicted_readings: Annotated[int, Field(ge=0)] = 0
+    cpu_pct: Annotated[float, Field(ge=0)] | None = None
+    rss_bytes: Annotated[int, Field(ge=0)] | None = None
+    disk_free_bytes: Annotated[int, Field(ge=0)] | None = None
+    clock_offset_s: float | None = None
+    clock_synced: bool = True
+    # The most recent sequence numbers the outbox gave up under its disk budget, so the
+    # cloud can tell a deliberate eviction from a lost message.
+    evicted_seqs: Annotated[
+        list[Annotated[int, Field(ge=1, le=MAX_SEQ)]], Field(max_length=1000)
+    ] = []
+
+
+class StateMessage(_Model):
+    """Birth (``online``), death (``offline``, also the broker's last will) and heartbeat."""
+
+    v: Literal[1] = 1
+    type: Literal["state"] = "state"
+    status: Literal["online", "offline", "heartbeat"]
+    ts: AwareDatetime
+    agent_version: Annotated[str, Field(max_length=32)] | None = None
+    # Sequence number reserved for this session's last will, so the cloud can tell a
+    # will that never fired from a lost message.
+    will_seq: Annotated[int, Field(ge=1, le=MAX_SEQ)] | None = None
+    reason: Annotated[str, Field(max_length=200)] | None = None
+    health: Health | None = None
+
+
+class Threshold(_Model):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Threshold:
+        if self.min is not None and self.max is not None and self.min >= self.max:
+            raise ValueError(f"threshold min {self.min} must be below max {self.max}")
+        return self
+
+
+class ConfigPayload(_Model):
+    """Remote configuration sent by the cloud on the retained ``config`` topic."""
+
+    v: Literal[1] = 1
+    type: Literal["config"] = "config"
+    revision: Annotated[int, Field(ge=1)]
+    sample_interval_s: Annotated[float, Field(ge=0.05, le=3600)] = 1.0
+    batch_max_readings: Annotated[int, Field(ge=1, le=MAX_READINGS_PER_SEAL)] = 500
+    flush_interval_s: Annotated[float, Field(ge=0.01, le=600)] = 0.2
+    thresholds: dict[Metric, Threshold] = {}
+
+
+Payload = TelemetryBatch | StockBatch | CustodyEventBatch | StateMessage | ConfigPayload
+
+_MODEL_FOR_KIND: dict[Kind, type[_Model]] = {
+    Kind.TELEMETRY: TelemetryBatch,
+    Kind.STOCK: StockBatch,
+    Kind.EVENTS: CustodyEventBatch,
+    Kind.STATE: StateMessage,
+    Kind.CONFIG: ConfigPayload,
+}
+
+
+def encode_payload(payload: Payload) -> bytes:
+    """Compact JSON bytes of ``payload``; these exact bytes are what gets signed."""
+    return payload.model_dump_json(exclude_none=True).encode("utf-8")
+
+
+def decode_payload(kind: Kind, data: bytes) -> Payload:
+    """Validate ``data`` as the payload model of ``kind``; :class:`MalformedMessage` otherwise."""
+    model = _MODEL_FOR_KIND[kind]
+    if b"\\u0000" in data.lower():
+        # Valid JSON, but no text column (PostgreSQL text, jsonb) can hold U+0000.
+        raise MalformedMessage(f"{kind.value} payload contains U+0000, which cannot be stored")
+    try:
+        payload = model.model_validate_json(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors(include_url=False)[:5]
+        )
+        more = exc.error_count() - 5
+        suffix = f" (+{more} more)" if more > 0 else ""
+        raise MalformedMessage(f"{kind.value} payload invalid: {problems}{suffix}") from None
+    assert isinstance(payload, Payload)  # the map above only holds Payload models
+    return payload
