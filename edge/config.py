@@ -1,0 +1,170 @@
+"""The agent's TOML configuration file.
+
+Paths inside the file are relative to the file's own directory, so a provisioned
+directory can be moved or copied to the gateway as a whole.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import zlib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from edge.errors import ConfigError
+from wire.broker import parse_mqtt_url
+from wire.errors import TopicError
+from wire.models import MAX_READINGS_PER_SEAL
+from wire.topics import check_segment
+
+__all__ = ["AgentConfig", "BrokerConfig", "DeviceConfig", "OutboxConfig", "SamplingConfig",
+           "SensorConfig", "check_rendered", "load_config", "render_config"]  # fmt: skip
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DeviceConfig(_Section):
+    id: str
+    tenant: str
+    site: str
+    key_file: Path = Path("device.pem")
+
+    @field_validator("id", "tenant", "site")
+    @classmethod
+    def _segment(cls, value: str) -> str:
+        try:
+            return check_segment(value, "identifier")
+        except TopicError as exc:  # pydantic reports ValueErrors with the field's location
+            raise ValueError(exc.message) from None
+
+
+class BrokerConfig(_Section):
+    url: str = "mqtt://127.0.0.1:1883"
+    keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parse_mqtt_url(value)
+        return value
+
+
+class OutboxConfig(_Section):
+    path: Path = Path("outbox.db")
+    budget_mb: Annotated[float, Field(gt=0)] = 64.0
+
+
+class SamplingConfig(_Section):
+    interval_s: Annotated[float, Field(ge=0.01, le=3600)] = 1.0
+    batch_max_readings: Annotated[int, Field(ge=1, le=MAX_READINGS_PER_SEAL)] = 500
+    flush_interval_s: Annotated[float, Field(ge=0.01, le=600)] = 0.2
+    heartbeat_interval_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    # Unacknowledged messages on the wire at once; paho drops past 65,535, we stay far below.
+    max_inflight: Annotated[int, Field(ge=1, le=1_000)] = 100
+
+
+class SensorConfig(_Section):
+    driver: Literal["sim.climate"]
+    id: str
+    profile: str = "wine"
+    seed: int = 0
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        from firmware_sim.climate import PROFILES
+
+        if value not in PROFILES:
+            raise ValueError(
+                f"unknown storage profile {value!r}; expected one of {sorted(PROFILES)}"
+            )
+        return value
+
+
+class AgentConfig(_Section):
+    device: DeviceConfig
+    broker: BrokerConfig = BrokerConfig()
+    outbox: OutboxConfig = OutboxConfig()
+    sampling: SamplingConfig = SamplingConfig()
+    sensors: Annotated[list[SensorConfig], Field(min_length=1)]
+    base_dir: Path = Path()
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.base_dir / path
+
+
+def load_config(path: Path) -> AgentConfig:
+    """Read and validate a config file; :class:`ConfigError` says what is wrong where."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read agent config {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text: {exc.reason} at byte {exc.start}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    raw["base_dir"] = str(path.resolve().parent)
+    try:
+        return AgentConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_problems(exc)}") from None
+
+
+def render_config(device: str, tenant: str, site: str, broker_url: str, *, profile: str) -> str:
+    """A commented starting config for a newly provisioned device.
+
+    Values are written as JSON strings, which are valid TOML basic strings, so no value
+    can break out of its line.
+    """
+    q = json.dumps
+    seed = zlib.crc32(device.encode()) % 10_000
+    return f"""# ChannelTrace edge agent configuration (see docs/edge.md).
+# Relative paths are relative to this file's directory.
+
+[device]
+id = {q(device)}
+tenant = {q(tenant)}
+site = {q(site)}
+key_file = "device.pem"
+
+[broker]
+url = {q(broker_url)}
+keepalive_s = 30
+
+[outbox]
+path = "outbox.db"
+budget_mb = 64
+
+[sampling]
+interval_s = 1.0
+batch_max_readings = 500
+flush_interval_s = 0.2
+heartbeat_interval_s = 30
+max_inflight = 100
+
+[[sensors]]
+driver = "sim.climate"
+id = "probe-1"
+profile = {q(profile)}
+seed = {seed}
+"""
+
+
+def check_rendered(text: str, origin: str) -> AgentConfig:
+    """Validate config text (e.g. before provisioning writes a key next to it)."""
+    try:
+        raw = tomllib.loads(text)
+        return AgentConfig.model_validate(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin} would not be valid TOML: {exc}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_problems(exc)}") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

@@ -1,0 +1,49 @@
+"""Health figures the heartbeat reports: outbox, process and host."""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import time
+from pathlib import Path
+
+from edge.outbox import OutboxStats
+from wire import Health
+
+__all__ = ["CpuMeter", "collect_health"]
+
+
+class CpuMeter:
+    """CPU use of this process since the previous call, in percent of one core."""
+
+    def __init__(self) -> None:
+        self._last = (time.monotonic(), time.process_time())
+
+    def percent(self) -> float:
+        now = (time.monotonic(), time.process_time())
+        wall, cpu = now[0] - self._last[0], now[1] - self._last[1]
+        self._last = now
+        return round(100.0 * cpu / wall, 2) if wall > 0 else 0.0
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # not Linux: fall back to the peak, which is what the OS offers
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def collect_health(
+    stats: OutboxStats, evicted_seqs: list[int], cpu: CpuMeter, data_dir: Path
+) -> Health:
+    return Health(
+        outbox_depth=stats.pending_items + stats.pending_messages,
+        outbox_oldest_age_s=stats.oldest_age_s,
+        evicted_readings=stats.evicted_items,
+        evicted_seqs=evicted_seqs[-1000:],
+        cpu_pct=cpu.percent(),
+        rss_bytes=_rss_bytes(),
+        disk_free_bytes=shutil.disk_usage(data_dir).free,
+    )

@@ -1,0 +1,181 @@
+"""MQTT side of the agent: publishes sealed outbox messages with QoS 1 in seq order.
+
+A message leaves the outbox only when the broker's PUBACK arrives. At most
+``max_inflight`` messages are unacknowledged at once (paho silently drops
+messages past 65,535 in flight, and a bounded window keeps memory flat). After a
+reconnect paho retransmits what was in flight; anything still unacknowledged a
+while later is republished from the outbox, and the cloud absorbs duplicates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.errors import EdgeError
+from edge.outbox import Outbox
+from wire import Kind, Topic
+from wire.broker import parse_mqtt_url
+
+__all__ = ["Publisher"]
+
+_logger = logging.getLogger(__name__)
+_REPUBLISH_AFTER_S = 30.0
+
+
+class Publisher:
+    def __init__(
+        self,
+        outbox: Outbox,
+        topic: Topic,
+        broker_url: str,
+        *,
+        keepalive_s: int,
+        max_inflight: int,
+        arm_will: Callable[[], tuple[int, bytes]],
+        on_connected: Callable[[], None],
+    ) -> None:
+        self._outbox = outbox
+        self._topic = topic
+        self._broker = parse_mqtt_url(broker_url)
+        self._keepalive = keepalive_s
+        self._window = max_inflight
+        self._arm_will = arm_will
+        self._on_connected = on_connected
+        self._lock = threading.Lock()
+        self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (seq, published at)
+        self._highest_sent = 0
+        self.connected = threading.Event()
+        self.acked = 0
+        self.will: tuple[int, bytes] | None = None
+        self._stopping = False
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"ct-edge-{topic.device}", protocol=mqtt.MQTTv5
+        )
+        self._client.max_inflight_messages_set(max_inflight)
+        self._client.max_queued_messages_set(0)
+        if self._broker.username:
+            self._client.username_pw_set(self._broker.username, self._broker.password)
+        if self._broker.tls:
+            self._client.tls_set()
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_publish = self._handle_publish
+        self._client.reconnect_delay_set(min_delay=1, max_delay=15)
+
+    def _set_will(self) -> None:
+        self.will = self._arm_will()
+        self._client.will_set(
+            str(self._topic.with_kind(Kind.STATE)), self.will[1], qos=1, retain=True
+        )
+
+    def start(self) -> None:
+        self._set_will()
+        self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._keepalive)
+        self._client.loop_start()
+
+    def stop(self, *, drain_s: float = 5.0, publish_death: bool = True) -> None:
+        """Try to deliver what is pending, announce a clean death, then disconnect."""
+        self._stopping = True
+        deadline = time.monotonic() + drain_s
+        while time.monotonic() < deadline and self.connected.is_set():
+            self.pump()
+            if self._outbox.stats().pending_messages == 0:
+                break
+            time.sleep(0.05)
+        if publish_death and self.connected.is_set() and self.will is not None:
+            # The will's exact bytes (same seq): if the broker also fires it, the cloud
+            # sees an identical duplicate, never two different deaths.
+            info = self._client.publish(
+                str(self._topic.with_kind(Kind.STATE)), self.will[1], qos=1, retain=True
+            )
+            with self._lock:
+                self._inflight[info.mid] = (self.will[0], time.monotonic())
+            with contextlib.suppress(RuntimeError):
+                info.wait_for_publish(timeout=max(0.5, deadline - time.monotonic()))
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def pump(self) -> int:
+        """Publish pending messages into the free part of the window; returns how many."""
+        if not self.connected.is_set():
+            return 0
+        now = time.monotonic()
+        with self._lock:
+            stale = [
+                mid for mid, (_s, at) in self._inflight.items() if now - at > _REPUBLISH_AFTER_S
+            ]
+            if stale:
+                _logger.warning("%d messages unacknowledged for %.0fs; republishing", len(stale),
+                                _REPUBLISH_AFTER_S)  # fmt: skip
+                for mid in stale:
+                    del self._inflight[mid]
+                self._highest_sent = min((s for s, _ in self._inflight.values()), default=0)
+                self._highest_sent = 0 if not self._inflight else self._highest_sent
+            room = self._window - len(self._inflight)
+            if room <= 0:
+                return 0
+            messages = self._outbox.pending_messages(room, after_seq=self._highest_sent)
+            published = 0
+            for message in messages:
+                topic = str(self._topic.with_kind(Kind(message.kind.value)))
+                info = self._client.publish(
+                    topic, message.data, qos=1, retain=message.kind.value == Kind.STATE.value
+                )
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    # Not queued (disconnected meanwhile, or queue full): retry next pump.
+                    _logger.debug("publish of seq %d not queued: rc=%s", message.seq, info.rc)
+                    break
+                self._inflight[info.mid] = (message.seq, now)
+                self._highest_sent = max(self._highest_sent, message.seq)
+                published += 1
+        return published
+
+    @property
+    def inflight(self) -> int:
+        with self._lock:
+            return len(self._inflight)
+
+    def _handle_connect(
+        self, _c: mqtt.Client, _u: object, _f: Any, reason_code: Any, _p: Any
+    ) -> None:
+        if reason_code.is_failure:
+            _logger.error("broker refused connection: %s", reason_code)
+            return
+        _logger.info("connected to %s:%d", self._broker.host, self._broker.port)
+        self.connected.set()
+        self._on_connected()
+
+    def _handle_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: Any, reason: Any, _p: Any
+    ) -> None:
+        if self.connected.is_set():
+            _logger.warning("disconnected from broker: %s", reason)
+        self.connected.clear()
+        if self._stopping:
+            return
+        # A new connection is a new session: arm a fresh will for it.
+        try:
+            self._set_will()
+        except EdgeError:
+            _logger.exception("could not arm a new last will")
+
+    def _handle_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: Any, _p: Any) -> None:
+        with self._lock:
+            entry = self._inflight.pop(mid, None)
+        if entry is None:
+            return
+        if reason.is_failure:
+            _logger.warning("broker refused seq %d: %s; will republish", entry[0], reason)
+            with self._lock:
+                self._highest_sent = min(self._highest_sent, entry[0] - 1)
+            return
+        self._outbox.ack(entry[0])
+        self.acked += 1
