@@ -1,0 +1,102 @@
+"""``channeltrace cloud ...``: schema, device registry and ingest."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signals
+
+__all__ = ["cloud_app"]
+
+cloud_app = typer.Typer(help="Cloud services: schema, registry, ingest.", no_args_is_help=True)
+
+DatabaseUrl = Annotated[
+    str | None, typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL).")
+]
+MqttUrl = Annotated[str | None, typer.Option("--mqtt-url", help="Broker (default: CT_MQTT_URL).")]
+
+
+def _database_url(option: str | None) -> str:
+    from cloud.settings import get_settings
+
+    return option or get_settings().database_url
+
+
+@cloud_app.command("migrate")
+def cloud_migrate(database_url: DatabaseUrl = None, verbose: Verbose = False) -> None:
+    """Create or upgrade the database schema (idempotent)."""
+    setup_logging(verbose)
+    from cloud.errors import MigrationError
+    from cloud.migrate import migrate
+
+    try:
+        applied = migrate(_database_url(database_url))
+    except MigrationError as exc:
+        raise fail(str(exc)) from None
+    if applied:
+        for m in applied:
+            typer.echo(f"applied {m.version:04d}_{m.name}")
+    else:
+        typer.echo("schema is up to date")
+
+
+@cloud_app.command("register")
+def cloud_register(
+    registrations: Annotated[list[Path], typer.Argument(help="registration.json files.")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Register devices (the files ``channeltrace edge provision`` wrote)."""
+    import psycopg
+    from pydantic import ValidationError
+
+    from cloud.errors import RegistryError
+    from cloud.registry import DeviceRegistration, register_device
+
+    try:
+        with psycopg.connect(_database_url(database_url)) as conn:
+            for path in registrations:
+                try:
+                    reg = DeviceRegistration.model_validate_json(path.read_bytes())
+                    register_device(conn, reg)
+                except (OSError, ValidationError, RegistryError) as exc:
+                    raise fail(f"{path}: {exc}") from None
+                typer.echo(f"registered {reg.device_id} at {reg.tenant}/{reg.site}")
+    except psycopg.OperationalError as exc:
+        raise fail(f"cannot reach the database: {exc}") from None
+
+
+@cloud_app.command("ingest")
+def cloud_ingest(
+    database_url: DatabaseUrl = None,
+    mqtt_url: MqttUrl = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="MQTT client id; unique per worker, stable across restarts.")
+    ] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Consume device messages into PostgreSQL: verified, exactly once, ack after commit."""
+    setup_logging(verbose)
+    from cloud.ingest.worker import IngestOptions, IngestWorker
+    from cloud.settings import get_settings
+
+    settings = get_settings()
+    worker = IngestWorker(
+        IngestOptions(
+            database_url=database_url or settings.database_url,
+            mqtt_url=mqtt_url or settings.mqtt_url,
+            client_id=client_id or settings.ingest_client_id or f"ct-ingest-{socket.gethostname()}",
+            share_group=settings.ingest_share_group,
+            batch_messages=settings.ingest_batch_messages,
+            batch_seconds=settings.ingest_batch_seconds,
+            receive_maximum=settings.ingest_receive_maximum,
+            skew_flag_seconds=settings.clock_skew_flag_seconds,
+        )
+    )
+    worker.run(stop_on_signals())
+    typer.echo(json.dumps({"ingest": "stopped", **asdict(worker.stats)}))

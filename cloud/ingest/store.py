@@ -1,0 +1,243 @@
+"""Writing a batch of prepared messages in one transaction, exactly once per (device, seq).
+
+The ingest log row of a message and its data rows commit together, so after a
+crash either both exist or neither does; a redelivered message then finds its
+ingest log row and is counted as a duplicate instead of being stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from cloud.ingest.prepare import Accepted, DeadLetter
+
+__all__ = ["COLUMNS", "WriteResult", "write_batch"]
+
+_BASE = ("received_at", "tenant_id", "site_id", "device_id", "seq")
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "readings": ("time", *_BASE, "sensor", "metric", "value", "fault"),
+    "stock_counts": ("time", *_BASE, "gtin", "quantity", "location", "method"),
+    "scans": ("time", *_BASE, "code", "direction", "reader", "gtin"),
+    "custody_inbox": (*_BASE, "event"),
+}
+_TYPES: dict[str, tuple[str, ...]] = {
+    "readings": (
+        "timestamptz", "timestamptz", "text", "text", "text", "int8",
+        "text", "text", "float8", "text",
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    stored: list[Accepted]
+    duplicates: list[Accepted]
+    dead_letters: list[DeadLetter]
+    rows: int
+
+
+def _split_in_batch(
+    accepted: Sequence[Accepted],
+) -> tuple[list[Accepted], list[Accepted], list[DeadLetter]]:
+    """Resolve repeats of one (device, seq) inside the batch itself."""
+    first: dict[tuple[str, int], Accepted] = {}
+    dups: list[Accepted] = []
+    replays: list[DeadLetter] = []
+    for item in accepted:
+        key = (item.device_id, item.seq)
+        seen = first.get(key)
+        if seen is None:
+            first[key] = item
+        elif seen.digest == item.digest:
+            dups.append(item)
+        else:
+            replays.append(_replay(item))
+    return list(first.values()), dups, replays
+
+
+def _replay(item: Accepted) -> DeadLetter:
+    return DeadLetter(
+        item.inbound,
+        "replay",
+        f"{item.device_id} seq {item.seq} was already used for a different message",
+        item.device_id,
+        item.seq,
+    )
+
+
+def write_batch(
+    conn: psycopg.Connection[Any], accepted: Sequence[Accepted], dead: Sequence[DeadLetter]
+) -> WriteResult:
+    """Store ``accepted`` and ``dead`` in one transaction; the caller acks after it returns."""
+    # A fixed lock order keeps concurrent workers from deadlocking on the same rows.
+    ordered = sorted(accepted, key=lambda a: (a.device_id, a.seq))
+    unique, duplicates, dead_letters = _split_in_batch(ordered)
+    dead_letters = [*dead, *dead_letters]
+    stored: list[Accepted] = []
+    rows = 0
+    with conn.transaction(), conn.cursor() as cur:
+        if unique:
+            inserted = _insert_log(cur, unique)
+            conflicts = [a for a in unique if (a.device_id, a.seq) not in inserted]
+            stored = [a for a in unique if (a.device_id, a.seq) in inserted]
+            if conflicts:
+                known = _known_digests(cur, conflicts)
+                replayed: set[tuple[str, int]] = set()
+                for item in conflicts:
+                    if known.get((item.device_id, item.seq)) == item.digest:
+                        duplicates.append(item)
+                    else:
+                        dead_letters.append(_replay(item))
+                        replayed.add((item.device_id, item.seq))
+                # In-batch copies of a replay are replays too, not duplicates of the stored
+                # message (which has other content).
+                dead_letters += [_replay(d) for d in duplicates if (d.device_id, d.seq) in replayed]
+                duplicates = [d for d in duplicates if (d.device_id, d.seq) not in replayed]
+            rows = _copy_rows(cur, stored)
+            _update_devices(cur, stored)
+        if duplicates:
+            cur.executemany(
+                "UPDATE ingest_log SET duplicates = duplicates + 1, last_duplicate_at = %s"
+                " WHERE device_id = %s AND seq = %s",
+                [(d.inbound.received_at, d.device_id, d.seq) for d in duplicates],
+            )
+        if dead_letters:
+            _copy_dead_letters(cur, dead_letters)
+    return WriteResult(stored, duplicates, dead_letters, rows)
+
+
+def _insert_log(cur: psycopg.Cursor[Any], items: Sequence[Accepted]) -> set[tuple[str, int]]:
+    cur.execute(
+        "INSERT INTO ingest_log (device_id, seq, kind, digest, received_at, device_sent_at,"
+        " clock_skew_s, skew_flagged, item_count)"
+        " SELECT * FROM unnest(%s::text[], %s::int8[], %s::text[], %s::bytea[],"
+        " %s::timestamptz[], %s::timestamptz[], %s::float8[], %s::bool[], %s::int4[])"
+        " ON CONFLICT (device_id, seq) DO NOTHING RETURNING device_id, seq",
+        (
+            [a.device_id for a in items],
+            [a.seq for a in items],
+            [a.kind for a in items],
+            [a.digest for a in items],
+            [a.inbound.received_at for a in items],
+            [a.sent_at for a in items],
+            [a.clock_skew_s for a in items],
+            [a.skew_flagged for a in items],
+            [a.item_count for a in items],
+        ),
+    )
+    return {(str(r[0]), int(r[1])) for r in cur.fetchall()}
+
+
+def _known_digests(
+    cur: psycopg.Cursor[Any], items: Sequence[Accepted]
+) -> dict[tuple[str, int], bytes]:
+    cur.execute(
+        "SELECT l.device_id, l.seq, l.digest FROM ingest_log l"
+        " JOIN unnest(%s::text[], %s::int8[]) AS k(device_id, seq)"
+        " ON l.device_id = k.device_id AND l.seq = k.seq",
+        ([a.device_id for a in items], [a.seq for a in items]),
+    )
+    return {(str(r[0]), int(r[1])): bytes(r[2]) for r in cur.fetchall()}
+
+
+def _copy_rows(cur: psycopg.Cursor[Any], items: Sequence[Accepted]) -> int:
+    total = 0
+    for table, columns in COLUMNS.items():
+        batch = [row for item in items for row in item.rows.get(table, ())]
+        if not batch:
+            continue
+        types = _TYPES.get(table)
+        fmt = " (FORMAT BINARY)" if types else ""
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN{fmt}"
+        with cur.copy(statement.encode()) as copy:
+            if types:
+                copy.set_types(list(types))
+            for row in batch:
+                copy.write_row(_adapt(table, row))
+        total += len(batch)
+    return total
+
+
+def _adapt(table: str, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    if table == "custody_inbox":
+        return (*row[:-1], Jsonb(row[-1]))
+    return row
+
+
+def _update_devices(cur: psycopg.Cursor[Any], items: Sequence[Accepted]) -> None:
+    last_seen: dict[str, datetime] = {}
+    for item in items:
+        seen = last_seen.get(item.device_id)
+        if seen is None or item.inbound.received_at > seen:
+            last_seen[item.device_id] = item.inbound.received_at
+    cur.executemany(
+        "UPDATE devices SET last_seen_at = GREATEST(last_seen_at, %s) WHERE id = %s",
+        [(ts, device) for device, ts in sorted(last_seen.items())],
+    )
+    for item in sorted((i for i in items if i.state is not None), key=lambda i: i.seq):
+        _apply_state(cur, item)
+
+
+def _apply_state(cur: psycopg.Cursor[Any], item: Accepted) -> None:
+    """Online/offline from birth, heartbeat and death, robust to late and repeated messages.
+
+    A birth opens a session and names the seq of that session's last will; only that
+    will (or the agent's own clean death, which reuses its bytes) closes the session.
+    Late messages of older sessions change nothing.
+    """
+    state = item.state
+    assert state is not None
+    doc = Jsonb(json.loads(state.model_dump_json(exclude_none=True)))
+    if state.status == "online":
+        cur.execute(
+            "UPDATE devices SET status = 'online', last_state = %s,"
+            " will_seq = COALESCE(%s, will_seq), state_seq = %s"
+            " WHERE id = %s AND (will_seq IS NULL OR will_seq < %s)",
+            (doc, state.will_seq, item.seq, item.device_id, state.will_seq or item.seq),
+        )
+    elif state.status == "heartbeat":
+        cur.execute(
+            "UPDATE devices SET status = 'online', last_state = %s, state_seq = %s"
+            " WHERE id = %s AND status IN ('online', 'registered')"
+            " AND (state_seq IS NULL OR state_seq < %s)",
+            (doc, item.seq, item.device_id, item.seq),
+        )
+    else:
+        cur.execute(
+            # Remembering the will's seq makes a late birth of the same session a no-op.
+            "UPDATE devices SET status = 'offline', last_state = %s,"
+            " will_seq = GREATEST(will_seq, %s)"
+            " WHERE id = %s AND status <> 'retired' AND (will_seq IS NULL OR will_seq <= %s)",
+            (doc, item.seq, item.device_id, item.seq),
+        )
+
+
+def _copy_dead_letters(cur: psycopg.Cursor[Any], items: Sequence[DeadLetter]) -> None:
+    with cur.copy(
+        b"COPY dead_letters (received_at, topic, reason, detail, device_id, seq, payload)"
+        b" FROM STDIN"
+    ) as copy:
+        for d in items:
+            copy.write_row(
+                (
+                    d.inbound.received_at,
+                    _text(d.inbound.topic),
+                    d.reason,
+                    _text(d.detail),
+                    d.device_id,
+                    d.seq,
+                    d.inbound.data,
+                )
+            )
+
+
+def _text(value: str) -> str:
+    """PostgreSQL text cannot hold U+0000; keep the evidence visible instead."""
+    return value.replace("\x00", "\\x00")

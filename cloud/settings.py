@@ -1,0 +1,34 @@
+"""Settings of the cloud services, from ``CT_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["CloudSettings", "get_settings"]
+
+
+class CloudSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/channeltrace"
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    eth_rpc_url: str | None = None
+
+    # Ingest: a batch is committed when it holds this many messages or has waited this long.
+    ingest_batch_messages: Annotated[int, Field(ge=1, le=10_000)] = 500
+    ingest_batch_seconds: Annotated[float, Field(gt=0, le=10)] = 0.05
+    # MQTT 5 Receive Maximum: unacknowledged messages the broker may send us; bounds memory.
+    ingest_receive_maximum: Annotated[int, Field(ge=1, le=65_535)] = 1_000
+    ingest_share_group: str | None = "ingest"
+    ingest_client_id: str | None = None
+    # A device clock further than this from receive time is flagged (not rejected).
+    clock_skew_flag_seconds: Annotated[float, Field(gt=0)] = 120.0
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> CloudSettings:
+    return CloudSettings()
