@@ -209,7 +209,7 @@ def _apply_state(cur: psycopg.Cursor[Any], item: Accepted) -> None:
             " AND (state_seq IS NULL OR state_seq < %s)",
             (doc, item.seq, item.device_id, item.seq),
         )
-    else:
+    elif state.status == "offline":
         cur.execute(
             # Remembering the will's seq makes a late birth of the same session a no-op.
             "UPDATE devices SET status = 'offline', last_state = %s,"
