@@ -8,10 +8,15 @@ expected and what was got.
 from __future__ import annotations
 
 __all__ = [
+    "AnchorError",
+    "BundleError",
+    "ChainUnavailableError",
     "CheckpointError",
+    "KeyConfigError",
     "LedgerError",
     "NoteError",
     "ProofError",
+    "StoreError",
     "TreeError",
 ]
 
@@ -38,3 +43,23 @@ class NoteError(LedgerError):
 
 class CheckpointError(NoteError):
     """A C2SP tlog-checkpoint is malformed, unsigned, or signed by the wrong key."""
+
+
+class StoreError(LedgerError):
+    """The log's PostgreSQL storage failed or holds something it must not."""
+
+
+class KeyConfigError(LedgerError):
+    """The log key is missing, unreadable, malformed, or refused (a default outside development)."""
+
+
+class AnchorError(LedgerError):
+    """Anchoring a checkpoint on chain failed (reverted, dropped, or misconfigured)."""
+
+
+class ChainUnavailableError(AnchorError):
+    """The chain's JSON-RPC endpoint did not answer; the operation may be retried."""
+
+
+class BundleError(LedgerError):
+    """A proof bundle is malformed (not: fails verification; see :mod:`ledger.verify`)."""
