@@ -149,7 +149,8 @@ class KeyCache:
             rows = conn.execute(
                 "SELECT d.tenant_id, d.site_id, k.public_key FROM devices d"
                 " JOIN device_keys k ON k.device_id = d.id"
-                " WHERE d.id = %s AND d.status <> 'retired' AND k.retired_at IS NULL",
+                " WHERE d.id = %s AND d.status <> 'retired'"
+                " AND (k.retired_at IS NULL OR k.retired_at > now())",
                 (device_id,),
             ).fetchall()
         if not rows:

@@ -1,0 +1,46 @@
+"""Storage maintenance jobs: partitions, rollups, retention, ingest gaps."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import psycopg
+
+from cloud import storage
+from cloud.jobs.settings import SchedulerSettings
+from cloud.scheduler import Job
+from cloud.storage import partitions
+
+__all__ = ["storage_jobs"]
+
+
+def _ensure_partitions(days_ahead: int, conn: psycopg.Connection[Any]) -> None:
+    backend = storage.backend_for(conn)
+    if isinstance(backend, storage.PostgresBackend):
+        partitions.ensure_partitions(conn, days_ahead=days_ahead)
+
+
+def _refresh_rollups(conn: psycopg.Connection[Any]) -> None:
+    storage.refresh_rollups(conn)
+
+
+def _apply_retention(conn: psycopg.Connection[Any]) -> None:
+    storage.apply_retention(conn)
+
+
+def _detect_gaps(conn: psycopg.Connection[Any]) -> None:
+    storage.detect_gaps(conn)
+
+
+def storage_jobs(settings: SchedulerSettings) -> list[Job]:
+    return [
+        Job(
+            "storage.partitions",
+            settings.partitions_interval_s,
+            partial(_ensure_partitions, settings.partitions_days_ahead),
+        ),
+        Job("storage.rollups", settings.rollups_interval_s, _refresh_rollups),
+        Job("storage.retention", settings.retention_interval_s, _apply_retention),
+        Job("storage.gaps", settings.gaps_interval_s, _detect_gaps),
+    ]
