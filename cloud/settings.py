@@ -27,6 +27,19 @@ class CloudSettings(BaseSettings):
     ingest_client_id: str | None = None
     # A device clock further than this from receive time is flagged (not rejected).
     clock_skew_flag_seconds: Annotated[float, Field(gt=0)] = 120.0
+    # Readings, stock and state stamped further ahead than this are dead-lettered.
+    ingest_max_future_seconds: Annotated[float, Field(gt=0)] = 86_400.0
+    # Threads verifying signatures in parallel (Ed25519 verification releases the GIL).
+    ingest_verify_threads: Annotated[int, Field(ge=1, le=64)] = 2
+    # Prometheus endpoint of this process on 127.0.0.1; unset: no endpoint.
+    metrics_port: Annotated[int, Field(ge=1, le=65_535)] | None = None
+
+    # Read API (``channeltrace cloud api``): loopback unless deliberately exposed.
+    api_host: str = "127.0.0.1"
+    api_port: Annotated[int, Field(ge=1, le=65_535)] = 8000
+    api_pool_max_size: Annotated[int, Field(ge=1, le=200)] = 10
+    # A device silent for longer than this is shown as "stale" even if its status is online.
+    device_stale_after_seconds: Annotated[float, Field(gt=0)] = 300.0
 
 
 @lru_cache(maxsize=1)

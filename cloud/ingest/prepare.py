@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from cloud.registry import DeviceIdentity
@@ -19,9 +19,34 @@ from wire import (
     digest,
     open_message,
 )
-from wire.envelope import decode
+from wire.envelope import MAX_PAYLOAD, SIGNATURE_SIZE, decode
+from wire.models import Metric, Payload
 
-__all__ = ["Accepted", "DeadLetter", "Inbound", "Rows", "prepare"]
+__all__ = [
+    "DEAD_LETTER_KEEP_BYTES",
+    "DEFAULT_MAX_FUTURE_SECONDS",
+    "FUTURE_TIMESTAMP",
+    "MAX_MESSAGE_BYTES",
+    "OVERSIZED",
+    "Accepted",
+    "DeadLetter",
+    "Inbound",
+    "Rows",
+    "prepare",
+]
+
+# The largest well-formed envelope: fixed header (17 B), a 255-byte device id, the largest
+# payload and the signature. Anything bigger is refused before it is parsed.
+MAX_MESSAGE_BYTES = 17 + 255 + MAX_PAYLOAD + SIGNATURE_SIZE
+# Oversized messages keep only this much of their bytes as evidence, so that a flood of
+# huge messages cannot fill the dead-letter table.
+DEAD_LETTER_KEEP_BYTES = 64 * 1024
+# Device time this far ahead of receive time cannot be a skewed clock worth flagging: it
+# would sort after every honest reading for a day and poison "latest" queries.
+DEFAULT_MAX_FUTURE_SECONDS = 86_400.0
+OVERSIZED = "oversized"
+FUTURE_TIMESTAMP = "future_timestamp"
+_METRIC_TEXT = {m: m.value for m in Metric}  # plain str for the text column, without enum cost
 
 Rows = dict[str, list[tuple[Any, ...]]]
 """Rows per table name, in that table's column order (see cloud.ingest.store.COLUMNS)."""
@@ -68,8 +93,22 @@ def prepare(
     identity_of: Callable[[str], DeviceIdentity | None],
     *,
     skew_flag_seconds: float,
+    max_future_seconds: float = DEFAULT_MAX_FUTURE_SECONDS,
 ) -> Accepted | DeadLetter:
-    """Authenticate and flatten one message. Never raises for bad input."""
+    """Authenticate and flatten one message. Never raises for bad input.
+
+    Checks run cheapest first: size, envelope structure, registry, signature, schema,
+    then timestamps: a skewed clock is flagged; a reading, stock observation or state
+    stamped more than ``max_future_seconds`` after receive time is dead-lettered as
+    ``future_timestamp`` (it would sort after every honest row for that long).
+    """
+    if len(inbound.data) > MAX_MESSAGE_BYTES:
+        return DeadLetter(
+            replace(inbound, data=inbound.data[:DEAD_LETTER_KEEP_BYTES]),
+            OVERSIZED,
+            f"message of {len(inbound.data)} bytes exceeds the {MAX_MESSAGE_BYTES}-byte limit;"
+            f" only the first {DEAD_LETTER_KEEP_BYTES} bytes are kept",
+        )
     device_id: str | None = None
     seq: int | None = None
     try:
@@ -90,6 +129,17 @@ def prepare(
         return DeadLetter(inbound, exc.reason, exc.message, device_id, seq)
 
     payload = opened.payload
+    limit = inbound.received_at + timedelta(seconds=max_future_seconds)
+    future = _latest_device_time(payload)
+    if future is not None and future > limit:
+        return DeadLetter(
+            inbound,
+            FUTURE_TIMESTAMP,
+            f"device time {future.isoformat()} is more than {max_future_seconds:g} s after"
+            f" receive time {inbound.received_at.isoformat()}",
+            device_id,
+            seq,
+        )
     sent_at = getattr(payload, "sent_at", None) or getattr(payload, "ts", None)
     skew = (inbound.received_at - sent_at).total_seconds() if sent_at is not None else None
     base = (inbound.received_at, identity.tenant, identity.site, device_id, seq)
@@ -97,7 +147,8 @@ def prepare(
     state: StateMessage | None = None
     if isinstance(payload, TelemetryBatch):
         rows["readings"] = [
-            (r.ts, *base, r.sensor, r.metric.value, r.value, r.fault) for r in payload.readings
+            (r.ts, *base, r.sensor, _METRIC_TEXT[r.metric], r.value, r.fault)
+            for r in payload.readings
         ]
         count = len(payload.readings)
     elif isinstance(payload, StockBatch):
@@ -137,3 +188,20 @@ def prepare(
         rows=rows,
         state=state,
     )
+
+
+def _latest_device_time(payload: Payload) -> datetime | None:
+    """The latest device timestamp that would become a row's time (None if there is none).
+
+    Custody events are exempt: their rows are keyed by receive time, the event's own
+    ``eventTime`` is judged by the ledger, and a custody event must never be lost to a
+    gateway's wild clock (it is flagged as skewed instead).
+    """
+    if isinstance(payload, TelemetryBatch):
+        return max(payload.sent_at, *(r.ts for r in payload.readings))
+    if isinstance(payload, StockBatch):
+        stamps = [c.ts for c in payload.counts] + [s.ts for s in payload.scans]
+        return max(payload.sent_at, *stamps)
+    if isinstance(payload, StateMessage):
+        return payload.ts
+    return None

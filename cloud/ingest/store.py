@@ -195,6 +195,24 @@ def _apply_state(cur: psycopg.Cursor[Any], item: Accepted) -> None:
     state = item.state
     assert state is not None
     doc = Jsonb(json.loads(state.model_dump_json(exclude_none=True)))
+    if state.health is not None and state.health.evicted_seqs:
+        # Heartbeats carry only the latest evictions: keep every one the gap job must
+        # tell from a loss, whenever it runs.
+        cur.execute(
+            "INSERT INTO evicted_seqs (device_id, seq) SELECT %s, unnest(%s::int8[])"
+            " ON CONFLICT DO NOTHING",
+            (item.device_id, list(state.health.evicted_seqs)),
+        )
+    if state.status == "alarm" and state.alarm is not None:
+        alarm = state.alarm
+        cur.execute(
+            "INSERT INTO device_alarms (device_id, seq, sensor, metric, state, bound,"
+            " limit_value, value, time, received_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (item.device_id, item.seq, alarm.sensor, alarm.metric.value, alarm.state,
+             alarm.bound, alarm.limit, alarm.value, alarm.ts, item.inbound.received_at),
+        )  # fmt: skip
+        return
     if state.status == "online":
         cur.execute(
             "UPDATE devices SET status = 'online', last_state = %s,"

@@ -1,10 +1,15 @@
 """The ingest worker: MQTT 5 shared subscription in, PostgreSQL out, ack after commit.
 
-Threads: paho's network thread only queues messages; the worker thread batches,
-verifies, writes one transaction per batch and only then acknowledges. The
-broker's Receive Maximum bounds how many unacknowledged messages we hold, so
-memory stays bounded and a slow or absent database pushes back on the broker
-instead of filling RAM. A message is never acknowledged before it is stored.
+Threads, as a two-stage pipeline:
+
+* paho's network thread only queues received messages (the inbox);
+* the main thread collects a batch and prepares it (envelope, signature, schema) on a
+  small thread pool: Ed25519 verification releases the GIL, so it runs in parallel;
+* the writer thread commits the previous batch meanwhile, and only then acknowledges.
+
+The broker's Receive Maximum bounds how many unacknowledged messages we hold, so memory
+stays bounded and a slow or absent database pushes back on the broker instead of filling
+RAM. A message is never acknowledged before it is stored.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,8 +30,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cloud.ingest.prepare import Accepted, DeadLetter, Inbound, prepare
-from cloud.ingest.store import WriteResult, write_batch
+from cloud.ingest.prepare import DEFAULT_MAX_FUTURE_SECONDS, Accepted, DeadLetter, Inbound, prepare
+from cloud.ingest.store import WriteResult
+from cloud.ingest.writer import BatchWriter
+from cloud.metrics import IngestMetrics
 from cloud.registry import KeyCache
 from wire import Kind, subscription
 from wire.broker import parse_mqtt_url
@@ -47,10 +55,14 @@ class IngestOptions:
     batch_seconds: float = 0.05
     receive_maximum: int = 1_000
     skew_flag_seconds: float = 120.0
+    max_future_seconds: float = DEFAULT_MAX_FUTURE_SECONDS
+    verify_threads: int = 2
 
 
 @dataclass(slots=True)
 class IngestStats:
+    """What this worker did since it started; printed as one JSON line at exit."""
+
     messages: int = 0
     stored: int = 0
     rows: int = 0
@@ -60,14 +72,28 @@ class IngestStats:
     db_retries: int = 0
 
 
+_Prepared = tuple[list[Inbound], list[Accepted], list[DeadLetter]]
+
+
 class IngestWorker:
-    def __init__(self, options: IngestOptions) -> None:
+    # Kept for callers of the isolation path; the logic lives in cloud.ingest.writer.
+
+    def __init__(self, options: IngestOptions, metrics: IngestMetrics | None = None) -> None:
+        if options.verify_threads < 1:
+            raise ValueError(f"verify_threads must be at least 1; got {options.verify_threads}")
         self.options = options
         self.stats = IngestStats()
+        self.metrics = metrics if metrics is not None else IngestMetrics.create()
         self.subscribed = threading.Event()
         self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=options.receive_maximum * 2)
-        self._conn: psycopg.Connection[Any] | None = None
+        # At most one prepared batch waits while the writer commits the previous one.
+        self._handoff: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
+        self._in_hand = 0  # messages taken from the inbox and not yet acknowledged
+        self._in_hand_lock = threading.Lock()
+        self.metrics.queue_depth.set_function(lambda: self._inbox.qsize() + self._in_hand)
         self._keys = KeyCache(self._connect)
+        self._writer = BatchWriter(self._connect, on_retry=self._count_retry)
+        self._pool = ThreadPoolExecutor(options.verify_threads, thread_name_prefix="verify")
         self._client = self._make_client()
 
     # --- MQTT side (network thread) -------------------------------------------------
@@ -124,6 +150,13 @@ class IngestWorker:
         self.subscribed.clear()
         _logger.warning("disconnected from broker (%s); paho reconnects", reason_code)
 
+    def _connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.options.database_url, connect_timeout=5)
+
+    def _count_retry(self) -> None:
+        self.stats.db_retries += 1
+        self.metrics.db_retries.inc()
+
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
             topic = msg.topic
@@ -131,63 +164,6 @@ class IngestWorker:
             topic = bytes(msg._topic).decode("utf-8", "replace")
         # Blocks the network thread when full: back-pressure onto the broker.
         self._inbox.put(Inbound(topic, bytes(msg.payload), datetime.now(UTC), msg.mid))
-
-    # --- database side (worker thread) ----------------------------------------------
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.options.database_url, connect_timeout=5)
-
-    def _write(
-        self, accepted: list[Accepted], dead: list[DeadLetter], stop: threading.Event
-    ) -> WriteResult | None:
-        """Write until it commits; returns None only when stopping first (nothing acked)."""
-        delay = 0.2
-        while True:
-            try:
-                if self._conn is None or self._conn.closed:
-                    self._conn = self._connect()
-                try:
-                    return write_batch(self._conn, accepted, dead)
-                except psycopg.OperationalError:
-                    raise
-                except psycopg.Error as exc:
-                    # The database refused the content, not the connection: find the
-                    # poison message(s) instead of blocking the stream forever.
-                    _logger.error("batch refused by the database (%s); isolating", exc)
-                    return self._write_one_by_one(self._conn, accepted, dead)
-            except psycopg.OperationalError as exc:
-                self.stats.db_retries += 1
-                _logger.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
-                if self._conn is not None:
-                    self._conn.close()
-                    self._conn = None
-            if stop.wait(delay):
-                return None
-            delay = min(delay * 2, 5.0)
-
-    @staticmethod
-    def _write_one_by_one(
-        conn: psycopg.Connection[Any], accepted: list[Accepted], dead: list[DeadLetter]
-    ) -> WriteResult:
-        results: list[WriteResult] = []
-        for item in accepted:
-            try:
-                results.append(write_batch(conn, [item], []))
-            except psycopg.OperationalError:
-                raise
-            except psycopg.Error as exc:
-                letter = DeadLetter(
-                    item.inbound, "unstorable", f"database refused it: {exc}",
-                    item.device_id, item.seq,
-                )  # fmt: skip
-                results.append(write_batch(conn, [], [letter]))
-        results.append(write_batch(conn, [], dead))
-        return WriteResult(
-            stored=[a for r in results for a in r.stored],
-            duplicates=[a for r in results for a in r.duplicates],
-            dead_letters=[d for r in results for d in r.dead_letters],
-            rows=sum(r.rows for r in results),
-        )
 
     def _collect(self, stop: threading.Event) -> list[Inbound]:
         try:
@@ -206,25 +182,54 @@ class IngestWorker:
                 break
         return batch
 
-    def process(self, batch: list[Inbound], stop: threading.Event) -> bool:
-        accepted: list[Accepted] = []
-        dead: list[DeadLetter] = []
-        for inbound in batch:
-            result = prepare(
-                inbound, self._keys.identity, skew_flag_seconds=self.options.skew_flag_seconds
+    def prepare_batch(self, batch: list[Inbound]) -> tuple[list[Accepted], list[DeadLetter]]:
+        """Verify and flatten ``batch``, in parallel chunks (signature checks drop the GIL)."""
+        threads = self.options.verify_threads
+        if threads == 1 or len(batch) < 2 * threads:
+            results = self._prepare_chunk(batch)
+        else:
+            size = -(-len(batch) // threads)
+            chunks = [batch[i : i + size] for i in range(0, len(batch), size)]
+            results = [r for part in self._pool.map(self._prepare_chunk, chunks) for r in part]
+        accepted = [r for r in results if isinstance(r, Accepted)]
+        dead = [r for r in results if isinstance(r, DeadLetter)]
+        return accepted, dead
+
+    def _prepare_chunk(self, chunk: Sequence[Inbound]) -> list[Accepted | DeadLetter]:
+        options = self.options
+        identity = self._keys.identity
+        return [
+            prepare(
+                inbound,
+                identity,
+                skew_flag_seconds=options.skew_flag_seconds,
+                max_future_seconds=options.max_future_seconds,
             )
-            if isinstance(result, Accepted):
-                accepted.append(result)
-            else:
-                dead.append(result)
-        written = self._write(accepted, dead, stop)
+            for inbound in chunk
+        ]
+
+    def commit(self, prepared: _Prepared, stop: threading.Event) -> bool:
+        """Store a prepared batch, then acknowledge it; False if stopped before commit."""
+        batch, accepted, dead = prepared
+        began = time.perf_counter()
+        written = self._writer.write(accepted, dead, stop)
         if written is None:
             return False
+        committed = datetime.now(UTC)
         for inbound in batch:
             if inbound.token:
                 self._client.ack(inbound.token, 1)
+        with self._in_hand_lock:
+            self._in_hand -= len(batch)
         self._count(len(batch), written)
+        self.metrics.batch_seconds.observe(time.perf_counter() - began)
+        oldest = min(inbound.received_at for inbound in batch)
+        self.metrics.lag_seconds.observe((committed - oldest).total_seconds())
         return True
+
+    def _write_loop(self, stop: threading.Event) -> None:
+        while (prepared := self._handoff.get()) is not None:
+            self.commit(prepared, stop)
 
     def _count(self, messages: int, written: WriteResult) -> None:
         s = self.stats
@@ -234,11 +239,27 @@ class IngestWorker:
         s.rows += written.rows
         s.duplicates += len(written.duplicates)
         s.dead_letters += len(written.dead_letters)
+        m = self.metrics
+        m.messages.labels("stored").inc(len(written.stored))
+        m.messages.labels("duplicate").inc(len(written.duplicates))
+        m.messages.labels("dead_letter").inc(len(written.dead_letters))
+        m.duplicates.inc(len(written.duplicates))
+        for table, count in _rows_by_table(written.stored).items():
+            m.rows.labels(table).inc(count)
+        by_reason: dict[str, list[DeadLetter]] = {}
         for d in written.dead_letters:
-            _logger.warning("dead letter (%s) on %s: %s", d.reason, d.inbound.topic, d.detail)
+            by_reason.setdefault(d.reason, []).append(d)
+        # One line per reason and batch: a flood of hostile messages must not flood the log.
+        for reason, letters in by_reason.items():
+            m.dead_letters.labels(reason).inc(len(letters))
+            first = letters[0]
+            _logger.warning(
+                "%d dead letter(s) (%s), first on %s: %s",
+                len(letters), reason, first.inbound.topic, first.detail,
+            )  # fmt: skip
 
     def run(self, stop: threading.Event, *, on_ready: Callable[[], None] | None = None) -> None:
-        """Consume until ``stop`` is set; the batch in hand is finished first."""
+        """Consume until ``stop`` is set; batches already prepared are committed first."""
         broker = parse_mqtt_url(self.options.mqtt_url)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = _SESSION_EXPIRY_S
@@ -247,6 +268,8 @@ class IngestWorker:
             broker.host, broker.port, keepalive=30, clean_start=False, properties=props
         )
         self._client.loop_start()
+        writer = threading.Thread(target=self._write_loop, args=(stop,), name="ingest-writer")
+        writer.start()
         ready_reported = False
         last_report = time.monotonic()
         try:
@@ -257,26 +280,41 @@ class IngestWorker:
                         on_ready()
                 batch = self._collect(stop)
                 if batch:
-                    self._process_with_registry_retry(batch, stop)
+                    self._handle(batch, stop)
                 if time.monotonic() - last_report >= 10:
                     last_report = time.monotonic()
                     _logger.info("ingest stats: %s", self.stats)
         finally:
+            self._handoff.put(None)
+            writer.join()
             self._client.disconnect()
             self._client.loop_stop()
-            if self._conn is not None:
-                self._conn.close()
+            self._pool.shutdown()
+            self._writer.close()
             _logger.info("ingest stopped: %s", self.stats)
 
-    def _process_with_registry_retry(self, batch: list[Inbound], stop: threading.Event) -> None:
+    def _handle(self, batch: list[Inbound], stop: threading.Event) -> None:
+        with self._in_hand_lock:
+            self._in_hand += len(batch)
         delay = 0.2
         while not stop.is_set():
             try:
-                self.process(batch, stop)
-                return
+                accepted, dead = self.prepare_batch(batch)
             except psycopg.OperationalError as exc:
                 # The registry lookup needs the database too; wait for it like the writer does.
-                self.stats.db_retries += 1
+                self._count_retry()
                 _logger.warning("registry unavailable (%s); retrying in %.1fs", exc, delay)
                 stop.wait(delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            self._handoff.put((batch, accepted, dead))
+            return
+
+
+def _rows_by_table(stored: list[Accepted]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in stored:
+        for table, rows in item.rows.items():
+            if rows:
+                counts[table] = counts.get(table, 0) + len(rows)
+    return counts

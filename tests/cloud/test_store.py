@@ -281,7 +281,7 @@ def test_content_the_database_refuses_is_isolated_not_blocking(
     """A poison message (one PostgreSQL refuses) becomes a dead letter; the rest is stored."""
     from dataclasses import replace
 
-    from cloud.ingest.worker import IngestWorker
+    from cloud.ingest.writer import write_one_by_one
 
     good = device.accept(device.inbound(Kind.TELEMETRY, 1, telemetry(1.0)))
     template = device.accept(device.inbound(Kind.TELEMETRY, 2, telemetry(2.0)))
@@ -291,7 +291,7 @@ def test_content_the_database_refuses_is_isolated_not_blocking(
     with pytest.raises(psycopg.DataError):
         write(conn, good, poison)
 
-    result = IngestWorker._write_one_by_one(conn, [good, poison], [])
+    result = write_one_by_one(conn, [good, poison], [])
 
     assert [a.seq for a in result.stored] == [1]
     assert [(d.reason, d.seq) for d in result.dead_letters] == [("unstorable", 2)]
@@ -418,3 +418,42 @@ def test_concurrent_writers_store_each_seq_exactly_once(
         (seq, 1) for seq in range(1, 41)
     ]
     assert query(db, "SELECT sum(duplicates) FROM ingest_log") == [(20,)]
+
+
+def test_heartbeat_evicted_seqs_are_kept_for_the_gap_job(
+    conn: psycopg.Connection[Any], db: str, device: Device
+) -> None:
+    from wire import Health, StateMessage
+
+    def heartbeat(seq: int, evicted: list[int]) -> Accepted:
+        message = StateMessage(
+            status="heartbeat",
+            ts=T0 + timedelta(seconds=seq),
+            health=Health(outbox_depth=0, evicted_readings=len(evicted), evicted_seqs=evicted),
+        )
+        return device.accept(device.inbound(Kind.STATE, seq, message))
+
+    write(conn, heartbeat(10, [2, 3, 4]))
+    write(conn, heartbeat(11, [3, 4, 7]))  # overlaps the previous report
+
+    assert query(db, "SELECT seq FROM evicted_seqs ORDER BY seq") == [(2,), (3,), (4,), (7,)]
+
+
+def test_device_alarms_are_stored_once(
+    conn: psycopg.Connection[Any], db: str, device: Device
+) -> None:
+    from wire import StateMessage
+    from wire.models import AlarmEvent
+
+    alarm = AlarmEvent(sensor="p1", metric=Metric.TEMPERATURE_C, state="raised", bound="max",
+                       limit=18.0, value=19.5, ts=T0)  # fmt: skip
+    message = StateMessage(status="alarm", ts=T0, alarm=alarm)
+    accepted = device.accept(device.inbound(Kind.STATE, 12, message))
+    write(conn, accepted)
+    write(conn, accepted)  # redelivered
+
+    assert query(db, "SELECT sensor, state, bound, limit_value, value FROM device_alarms") == [
+        ("p1", "raised", "max", 18.0, 19.5)
+    ]
+    # An alarm says nothing about the session: status is untouched.
+    assert query(db, "SELECT status FROM devices") == [("registered",)]

@@ -1,0 +1,67 @@
+"""The FastAPI application factory of the read API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import ConnectionPool
+
+from cloud.api.deps import get_conn
+from cloud.api.errors import ApiError
+from cloud.api.queries import RollupCatalog
+from cloud.api.routers import devices, provenance, readings, resolver, sites, stock
+from cloud.settings import CloudSettings
+from ledger import api as ledger_api
+
+__all__ = ["create_app"]
+
+_logger = logging.getLogger(__name__)
+
+
+def create_app(settings: CloudSettings) -> FastAPI:
+    """An app reading ``settings.database_url`` through a pool opened for its lifetime."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=settings.api_pool_max_size,
+            kwargs={"autocommit": True},
+            open=False,
+            name="api",
+        )
+        pool.open(wait=False)  # start even while the database is down; requests get 503
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = FastAPI(
+        title="ChannelTrace read API",
+        version="1",
+        summary="Sites, devices, readings, stock and delivery completeness of a brand's "
+        "distribution channel.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.catalog = RollupCatalog()
+    for module in (sites, devices, readings, stock, provenance, resolver):
+        app.include_router(module.router)
+    app.include_router(ledger_api.router)  # proof bundles, checkpoints, anchors
+    app.dependency_overrides[ledger_api.get_conn] = get_conn
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        if exc.status >= 500:
+            _logger.warning("%s", exc.message)
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    return app
