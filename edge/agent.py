@@ -3,42 +3,62 @@
 A reading counts as taken once the outbox has committed it; from then on it
 survives broker outages, network loss, ``kill -9`` and power cuts, and is
 published with its original sequence number until the broker acknowledges it.
+
+The main loop reads its intervals from the current `Settings` each iteration, so a remote
+config (verified and persisted by `edge.remote_config`) takes effect without a restart.
+Local alarms and the config acknowledgement are ``state`` messages in the outbox: they are
+never evicted and go out first after an outage.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from edge.alarms import AlarmMonitor
+from edge.clock import ClockStatus, read_clock_status
 from edge.config import AgentConfig
-from edge.drivers import Sensor, build_sensor
+from edge.drivers import Sensor, build_scanner, build_sensor
 from edge.health import CpuMeter, collect_health
 from edge.outbox import Kind as OutboxKind
 from edge.outbox import Outbox
 from edge.publisher import Publisher
+from edge.remote_config import RemoteConfig, Settings
 from wire import (
     CustodyEventBatch,
     Kind,
     Reading,
+    ScanEvent,
     StateMessage,
     StockBatch,
+    StockCount,
     TelemetryBatch,
     Topic,
     load_private_key,
+    parse_public_key,
     seal_payload,
 )
 
-__all__ = ["AGENT_VERSION", "Agent", "AgentSummary"]
+__all__ = ["AGENT_VERSION", "Agent", "AgentSummary", "StockSource", "state_paths"]
 
 _logger = logging.getLogger(__name__)
-AGENT_VERSION = "0.1.0"
+AGENT_VERSION = "0.2.0"
+_CLOCK_REFRESH_S = 10.0
+
+
+class StockSource(Protocol):
+    """A scanner or stock flow: scans and counts (stock), EPCIS event dicts (custody)."""
+
+    def poll(self, now: datetime) -> Sequence[ScanEvent | StockCount | dict[str, Any]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +69,14 @@ class AgentSummary:
     pending_items: int
     pending_messages: int
     evicted_items: int
+    accepted: dict[str, int]  # items ever committed to the outbox, per kind (durable)
+    config_revision: int | None
+
+
+def state_paths(config: AgentConfig) -> tuple[Path, Path]:
+    """Where the applied remote config and the active alarms are kept (beside the outbox)."""
+    data_dir = config.resolve(config.outbox.path).parent
+    return data_dir / "remote_config.json", data_dir / "alarms.json"
 
 
 class Agent:
@@ -58,6 +86,7 @@ class Agent:
         *,
         key: Ed25519PrivateKey | None = None,
         sensors: Sequence[Sensor] | None = None,
+        stock_sources: Sequence[StockSource] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
@@ -65,6 +94,9 @@ class Agent:
         self._sensors = (
             list(sensors) if sensors is not None else [build_sensor(s) for s in config.sensors]
         )
+        self._scanners = [build_scanner(s) for s in config.scanners]
+        simulated = list(stock_sources) if stock_sources is not None else _sim_scanners(config)
+        self._stock: list[StockSource] = [*simulated, *self._scanners]
         self._clock = clock
         self._topic = Topic(config.device.tenant, config.device.site, config.device.id,
                             Kind.TELEMETRY)  # fmt: skip
@@ -72,8 +104,25 @@ class Agent:
             config.resolve(config.outbox.path),
             budget_bytes=int(config.outbox.budget_mb * 1024 * 1024),
         )
+        config_path, alarms_path = state_paths(config)
+        public_key = config.cloud.config_public_key
+        self.remote = RemoteConfig(
+            self._topic.with_kind(Kind.CONFIG),
+            parse_public_key(public_key) if public_key else None,
+            Settings(
+                sample_interval_s=config.sampling.interval_s,
+                batch_max_readings=config.sampling.batch_max_readings,
+                flush_interval_s=config.sampling.flush_interval_s,
+                thresholds=dict(config.thresholds),
+            ),
+            config_path,
+        )
+        self.alarms = AlarmMonitor(self.remote.settings.thresholds, alarms_path)
         self._cpu = CpuMeter()
+        self._clock_status: ClockStatus = read_clock_status()
+        self._clock_checked = time.monotonic()
         self._birth_due = threading.Event()
+        self._configs: queue.Queue[bytes] = queue.Queue(maxsize=16)
         self.publisher = Publisher(
             self.outbox,
             self._topic,
@@ -82,31 +131,40 @@ class Agent:
             max_inflight=config.sampling.max_inflight,
             arm_will=self._arm_will,
             on_connected=self._birth_due.set,
+            on_config=self._receive_config,
         )
         self.samples = 0
         self.readings = 0
+
+    @property
+    def settings(self) -> Settings:
+        return self.remote.settings
 
     # --- sealing ---------------------------------------------------------------------
 
     def _seal(self, kind: OutboxKind, seq: int, items: list[dict[str, Any]]) -> bytes:
         now = self._clock()
+        synced = self._clock_status.synced
         topic = self._topic.with_kind(Kind(kind.value))
         payload: TelemetryBatch | StockBatch | CustodyEventBatch
         if kind is OutboxKind.TELEMETRY:
             payload = TelemetryBatch(
-                sent_at=now, readings=[Reading.model_validate(i, strict=False) for i in items]
+                sent_at=now,
+                clock_synced=synced,
+                readings=[Reading.model_validate(i, strict=False) for i in items],
             )
         elif kind is OutboxKind.STOCK:
             payload = StockBatch.model_validate(
                 {
                     "sent_at": now,
+                    "clock_synced": synced,
                     "counts": [i for i in items if "quantity" in i],
                     "scans": [i for i in items if "direction" in i],
                 },
                 strict=False,
             )
         elif kind is OutboxKind.EVENTS:
-            payload = CustodyEventBatch(sent_at=now, events=items)
+            payload = CustodyEventBatch(sent_at=now, clock_synced=synced, events=items)
         else:
             raise ValueError(f"state messages are sealed directly, not batched: {kind}")
         return seal_payload(topic, seq, payload, self._key)
@@ -132,8 +190,41 @@ class Agent:
             self.outbox.recent_evicted_seqs(),
             self._cpu,
             self.config.resolve(self.config.outbox.path).parent,
+            self._refresh_clock(force=True),
         )
-        return {"health": health}
+        return {"health": health, "config": self.remote.status}
+
+    def _refresh_clock(self, *, force: bool = False) -> ClockStatus:
+        now = time.monotonic()
+        if force or now - self._clock_checked >= _CLOCK_REFRESH_S:
+            previous, self._clock_status = self._clock_status, read_clock_status()
+            self._clock_checked = now
+            if previous.synced != self._clock_status.synced:
+                _logger.warning("clock synchronised: %s", self._clock_status.synced)
+        return self._clock_status
+
+    # --- remote config ---------------------------------------------------------------
+
+    def _receive_config(self, data: bytes) -> None:
+        """paho's network thread: hand over to the main loop, which applies it."""
+        try:
+            self._configs.put_nowait(data)
+        except queue.Full:
+            _logger.warning("config messages arriving faster than applied; dropping one")
+
+    def apply_pending_config(self) -> None:
+        while True:
+            try:
+                data = self._configs.get_nowait()
+            except queue.Empty:
+                return
+            outcome = self.remote.handle(data)
+            if outcome is None:
+                continue
+            if outcome.changed:
+                self.alarms.set_thresholds(self.remote.settings.thresholds)
+            # The acknowledgement (or the reason for refusing) as an immediate heartbeat.
+            self._publish_state("heartbeat", **self._health())
 
     # --- main loop -------------------------------------------------------------------
 
@@ -145,9 +236,30 @@ class Agent:
                 OutboxKind.TELEMETRY,
                 [r.model_dump(mode="json", exclude_none=True) for r in readings],
             )
+        for event in self.alarms.observe(readings):
+            self._publish_state("alarm", alarm=event)
+        self._poll_stock(now)
         self.samples += 1
         self.readings += len(readings)
         return len(readings)
+
+    def seal_pending(self) -> int:
+        """Seal what the outbox holds into signed messages; returns how many."""
+        return self.outbox.seal(self._seal, max_items=self.settings.batch_max_readings)
+
+    def _poll_stock(self, now: datetime) -> None:
+        stock: list[dict[str, Any]] = []
+        custody: list[dict[str, Any]] = []
+        for source in self._stock:
+            for item in source.poll(now):
+                if isinstance(item, ScanEvent | StockCount):
+                    stock.append(item.model_dump(mode="json", exclude_none=True))
+                else:
+                    custody.append(item)
+        if stock:
+            self.outbox.add(OutboxKind.STOCK, stock)
+        if custody:
+            self.outbox.add(OutboxKind.EVENTS, custody)
 
     def run(
         self,
@@ -155,45 +267,70 @@ class Agent:
         *,
         max_samples: int | None = None,
         duration_s: float | None = None,
+        drain_s: float = 0.0,
     ) -> AgentSummary:
-        sampling = self.config.sampling
+        """Sample until ``stop`` (or a bound), then deliver for up to ``drain_s`` more.
+
+        Draining waits for the broker too, so a bounded run that ended during an outage
+        still delivers its backlog; whatever is left stays in the outbox for the next run.
+        """
+        heartbeat_s = self.config.sampling.heartbeat_interval_s
         self.publisher.start()
         started = time.monotonic()
         next_sample = next_flush = started
-        next_heartbeat = started + sampling.heartbeat_interval_s
+        next_heartbeat = started + heartbeat_s
         try:
             while not stop.is_set():
+                settings = self.settings  # re-read each pass: remote config applies live
                 now = time.monotonic()
                 done = (max_samples is not None and self.samples >= max_samples) or (
                     duration_s is not None and now - started >= duration_s
                 )
                 if done:
                     break
+                self.apply_pending_config()
+                # A shorter interval from a new config takes effect now, not after the old wait.
+                next_sample = min(next_sample, now + settings.sample_interval_s)
                 if now >= next_sample:
                     self.sample_once()
-                    next_sample += sampling.interval_s
-                    if (
-                        next_sample < now
-                    ):  # fell behind (slow disk, suspended VM): skip, don't burst
-                        next_sample = now + sampling.interval_s
+                    next_sample += settings.sample_interval_s
+                    if next_sample < now:  # fell behind (slow disk, suspended VM): skip ahead
+                        next_sample = now + settings.sample_interval_s
                 if now >= next_flush:
-                    self.outbox.seal(self._seal, max_items=sampling.batch_max_readings)
-                    next_flush = now + sampling.flush_interval_s
+                    self._refresh_clock()
+                    self.seal_pending()
+                    next_flush = now + settings.flush_interval_s
                 if self._birth_due.is_set() and self.publisher.will is not None:
                     self._birth_due.clear()
                     self._publish_state("online", will_seq=self.publisher.will[0])
                 if now >= next_heartbeat and self.publisher.connected.is_set():
                     self._publish_state("heartbeat", **self._health())
-                    next_heartbeat = now + sampling.heartbeat_interval_s
+                    next_heartbeat = now + heartbeat_s
+                # Scans are polled on every pass (≤ 50 ms), not only when sampling.
+                self._poll_stock(self._clock())
                 self.publisher.pump()
                 wake = min(next_sample, next_flush) - time.monotonic()
                 stop.wait(max(0.0, min(wake, 0.05)))
-            self.outbox.seal(self._seal, max_items=sampling.batch_max_readings)
+            self.seal_pending()
+            self._drain(stop, drain_s)
         finally:
             self.publisher.stop()
+            for scanner in self._scanners:
+                scanner.close()
             summary = self.summary()
             self.outbox.close()
         return summary
+
+    def _drain(self, stop: threading.Event, drain_s: float) -> None:
+        deadline = time.monotonic() + drain_s
+        while time.monotonic() < deadline and not stop.is_set():
+            self._poll_stock(self._clock())
+            self.seal_pending()
+            self.publisher.pump()
+            stats = self.outbox.stats()
+            if stats.pending_items == 0 and stats.pending_messages == 0:
+                return
+            stop.wait(0.05)
 
     def summary(self) -> AgentSummary:
         stats = self.outbox.stats()
@@ -204,4 +341,25 @@ class Agent:
             pending_items=stats.pending_items,
             pending_messages=stats.pending_messages,
             evicted_items=stats.evicted_items,
+            accepted={k.value: n for k, n in self.outbox.added_counts().items()},
+            config_revision=self.settings.revision,
         )
+
+
+def _sim_scanners(config: AgentConfig) -> list[StockSource]:
+    if not config.sim_scanners:
+        return []
+    from firmware_sim.stock import SimScanner
+
+    return [
+        SimScanner(
+            s.id,
+            profile=s.profile,
+            seed=s.seed,
+            scans_per_min=s.scans_per_min,
+            count_interval_s=s.count_interval_s,
+            custody_events=s.custody_events,
+            site=config.device.site,
+        )
+        for s in config.sim_scanners
+    ]

@@ -53,6 +53,10 @@ def edge_run(
     config: Annotated[Path, typer.Option("--config", "-c", help="Agent TOML config file.")],
     samples: Annotated[int | None, typer.Option(help="Stop after this many samples.")] = None,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    drain: Annotated[
+        float,
+        typer.Option(help="After a bounded run, keep delivering the backlog this many seconds."),
+    ] = 10.0,
     verbose: Verbose = False,
 ) -> None:
     """Run the agent: sample sensors, keep readings durable, publish signed batches."""
@@ -66,5 +70,28 @@ def edge_run(
         agent = Agent(load_config(config))
     except (EdgeError, WireError) as exc:
         raise fail(str(exc)) from None
-    summary = agent.run(stop_on_signals(), max_samples=samples, duration_s=duration)
+    summary = agent.run(stop_on_signals(), max_samples=samples, duration_s=duration, drain_s=drain)
     typer.echo(json.dumps({"agent": "stopped", **asdict(summary)}))
+
+
+@edge_app.command("status")
+def edge_status(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Agent TOML config file.")],
+) -> None:
+    """Outbox counters, applied config revision and active alarms, as JSON.
+
+    Safe while the agent runs, and exact after a crash: the counters commit with the data.
+    """
+    from edge.agent import state_paths
+    from edge.config import load_config
+    from edge.errors import EdgeError
+    from edge.status import read_status
+
+    try:
+        agent_config = load_config(config)
+        status = read_status(
+            agent_config.resolve(agent_config.outbox.path), *state_paths(agent_config)
+        )
+    except EdgeError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(json.dumps(asdict(status)))

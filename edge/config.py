@@ -10,18 +10,20 @@ import json
 import tomllib
 import zlib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edge.drivers.config import ScannerConfig, SensorConfig
 from edge.errors import ConfigError
 from wire.broker import parse_mqtt_url
 from wire.errors import TopicError
-from wire.models import MAX_READINGS_PER_SEAL
+from wire.models import MAX_READINGS_PER_SEAL, Metric, Threshold
 from wire.topics import check_segment
 
-__all__ = ["AgentConfig", "BrokerConfig", "DeviceConfig", "OutboxConfig", "SamplingConfig",
-           "SensorConfig", "check_rendered", "load_config", "render_config"]  # fmt: skip
+__all__ = ["AgentConfig", "BrokerConfig", "CloudConfig", "DeviceConfig", "OutboxConfig",
+           "SamplingConfig", "ScannerConfig", "SensorConfig", "SimScannerConfig", "check_rendered",
+           "load_config", "render_config"]  # fmt: skip
 
 
 class _Section(BaseModel):
@@ -68,22 +70,34 @@ class SamplingConfig(_Section):
     max_inflight: Annotated[int, Field(ge=1, le=1_000)] = 100
 
 
-class SensorConfig(_Section):
-    driver: Literal["sim.climate"]
+class CloudConfig(_Section):
+    # Public key the cloud signs remote config with (``ed25519:...``); without it every
+    # remote config is refused, with the reason logged and reported.
+    config_public_key: str | None = None
+
+    @field_validator("config_public_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None:
+            from wire.errors import WireError
+            from wire.keys import parse_public_key
+
+            try:
+                parse_public_key(value)
+            except WireError as exc:
+                raise ValueError(exc.message) from None
+        return value
+
+
+class SimScannerConfig(_Section):
+    """A simulated dock scanner and stock flow (firmware_sim.stock) feeding the outbox."""
+
     id: str
     profile: str = "wine"
     seed: int = 0
-
-    @field_validator("profile")
-    @classmethod
-    def _known_profile(cls, value: str) -> str:
-        from firmware_sim.climate import PROFILES
-
-        if value not in PROFILES:
-            raise ValueError(
-                f"unknown storage profile {value!r}; expected one of {sorted(PROFILES)}"
-            )
-        return value
+    scans_per_min: Annotated[float, Field(gt=0, le=60_000)] = 6.0
+    count_interval_s: Annotated[float, Field(ge=1, le=86_400)] = 3600.0
+    custody_events: bool = True
 
 
 class AgentConfig(_Section):
@@ -91,7 +105,12 @@ class AgentConfig(_Section):
     broker: BrokerConfig = BrokerConfig()
     outbox: OutboxConfig = OutboxConfig()
     sampling: SamplingConfig = SamplingConfig()
+    cloud: CloudConfig = CloudConfig()
+    # Local alarm limits until (and unless) a remote config replaces them.
+    thresholds: dict[Metric, Threshold] = {}
     sensors: Annotated[list[SensorConfig], Field(min_length=1)]
+    sim_scanners: list[SimScannerConfig] = []
+    scanners: list[ScannerConfig] = []
     base_dir: Path = Path()
 
     def resolve(self, path: Path) -> Path:

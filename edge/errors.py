@@ -7,7 +7,7 @@ boundary, with a message that says what was expected and what was got.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EdgeError", "OutboxError"]
+__all__ = ["ConfigError", "DriverError", "EdgeError", "OutboxError"]
 
 
 class EdgeError(Exception):
@@ -20,3 +20,11 @@ class OutboxError(EdgeError):
 
 class ConfigError(EdgeError):
     """The agent configuration file is missing, unreadable or invalid."""
+
+
+class DriverError(EdgeError):
+    """A sensor or scanner driver cannot be set up as configured (missing extra, not a tty).
+
+    Device trouble at run time (absent probe, bad CRC, unplugged scanner) is not raised:
+    sensors report it as fault readings and scanners log it and reopen.
+    """

@@ -81,7 +81,8 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS evicted (seq INTEGER PRIMARY KEY, item_count INTEGER NOT NULL,"
     " evicted_at REAL NOT NULL)",
     "INSERT OR IGNORE INTO meta VALUES"
-    " ('next_seq', 1), ('evicted_items', 0), ('evicted_messages', 0)",
+    " ('next_seq', 1), ('evicted_items', 0), ('evicted_messages', 0),"
+    " ('added_telemetry', 0), ('added_stock', 0), ('added_events', 0), ('added_state', 0)",
     f"PRAGMA user_version = {_SCHEMA_VERSION}",
 )
 _EVICTABLE = tuple(sorted(EVICTABLE_KINDS))
@@ -275,6 +276,10 @@ class Outbox:
             txn.conn.executemany(
                 "INSERT INTO items (kind, added_at, bytes, data) VALUES (?, ?, ?, ?)", rows
             )
+            # Committed with the items: after any crash this is exactly what was accepted.
+            txn.conn.execute(
+                "UPDATE meta SET value = value + ? WHERE key = ?", (len(rows), f"added_{kind}")
+            )
             txn.stored_delta = sum(row[2] for row in rows)
             self._evict(txn)
 
@@ -395,6 +400,11 @@ class Outbox:
         # A Pi has no RTC and its clock may step backwards; never report a negative age.
         age = None if oldest is None else max(0.0, self._clock() - oldest)
         return OutboxStats(row[0], row[1], self._stored_bytes, age, row[4], row[5], row[6])
+
+    def added_counts(self) -> dict[Kind, int]:
+        """Items ever accepted by `add`, per kind: the agent's durable record of what it took."""
+        rows = self._read("SELECT key, value FROM meta WHERE key LIKE 'added\\_%' ESCAPE '\\'")
+        return {Kind(key.removeprefix("added_")): int(value) for key, value in rows}
 
     def recent_evicted_seqs(self, limit: int = EVICTED_SEQS_KEPT) -> list[int]:
         """Seqs of the most recently evicted messages, ascending, so the cloud can tell them

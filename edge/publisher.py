@@ -5,12 +5,21 @@ A message leaves the outbox only when the broker's PUBACK arrives. At most
 messages past 65,535 in flight, and a bounded window keeps memory flat). After a
 reconnect paho retransmits what was in flight; anything still unacknowledged a
 while later is republished from the outbox, and the cloud absorbs duplicates.
+
+The same connection subscribes to the device's retained ``config`` topic; received config
+messages are handed to ``on_config`` (from paho's network thread) untouched: verifying and
+applying them is the agent's job.
+
+Threads: paho calls ``on_publish`` while holding its own outgoing-message lock, and
+``publish()`` takes that same lock; so the network thread never takes our lock. It only
+queues PUBACKs, and `pump` (the agent's main thread) applies them to the outbox.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +50,7 @@ class Publisher:
         max_inflight: int,
         arm_will: Callable[[], tuple[int, bytes]],
         on_connected: Callable[[], None],
+        on_config: Callable[[bytes], None] | None = None,
     ) -> None:
         self._outbox = outbox
         self._topic = topic
@@ -49,7 +59,9 @@ class Publisher:
         self._window = max_inflight
         self._arm_will = arm_will
         self._on_connected = on_connected
-        self._lock = threading.Lock()
+        self._on_config = on_config
+        self._lock = threading.Lock()  # main thread(s) only; never taken in paho callbacks
+        self._acks: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (seq, published at)
         self._highest_sent = 0
         self.connected = threading.Event()
@@ -68,6 +80,7 @@ class Publisher:
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_publish = self._handle_publish
+        self._client.on_message = self._handle_message
         self._client.reconnect_delay_set(min_delay=1, max_delay=15)
 
     def _set_will(self) -> None:
@@ -105,6 +118,7 @@ class Publisher:
 
     def pump(self) -> int:
         """Publish pending messages into the free part of the window; returns how many."""
+        self._apply_acks()
         if not self.connected.is_set():
             return 0
         now = time.monotonic()
@@ -113,12 +127,15 @@ class Publisher:
                 mid for mid, (_s, at) in self._inflight.items() if now - at > _REPUBLISH_AFTER_S
             ]
             if stale:
-                _logger.warning("%d messages unacknowledged for %.0fs; republishing", len(stale),
-                                _REPUBLISH_AFTER_S)  # fmt: skip
-                for mid in stale:
-                    del self._inflight[mid]
-                self._highest_sent = min((s for s, _ in self._inflight.values()), default=0)
-                self._highest_sent = 0 if not self._inflight else self._highest_sent
+                _logger.warning(
+                    "%d messages unacknowledged for %.0fs; republishing",
+                    len(stale),
+                    _REPUBLISH_AFTER_S,
+                )
+                # Resend from the oldest stale message on; fresh ones after it may go twice,
+                # which the cloud absorbs as duplicates.
+                lowest = min(self._inflight.pop(mid)[0] for mid in stale)
+                self._highest_sent = min(self._highest_sent, lowest - 1)
             room = self._window - len(self._inflight)
             if room <= 0:
                 return 0
@@ -150,6 +167,9 @@ class Publisher:
             _logger.error("broker refused connection: %s", reason_code)
             return
         _logger.info("connected to %s:%d", self._broker.host, self._broker.port)
+        if self._on_config is not None:
+            # A clean session each time: the broker hands us the retained config on subscribe.
+            self._client.subscribe(str(self._topic.with_kind(Kind.CONFIG)), qos=1)
         self.connected.set()
         self._on_connected()
 
@@ -167,15 +187,30 @@ class Publisher:
         except EdgeError:
             _logger.exception("could not arm a new last will")
 
+    def _handle_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        if self._on_config is None or message.topic != str(self._topic.with_kind(Kind.CONFIG)):
+            _logger.warning("ignoring a message on unexpected topic %r", message.topic)
+            return
+        self._on_config(bytes(message.payload))
+
     def _handle_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: Any, _p: Any) -> None:
-        with self._lock:
-            entry = self._inflight.pop(mid, None)
-        if entry is None:
-            return
-        if reason.is_failure:
-            _logger.warning("broker refused seq %d: %s; will republish", entry[0], reason)
+        self._acks.put((mid, reason))  # paho holds its message lock here: no locks of ours
+
+    def _apply_acks(self) -> None:
+        """Delete acknowledged messages from the outbox; main thread, from `pump`."""
+        while True:
+            try:
+                mid, reason = self._acks.get_nowait()
+            except queue.Empty:
+                return
             with self._lock:
-                self._highest_sent = min(self._highest_sent, entry[0] - 1)
-            return
-        self._outbox.ack(entry[0])
-        self.acked += 1
+                entry = self._inflight.pop(mid, None)
+                if entry is not None and reason.is_failure:
+                    self._highest_sent = min(self._highest_sent, entry[0] - 1)
+            if entry is None:
+                continue
+            if reason.is_failure:
+                _logger.warning("broker refused seq %d: %s; will republish", entry[0], reason)
+                continue
+            self._outbox.ack(entry[0])
+            self.acked += 1

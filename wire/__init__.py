@@ -21,7 +21,9 @@ from wire.keys import (
 )
 from wire.message import KeyLookup, OpenedMessage, open_message, seal_payload
 from wire.models import (
+    AlarmEvent,
     ConfigPayload,
+    ConfigStatus,
     CustodyEventBatch,
     Health,
     Metric,
@@ -41,7 +43,9 @@ from wire.topics import Kind, Topic, subscription
 
 __all__ = [
     "MAX_PAYLOAD",
+    "AlarmEvent",
     "ConfigPayload",
+    "ConfigStatus",
     "CustodyEventBatch",
     "Envelope",
     "Freshness",

@@ -19,7 +19,9 @@ from wire.topics import Kind
 __all__ = [
     "MAX_BATCH",
     "MAX_READINGS_PER_SEAL",
+    "AlarmEvent",
     "ConfigPayload",
+    "ConfigStatus",
     "CustodyEventBatch",
     "Health",
     "Metric",
@@ -132,6 +134,8 @@ class Health(_Model):
     disk_free_bytes: Annotated[int, Field(ge=0)] | None = None
     clock_offset_s: float | None = None
     clock_synced: bool = True
+    # Memory the host could still give to processes (MemAvailable), next to our own RSS.
+    mem_available_bytes: Annotated[int, Field(ge=0)] | None = None
     # The most recent sequence numbers the outbox gave up under its disk budget, so the
     # cloud can tell a deliberate eviction from a lost message.
     evicted_seqs: Annotated[
@@ -139,12 +143,38 @@ class Health(_Model):
     ] = []
 
 
+class ConfigStatus(_Model):
+    """What a device did with the remote configuration (sent in heartbeats, §8 of the doc).
+
+    ``revision`` is the revision this report is about (the last one received); ``active``
+    is the revision in effect, None while the device runs on its local file alone.
+    """
+
+    revision: Annotated[int, Field(ge=1, le=MAX_SEQ)] | None = None
+    applied: bool
+    reason: Annotated[str, Field(max_length=200)] | None = None
+    active: Annotated[int, Field(ge=1, le=MAX_SEQ)] | None = None
+
+
+class AlarmEvent(_Model):
+    """A local threshold alarm raised or cleared by the device, with the value that did it."""
+
+    sensor: Identifier
+    metric: Metric
+    state: Literal["raised", "cleared"]
+    bound: Literal["min", "max"]
+    limit: float
+    value: float
+    ts: AwareDatetime  # device time of the reading that raised or cleared the alarm
+
+
 class StateMessage(_Model):
-    """Birth (``online``), death (``offline``, also the broker's last will) and heartbeat."""
+    """Birth (``online``), death (``offline``, also the broker's last will), heartbeat and
+    local alarms (``alarm``, one raised or cleared threshold per message)."""
 
     v: Literal[1] = 1
     type: Literal["state"] = "state"
-    status: Literal["online", "offline", "heartbeat"]
+    status: Literal["online", "offline", "heartbeat", "alarm"]
     ts: AwareDatetime
     agent_version: Annotated[str, Field(max_length=32)] | None = None
     # Sequence number reserved for this session's last will, so the cloud can tell a
@@ -152,11 +182,22 @@ class StateMessage(_Model):
     will_seq: Annotated[int, Field(ge=1, le=MAX_SEQ)] | None = None
     reason: Annotated[str, Field(max_length=200)] | None = None
     health: Health | None = None
+    config: ConfigStatus | None = None
+    alarm: AlarmEvent | None = None
+
+    @model_validator(mode="after")
+    def _alarm_iff_status(self) -> StateMessage:
+        if (self.status == "alarm") != (self.alarm is not None):
+            raise ValueError("an alarm field goes with status 'alarm', and only with it")
+        return self
 
 
 class Threshold(_Model):
     min: float | None = None
     max: float | None = None
+    # How far back inside the limit a value must come before a raised alarm clears;
+    # None lets the device use its default for the metric.
+    hysteresis: Annotated[float, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Threshold:

@@ -1,5 +1,11 @@
-"""Sensor and scanner drivers behind one small protocol."""
+"""Sensor and scanner drivers behind two small protocols.
 
-from edge.drivers.base import Sensor, build_sensor
+Sensors: ``sim.climate`` (firmware_sim), ``ds18b20`` (1-Wire sysfs), ``sht3x`` and
+``bme280`` (I²C, the ``i2c`` extra). Scanners: ``scanner.serial`` and ``scanner.wedge``
+(line-oriented barcode/RFID readers producing stock in/out scan events).
+"""
 
-__all__ = ["Sensor", "build_sensor"]
+from edge.drivers.base import Scanner, Sensor, build_scanner, build_sensor
+from edge.drivers.config import ScannerConfig, SensorConfig
+
+__all__ = ["Scanner", "ScannerConfig", "Sensor", "SensorConfig", "build_scanner", "build_sensor"]
