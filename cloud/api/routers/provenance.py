@@ -1,0 +1,259 @@
+"""EPCIS 2.0 capture, query and export; the brand owner's audit API.
+
+| route | answer |
+|---|---|
+| ``POST /epcis/capture`` | 202: event ids, ledger indexes (200: all known); 400: schema errors;
+  409: a reused eventID |
+| ``GET /epcis/events?epc=`` | events about an EPC (any form), with ledger indexes and proof links |
+| ``GET /epcis/export`` | an EPCISDocument (validates against the official schema) |
+| ``GET /audit/timeline?epc=`` | custody timeline of a unit, case or pallet, and its custody now |
+| ``GET /audit/exposure?epc=`` | cold-chain exposure of a unit against its product's profile |
+| ``GET /audit/scans?tenant=`` | scan map: points with verdicts, and clone/diversion clusters |
+| ``GET /audit/reconciliation`` | ledger-implied vs sensed stock discrepancies, size and age |
+| ``GET/PUT /audit/brands/{tenant}/thresholds`` | the brand's verdict thresholds |
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+from fastapi.responses import JSONResponse
+
+from cloud.api.deps import Conn
+from cloud.api.errors import BadRequest, NotFound, Unavailable
+from cloud.provenance.audit import bundle_url, custody_timeline, export_events, scan_clusters
+from cloud.provenance.brands import ThresholdSettings, brand_thresholds, set_thresholds
+from cloud.provenance.capture import capture_document
+from cloud.provenance.epc import canonical_epc
+from cloud.provenance.errors import (
+    EpcisSchemaUnavailable,
+    EpcisValidationError,
+    EventConflictError,
+    IdentifierError,
+    VerdictInputError,
+)
+from cloud.provenance.exposure import intervals_of, storage_profile, unit_exposure
+from cloud.provenance.reconciliation import reconcile
+from cloud.provenance.scanlog import jsonable
+from cloud.provenance.store import ancestors_of, events_for_epcs, unit_row
+
+__all__ = ["router"]
+
+_logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["provenance"])
+
+MAX_CAPTURE_EVENTS = 10_000
+_EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
+Epc = Annotated[str, Query(min_length=1, max_length=512, description="EPC: URN or Digital Link")]
+
+
+def _epc(value: str) -> str:
+    try:
+        return canonical_epc(value)
+    except IdentifierError as exc:
+        raise BadRequest(f"not a valid EPC: {exc}") from None
+
+
+@router.post("/epcis/capture", summary="Capture an EPCIS 2.0 document", status_code=202)
+def capture(
+    conn: Conn,
+    document: Annotated[dict[str, Any], Body(description="An EPCISDocument (JSON-LD)")],
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+) -> JSONResponse:
+    events = document.get("epcisBody", {})
+    count = len(events.get("eventList", [])) if isinstance(events, dict) else 0
+    if count > MAX_CAPTURE_EVENTS:
+        return JSONResponse(
+            {"detail": f"at most {MAX_CAPTURE_EVENTS} events per capture; got {count}"},
+            status_code=413,
+            headers={**_EPCIS_HEADERS, "GS1-EPCIS-Capture-Limit": str(MAX_CAPTURE_EVENTS)},
+        )
+    try:
+        result = capture_document(conn, document, tenant=tenant)
+    except EpcisSchemaUnavailable as exc:
+        raise Unavailable(str(exc)) from None
+    except EpcisValidationError as exc:
+        errors = [{"pointer": p, "message": m} for p, m in exc.errors]
+        return JSONResponse(
+            {"detail": str(exc), "errors": errors}, status_code=400, headers=_EPCIS_HEADERS
+        )
+    except EventConflictError as exc:
+        return JSONResponse(
+            {"detail": str(exc), "event_ids": list(exc.event_ids)},
+            status_code=409,
+            headers=_EPCIS_HEADERS,
+        )
+    body = {
+        "captured": len(result.events),
+        "new": result.new,
+        "events": [
+            {
+                "event_id": e.event_id,
+                "ledger_index": e.ledger_index,
+                "duplicate": e.duplicate,
+                "proof_url": bundle_url(e.ledger_index),
+            }
+            for e in result.events
+        ],
+    }
+    return JSONResponse(body, status_code=202 if result.new else 200, headers=_EPCIS_HEADERS)
+
+
+@router.get("/epcis/events", summary="Events about an EPC")
+def events_by_epc(
+    conn: Conn,
+    epc: Epc,
+    containers: Annotated[
+        bool, Query(description="Also events about containers it was ever packed in")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+) -> dict[str, Any]:
+    key = _epc(epc)
+    epcs = ancestors_of(conn, {key}) if containers else {key}
+    stored = events_for_epcs(conn, epcs, limit=limit)
+    return {
+        "epc": key,
+        "events": [
+            {
+                "ledger_index": s.ledger_idx,
+                "event_id": s.event.event_id,
+                "event_time": s.event.event_time.isoformat(),
+                "proof_url": bundle_url(s.ledger_idx),
+                "event": s.event.document,
+            }
+            for s in stored
+        ],
+    }
+
+
+@router.get("/epcis/export", summary="Export events as an EPCISDocument")
+def export(
+    conn: Conn,
+    epc: Annotated[str | None, Query(max_length=512)] = None,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+) -> JSONResponse:
+    document = export_events(
+        conn,
+        epc=None if epc is None else _epc(epc),
+        tenant=tenant,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+    return JSONResponse(document, media_type="application/ld+json", headers=_EPCIS_HEADERS)
+
+
+@router.get("/audit/timeline", summary="Custody timeline of an EPC")
+def timeline(conn: Conn, epc: Epc) -> dict[str, Any]:
+    key = _epc(epc)
+    row = unit_row(conn, key)
+    if row is None:
+        raise NotFound(f"no custody events for {key}")
+    return {
+        "epc": key,
+        "custody": jsonable({k: v for k, v in row.items() if k != "updated_at"}),
+        "timeline": [
+            {**jsonable(e), "proof_url": e.proof_url} for e in custody_timeline(conn, key)
+        ],
+    }
+
+
+@router.get("/audit/exposure", summary="Cold-chain exposure of a unit")
+def exposure(conn: Conn, epc: Epc) -> dict[str, Any]:
+    key = _epc(epc)
+    row = unit_row(conn, key)
+    if row is None:
+        raise NotFound(f"no custody events for {key}")
+    profile = storage_profile(conn, row["tenant_id"], row["gtin"])
+    if profile is None:
+        raise NotFound(f"no storage profile for product {row['gtin']} of {row['tenant_id']}")
+    result = unit_exposure(conn, intervals_of(row["intervals"]), profile, until=datetime.now(UTC))
+    return {
+        "epc": key,
+        "profile": jsonable(profile),
+        "exposure": None
+        if result is None
+        else {
+            **jsonable(result),
+            "coverage": result.coverage,
+            "minutes_outside": result.minutes_outside,
+        },
+    }
+
+
+@router.get("/audit/scans", summary="Scan map: points with verdicts, suspicious clusters")
+def scans(
+    conn: Conn,
+    tenant: Annotated[str, Query(max_length=64)],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 5_000,
+) -> dict[str, Any]:
+    until = until or datetime.now(UTC)
+    since = since or until - timedelta(days=30)
+    if since >= until:
+        raise BadRequest("since must be before until")
+    rows = conn.execute(
+        "SELECT scanned_at, gtin, lot, serial, lat, lon, region, verdict FROM consumer_scans"
+        " WHERE tenant_id = %s AND scanned_at >= %s AND scanned_at < %s"
+        " ORDER BY scanned_at DESC LIMIT %s",
+        (tenant, since, until, limit),
+    ).fetchall()
+    points = [
+        {
+            "time": r[0].isoformat(),
+            "gtin": r[1],
+            "lot": r[2],
+            "serial": r[3],
+            "lat": r[4],
+            "lon": r[5],
+            "region": r[6],
+            "verdict": r[7],
+        }
+        for r in rows
+    ]
+    clusters = [jsonable(c) for c in scan_clusters(conn, tenant, since, until)]
+    return {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "points": points,
+        "clusters": clusters,
+    }
+
+
+@router.get("/audit/reconciliation", summary="Ledger-implied vs sensed stock")
+def reconciliation(
+    conn: Conn,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[dict[str, Any]]:
+    return [
+        {**jsonable(d), "difference": d.difference}
+        for d in reconcile(conn, tenant=tenant, site=site)
+    ]
+
+
+@router.get("/audit/brands/{tenant}/thresholds", summary="A brand's verdict thresholds")
+def get_thresholds(conn: Conn, tenant: str) -> dict[str, Any]:
+    limits: dict[str, Any] = jsonable(brand_thresholds(conn, tenant))
+    return limits
+
+
+@router.put("/audit/brands/{tenant}/thresholds", summary="Set a brand's verdict thresholds")
+def put_thresholds(conn: Conn, tenant: str, body: ThresholdSettings) -> dict[str, Any]:
+    exists = conn.execute("SELECT 1 FROM tenants WHERE id = %s", (tenant,)).fetchone()
+    if exists is None:
+        raise NotFound(f"no tenant {tenant!r}")
+    try:
+        limits = set_thresholds(conn, tenant, body.model_dump(exclude_defaults=True))
+    except VerdictInputError as exc:
+        raise BadRequest(str(exc)) from None
+    stored: dict[str, Any] = jsonable(limits)
+    return stored

@@ -1,0 +1,80 @@
+"""Errors raised by :mod:`cloud.provenance`: one root, one subclass per concern."""
+
+from __future__ import annotations
+
+__all__ = [
+    "CodeVerificationError",
+    "ColdChainError",
+    "CustodyError",
+    "EpcisSchemaUnavailable",
+    "EpcisValidationError",
+    "EventConflictError",
+    "IdentifierError",
+    "IssuanceError",
+    "KeyStoreError",
+    "ProvenanceError",
+    "ProvenanceStoreError",
+    "VerdictInputError",
+]
+
+
+class ProvenanceError(Exception):
+    """Root of every error raised by :mod:`cloud.provenance`."""
+
+
+class IdentifierError(ProvenanceError, ValueError):
+    """A GS1 identifier, Digital Link URI or EPC URN is malformed (the message says how)."""
+
+
+class KeyStoreError(ProvenanceError):
+    """A brand key cannot be created, read or parsed."""
+
+
+class CodeVerificationError(ProvenanceError):
+    """A signed trace code is malformed beyond the point where it can be verified."""
+
+
+class IssuanceError(ProvenanceError):
+    """A batch of trace codes cannot be issued (bad request or output problem)."""
+
+
+class EpcisSchemaUnavailable(ProvenanceError):
+    """The official EPCIS 2.0 JSON schema file cannot be found or read."""
+
+
+class EpcisValidationError(ProvenanceError):
+    """An EPCIS document or event does not conform to the schema.
+
+    ``errors`` lists ``(json_pointer, message)`` pairs, deepest-first per branch.
+    """
+
+    def __init__(self, message: str, errors: tuple[tuple[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class CustodyError(ProvenanceError):
+    """Custody cannot be computed from the events given (for example, out of order)."""
+
+
+class VerdictInputError(ProvenanceError, ValueError):
+    """Thresholds, scans or unit records passed to the verdict engine are invalid."""
+
+
+class ColdChainError(ProvenanceError, ValueError):
+    """A storage profile, reading series or custody interval is invalid."""
+
+
+class ProvenanceStoreError(ProvenanceError):
+    """Reading or writing provenance rows (custody, units, scans, codes) failed."""
+
+
+class EventConflictError(ProvenanceError):
+    """An event reuses the eventID of a captured event with different content.
+
+    ``event_ids`` lists the conflicting ids; nothing of the capture was stored.
+    """
+
+    def __init__(self, message: str, event_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.event_ids = event_ids
