@@ -14,8 +14,12 @@ from typing import Annotated
 import typer
 
 from channeltrace.cli_support import Verbose, fail, setup_logging
+from channeltrace.demo_fleet import FLEET
 from cloud.cli import cloud_app
+from cloud.codes_cli import codes_app
 from edge.cli import edge_app
+from firmware_sim.cli import sim_app
+from ledger.cli import ledger_app
 
 __all__ = ["app", "main"]
 
@@ -26,6 +30,9 @@ app = typer.Typer(
 )
 app.add_typer(edge_app, name="edge")
 app.add_typer(cloud_app, name="cloud")
+app.add_typer(codes_app, name="codes")
+app.add_typer(sim_app, name="sim")
+app.add_typer(ledger_app, name="ledger")
 
 
 @app.command("demo")
@@ -42,19 +49,35 @@ def demo(
     from channeltrace.demo import run_demo
 
     result = run_demo(duration, interval=interval, say=typer.echo, keep=keep)
-    typer.echo("")
-    typer.echo("== Latest conditions per warehouse")
+    echo = typer.echo
+    echo("")
+    echo("== Latest conditions per warehouse (read API)")
     for site, device, temperature, humidity in result.latest:
-        typer.echo(f"  {site:14s} {device:10s} {temperature:6.2f} °C  {humidity:5.1f} %RH")
-    typer.echo("== Delivery")
-    typer.echo(f"  readings taken by the agents   {result.readings_taken}")
-    typer.echo(f"  readings stored in PostgreSQL  {result.readings_stored}")
-    typer.echo(f"  redeliveries absorbed          {result.duplicates}")
+        echo(f"  {site:14s} {device:10s} {temperature:6.2f} °C  {humidity:5.1f} %RH")
+    echo(
+        "  devices after the agents stopped: "
+        + ", ".join(f"{d} {state}" for d, state in result.devices)
+    )
+    echo(f"  1-hour temperature series of {FLEET[0][1]}: {result.series_points} points")
+    echo("== Delivery")
+    echo(f"  readings taken by the agents   {result.readings_taken}")
+    echo(f"  readings stored in PostgreSQL  {result.readings_stored}")
+    echo(f"  redeliveries absorbed          {result.duplicates}")
     lost = result.readings_taken - result.readings_stored
-    typer.echo(f"  lost                           {lost}")
-    typer.echo("== Refused messages (dead letters, kept with their raw bytes)")
+    echo(f"  lost                           {lost}")
+    if result.outage_s:
+        echo(f"  (including a broker outage of {result.outage_s:.1f} s)")
+    ack = result.config_ack
+    if ack:
+        outcome = "applied" if ack.get("applied") else f"refused: {ack.get('reason')}"
+        echo(f"  remote config: {FLEET[1][0]} reports revision {ack.get('revision')} {outcome}")
+    echo("== Refused messages (dead letters, kept with their raw bytes)")
     for reason, count in sorted(result.dead_letters.items()):
-        typer.echo(f"  {reason:15s} {count}")
+        echo(f"  {reason:15s} {count}")
+    for title, lines in result.sections:
+        echo(f"== {title}")
+        for line in lines:
+            echo(f"  {line}")
     if lost != 0:
         raise fail(f"{lost} readings were not stored")
 

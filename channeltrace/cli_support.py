@@ -17,7 +17,7 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug detail
 
 def setup_logging(verbose: bool, *, quiet: bool = False) -> None:
     """Configure logging for a command (entry points only; libraries never do)."""
-    level = logging.DEBUG if verbose else (logging.ERROR if quiet else logging.INFO)
+    level = logging.DEBUG if verbose else (logging.CRITICAL if quiet else logging.INFO)
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signals
+from cloud.config_cli import config_app
+from cloud.scheduler_cli import scheduler_command
 
 __all__ = ["cloud_app"]
 
@@ -78,14 +80,30 @@ def cloud_ingest(
     client_id: Annotated[
         str | None, typer.Option(help="MQTT client id; unique per worker, stable across restarts.")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT (default: CT_METRICS_PORT)."),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
-    """Consume device messages into PostgreSQL: verified, exactly once, ack after commit."""
+    """Consume device messages into PostgreSQL: verified, exactly once, ack after commit.
+
+    Run several with distinct --client-id values: they share the stream (MQTT 5 shared
+    subscription). At exit one JSON line reports what this worker stored.
+    """
     setup_logging(verbose)
     from cloud.ingest.worker import IngestOptions, IngestWorker
+    from cloud.metrics import IngestMetrics, serve_metrics
     from cloud.settings import get_settings
 
     settings = get_settings()
+    metrics = IngestMetrics.create()
+    port = metrics_port or settings.metrics_port
+    if port is not None:
+        try:
+            serve_metrics(metrics.registry, port)
+        except OSError as exc:
+            raise fail(f"cannot serve metrics on 127.0.0.1:{port}: {exc}") from None
     worker = IngestWorker(
         IngestOptions(
             database_url=database_url or settings.database_url,
@@ -96,7 +114,42 @@ def cloud_ingest(
             batch_seconds=settings.ingest_batch_seconds,
             receive_maximum=settings.ingest_receive_maximum,
             skew_flag_seconds=settings.clock_skew_flag_seconds,
-        )
+            max_future_seconds=settings.ingest_max_future_seconds,
+            verify_threads=settings.ingest_verify_threads,
+        ),
+        metrics,
     )
     worker.run(stop_on_signals())
-    typer.echo(json.dumps({"ingest": "stopped", **asdict(worker.stats)}))
+    stats = {"ingest": "stopped", "client_id": worker.options.client_id, **asdict(worker.stats)}
+    typer.echo(json.dumps(stats))
+
+
+@cloud_app.command("api")
+def cloud_api(
+    database_url: DatabaseUrl = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default: CT_API_HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: CT_API_PORT, 8000).")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Serve the read API (OpenAPI at /docs and /openapi.json)."""
+    setup_logging(verbose)
+    import uvicorn
+
+    from cloud.api import create_app
+    from cloud.settings import get_settings
+
+    settings = get_settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+    )
+
+
+cloud_app.add_typer(config_app, name="config")
+cloud_app.command("scheduler")(scheduler_command)

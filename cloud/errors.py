@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["CloudError", "ConfigurationError", "MigrationError", "RegistryError"]
+__all__ = [
+    "CloudError",
+    "ConfigurationError",
+    "DeviceConfigError",
+    "MigrationError",
+    "RegistryError",
+    "SchedulerError",
+    "StorageError",
+]
 
 
 class CloudError(Exception):
@@ -13,9 +21,21 @@ class ConfigurationError(CloudError):
     """A setting is missing or refused (for example a default secret outside development)."""
 
 
+class DeviceConfigError(CloudError):
+    """A remote device configuration could not be signed, recorded or published."""
+
+
 class MigrationError(CloudError):
     """A schema migration could not be applied."""
 
 
 class RegistryError(CloudError):
     """A device, site or tenant registration is invalid."""
+
+
+class StorageError(CloudError):
+    """A storage maintenance step (partitions, rollups, retention, gaps) failed or was refused."""
+
+
+class SchedulerError(CloudError):
+    """The job scheduler was misconfigured (for example two jobs with one name)."""

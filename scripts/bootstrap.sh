@@ -3,7 +3,7 @@
 # with nothing missing only checks and returns within a second or two.
 #
 #   (a) system services: Mosquitto and the PostgreSQL server (apt, as root; a clear message otherwise)
-#   (b) npm packages when the repository has a package.json
+#   (b) npm packages when the repository has a package.json (and the TimescaleDB stand-in's)
 #   (c) the Python venv in .venv with the project installed editable with its dev extras
 set -euo pipefail
 
@@ -75,6 +75,22 @@ if [ -f package.json ]; then
         touch node_modules
     else
         say "npm packages up to date"
+    fi
+fi
+
+# --- (b2) the PGlite+TimescaleDB stand-in (tests of the Timescale SQL) ----------------------
+# Its own package.json/package-lock.json in deploy/pglite-timescale; reinstalled only when
+# the lock file is newer than node_modules.
+TS_FRONT=deploy/pglite-timescale
+if [ -f "$TS_FRONT/package-lock.json" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        warn "npm is missing: the TimescaleDB compatibility tests skip (apt-get install -y nodejs npm)"
+    elif [ ! -d "$TS_FRONT/node_modules" ] || [ "$TS_FRONT/package-lock.json" -nt "$TS_FRONT/node_modules" ]; then
+        say "installing the PGlite+TimescaleDB stand-in ($TS_FRONT)"
+        (cd "$TS_FRONT" && npm ci --no-audit --no-fund)
+        touch "$TS_FRONT/node_modules"
+    else
+        say "PGlite+TimescaleDB stand-in up to date"
     fi
 fi
 
