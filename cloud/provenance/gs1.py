@@ -13,6 +13,7 @@ import string
 from dataclasses import dataclass
 
 from cloud.provenance.errors import IdentifierError
+from wire.gs1 import check_digit
 
 __all__ = [
     "CSET82",
@@ -42,10 +43,10 @@ def gs1_check_digit(body: str) -> int:
     Weights 3, 1, 3, ... are applied from the rightmost digit of the body, which makes the
     same function correct for GTIN-8/12/13/14, SSCC-18, GLN and every other GS1 key.
     """
-    if not body or not _DIGITS.fullmatch(body):
-        raise IdentifierError(f"check digit body must be 1 or more digits; got {body!r}")
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10
+    try:
+        return check_digit(body)
+    except ValueError:
+        raise IdentifierError(f"check digit body must be 1 or more digits; got {body!r}") from None
 
 
 def _check_key(kind: str, value: str) -> None:

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cloud.provenance.errors import KeyStoreError
+from wire import keys as wire_keys
+from wire.errors import WireError
 
 __all__ = [
     "KEYRING_FILE",
@@ -143,17 +145,11 @@ class Keyring:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    """A brand's PEM signing key (the same file format as device keys)."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise KeyStoreError(f"cannot read brand key {path}: {exc.strerror}") from None
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise KeyStoreError(f"{path} is not an unencrypted PEM private key: {exc}") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise KeyStoreError(f"{path} holds a {type(key).__name__}; expected an Ed25519 key")
-    return key
+        return wire_keys.load_private_key(path)
+    except WireError as exc:
+        raise KeyStoreError(exc.message.replace("private key", "brand key", 1)) from None
 
 
 def load_keyring(directory: Path) -> Keyring:

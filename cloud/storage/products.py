@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from cloud.errors import StorageError
+from wire.gs1 import check_digit
 
 __all__ = [
     "Distributor",
@@ -24,11 +25,10 @@ __all__ = [
 
 
 def gtin_check_digit(body: str) -> int:
-    """GS1 check digit of the 13 leading digits of a GTIN-14 (weights 3,1,3,... from the left)."""
+    """GS1 check digit of the 13 leading digits of a GTIN-14."""
     if len(body) != 13 or not body.isascii() or not body.isdigit():
         raise StorageError(f"expected 13 digits before the check digit, got {body!r}")
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(body))
-    return (10 - total % 10) % 10
+    return check_digit(body)
 
 
 def validate_gtin14(gtin: str) -> str:

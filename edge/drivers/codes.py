@@ -17,8 +17,8 @@ from typing import Literal
 from urllib.parse import unquote, urlsplit
 
 from edge.drivers.epc import EpcError, decode_epc96, looks_like_epc96
-from edge.drivers.gtin import GTIN_LENGTHS, gtin14, is_valid_gtin
 from edge.errors import EdgeError
+from wire.gs1 import GTIN_LENGTHS, gtin14, is_valid_gtin
 
 __all__ = ["MAX_CODE_LEN", "CodeError", "ParsedCode", "parse_code"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from edge.drivers.gtin import check_digit
 from edge.errors import EdgeError
+from wire.gs1 import check_digit
 
 __all__ = ["EPC_HEADERS", "Epc", "EpcError", "decode_epc96", "looks_like_epc96"]
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from edge.drivers.codes import MAX_CODE_LEN, CodeError, parse_code
 from edge.drivers.epc import EpcError, decode_epc96
-from edge.drivers.gtin import check_digit, gtin14, is_valid_gtin
+from wire.gs1 import check_digit, gtin14, is_valid_gtin
 
 GS = "\x1d"
 

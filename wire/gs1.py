@@ -1,4 +1,8 @@
-"""GTIN check digits (GS1 General Specifications §7.9): the modulo-10, weights 3-1 rule."""
+"""GS1 check digits (General Specifications §7.9): the modulo-10, weights 3-1 rule.
+
+One implementation for every side: GTINs travel on the wire (stock counts and scans),
+gateways read them from barcodes, and the cloud issues and resolves codes with them.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,12 @@ GTIN_LENGTHS = (8, 12, 13, 14)  # GTIN-8, GTIN-12 (UPC-A), GTIN-13 (EAN-13), GTI
 
 
 def check_digit(body: str) -> int:
-    """The check digit for ``body`` (the digits before it), weights 3, 1, 3... from the right."""
-    if not body.isascii() or not body.isdigit():
+    """The check digit for ``body`` (the digits before it), weights 3, 1, 3... from the right.
+
+    Counting from the right makes it correct for GTIN-8/12/13/14, SSCC-18, GLN and every
+    other GS1 key; raises :class:`ValueError` unless ``body`` is one or more ASCII digits.
+    """
+    if not body or not body.isascii() or not body.isdigit():
         raise ValueError(f"expected digits, got {body!r}")
     total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
     return (10 - total % 10) % 10
