@@ -141,6 +141,8 @@ def bench_agent_process(directory: Path, seconds: float, mqtt_url: str | None) -
         str(prov.config_path),
         "--duration",
         str(seconds),
+        "--drain",
+        "0",  # offline: nothing to deliver, measure the sampling run only
     ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     samples: list[tuple[int, int, float]] = []
