@@ -42,6 +42,10 @@ __all__ = ["IngestOptions", "IngestStats", "IngestWorker"]
 
 _logger = logging.getLogger(__name__)
 DEVICE_KINDS = (Kind.TELEMETRY, Kind.STOCK, Kind.EVENTS, Kind.STATE)
+import json, os
+_TRACE = bool(os.environ.get("CT_DEBUG_TRACE"))
+_TR: dict[int, dict[str, float]] = {}
+_BT: dict[int, dict[str, float]] = {}
 _SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of downtime
 
 
@@ -164,6 +168,8 @@ class IngestWorker:
             topic = bytes(msg._topic).decode("utf-8", "replace")
         # Blocks the network thread when full: back-pressure onto the broker.
         self._inbox.put(Inbound(topic, bytes(msg.payload), datetime.now(UTC), msg.mid))
+        if _TRACE and "/probe-" in topic:
+            _TR[msg.mid] = {"recv": time.time()}
 
     def _collect(self, stop: threading.Event) -> list[Inbound]:
         try:
@@ -171,6 +177,7 @@ class IngestWorker:
         except queue.Empty:
             return []
         batch = [first]
+        t_first = time.time()
         deadline = time.monotonic() + self.options.batch_seconds
         while len(batch) < self.options.batch_messages and not stop.is_set():
             remaining = deadline - time.monotonic()
@@ -180,6 +187,8 @@ class IngestWorker:
                 batch.append(self._inbox.get(timeout=remaining))
             except queue.Empty:
                 break
+        if _TRACE:
+            _BT[id(batch)] = {"first": t_first, "collected": time.time(), "n": len(batch)}
         return batch
 
     def prepare_batch(self, batch: list[Inbound]) -> tuple[list[Accepted], list[DeadLetter]]:
@@ -212,13 +221,22 @@ class IngestWorker:
         """Store a prepared batch, then acknowledge it; False if stopped before commit."""
         batch, accepted, dead = prepared
         began = time.perf_counter()
+        t_w0 = time.time()
         written = self._writer.write(accepted, dead, stop)
         if written is None:
             return False
+        t_w1 = time.time()
         committed = datetime.now(UTC)
         for inbound in batch:
             if inbound.token:
                 self._client.ack(inbound.token, 1)
+        if _TRACE:
+            bt = _BT.pop(id(batch), {})
+            bt.update(w0=t_w0, w1=t_w1, acked=time.time())
+            for a in accepted:
+                if a.device_id.startswith("probe-"):
+                    rec = _TR.pop(a.inbound.token, {})
+                    _logger.warning("TRACE %s", json.dumps({"seq": a.seq, **rec, **bt}))
         with self._in_hand_lock:
             self._in_hand -= len(batch)
         self._count(len(batch), written)
@@ -307,7 +325,11 @@ class IngestWorker:
                 stop.wait(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            if _TRACE:
+                _BT.setdefault(id(batch), {})["prepared"] = time.time()
             self._handoff.put((batch, accepted, dead))
+            if _TRACE:
+                _BT.setdefault(id(batch), {})["handed"] = time.time()
             return
 
 
