@@ -191,17 +191,20 @@ def latency(
     load.start()
 
     def poll() -> None:
+        # Each probe seq is timed when it is itself stored: two workers commit out of order,
+        # so max(seq) would count a seq as queryable while it is still in the other worker.
         with psycopg.connect(db, autocommit=True) as conn:
-            last = 0
+            floor = 0  # every seq up to here has been seen
             while not stop.is_set():
-                row = conn.execute(
-                    "SELECT max(seq) FROM ingest_log WHERE device_id = %s", (probe.device_id,)
-                ).fetchone()
-                top = int(row[0] or 0) if row else 0
+                rows = conn.execute(
+                    "SELECT seq FROM ingest_log WHERE device_id = %s AND seq > %s",
+                    (probe.device_id, floor),
+                ).fetchall()
                 now = time.time()
-                for seq in range(last + 1, top + 1):
-                    seen_at[seq] = now
-                last = top
+                for (seq,) in rows:
+                    seen_at.setdefault(int(seq), now)
+                while floor + 1 in seen_at:
+                    floor += 1
                 time.sleep(0.002)
 
     poller = threading.Thread(target=poll, daemon=True)

@@ -177,10 +177,19 @@ def _update_devices(cur: psycopg.Cursor[Any], items: Sequence[Accepted]) -> None
         seen = last_seen.get(item.device_id)
         if seen is None or item.inbound.received_at > seen:
             last_seen[item.device_id] = item.inbound.received_at
-    cur.executemany(
-        "UPDATE devices SET last_seen_at = GREATEST(last_seen_at, %s) WHERE id = %s",
-        [(ts, device) for device, ts in sorted(last_seen.items())],
-    )
+    if last_seen:
+        # One statement for the batch, not one per device. Rows are locked in id order
+        # first, so that two workers updating the same devices cannot deadlock.
+        ordered = sorted(last_seen.items())
+        cur.execute(
+            "SELECT 1 FROM devices WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+            ([device for device, _ in ordered],),
+        )
+        cur.execute(
+            "UPDATE devices d SET last_seen_at = GREATEST(d.last_seen_at, s.ts)"
+            " FROM unnest(%s::text[], %s::timestamptz[]) AS s(id, ts) WHERE d.id = s.id",
+            ([device for device, _ in ordered], [ts for _, ts in ordered]),
+        )
     for item in sorted((i for i in items if i.state is not None), key=lambda i: i.seq):
         _apply_state(cur, item)
 

@@ -30,11 +30,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from cloud.ingest.keys import BatchKeyCache, device_of_topic
+from cloud.ingest.mqtt import IngestClient
 from cloud.ingest.prepare import DEFAULT_MAX_FUTURE_SECONDS, Accepted, DeadLetter, Inbound, prepare
 from cloud.ingest.store import WriteResult
 from cloud.ingest.writer import BatchWriter
 from cloud.metrics import IngestMetrics
-from cloud.registry import KeyCache
 from wire import Kind, subscription
 from wire.broker import parse_mqtt_url
 
@@ -42,10 +43,9 @@ __all__ = ["IngestOptions", "IngestStats", "IngestWorker"]
 
 _logger = logging.getLogger(__name__)
 DEVICE_KINDS = (Kind.TELEMETRY, Kind.STOCK, Kind.EVENTS, Kind.STATE)
-import json, os
-_TRACE = bool(os.environ.get("CT_DEBUG_TRACE"))
-_TR: dict[int, dict[str, float]] = {}
-_BT: dict[int, dict[str, float]] = {}
+# A pause this long in the stream ends a batch early if the writer is idle (a burst sent by
+# the broker after our acks arrives without such pauses, so drains keep full batches).
+_QUIET_S = 0.003
 _SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of downtime
 
 
@@ -92,19 +92,20 @@ class IngestWorker:
         self._inbox: queue.Queue[Inbound] = queue.Queue(maxsize=options.receive_maximum * 2)
         # At most one prepared batch waits while the writer commits the previous one.
         self._handoff: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
+        self._writer_idle = threading.Event()  # set while the writer waits for a batch
         self._in_hand = 0  # messages taken from the inbox and not yet acknowledged
         self._in_hand_lock = threading.Lock()
         self.metrics.queue_depth.set_function(lambda: self._inbox.qsize() + self._in_hand)
-        self._keys = KeyCache(self._connect)
+        self._keys = BatchKeyCache(self._connect)
         self._writer = BatchWriter(self._connect, on_retry=self._count_retry)
         self._pool = ThreadPoolExecutor(options.verify_threads, thread_name_prefix="verify")
         self._client = self._make_client()
 
     # --- MQTT side (network thread) -------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> IngestClient:
         broker = parse_mqtt_url(self.options.mqtt_url)
-        client = mqtt.Client(
+        client = IngestClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.options.client_id,
             protocol=mqtt.MQTTv5,
@@ -168,27 +169,32 @@ class IngestWorker:
             topic = bytes(msg._topic).decode("utf-8", "replace")
         # Blocks the network thread when full: back-pressure onto the broker.
         self._inbox.put(Inbound(topic, bytes(msg.payload), datetime.now(UTC), msg.mid))
-        if _TRACE and "/probe-" in topic:
-            _TR[msg.mid] = {"recv": time.time()}
 
     def _collect(self, stop: threading.Event) -> list[Inbound]:
+        """The next batch: what the inbox holds, topped up only while the writer is busy.
+
+        Waiting ``batch_seconds`` to fill a batch while the writer sits idle only adds
+        latency; while it commits, messages accumulate and the next batch grows by itself
+        (group commit). So a batch ends when full, ``batch_seconds`` after its first
+        message, or at the first pause of the stream (``_QUIET_S``) while the writer is idle.
+        """
+        inbox = self._inbox
         try:
-            first = self._inbox.get(timeout=0.2)
+            first = inbox.get(timeout=0.2)
         except queue.Empty:
             return []
         batch = [first]
-        t_first = time.time()
+        limit = self.options.batch_messages
         deadline = time.monotonic() + self.options.batch_seconds
-        while len(batch) < self.options.batch_messages and not stop.is_set():
+        while len(batch) < limit and not stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
-                batch.append(self._inbox.get(timeout=remaining))
+                batch.append(inbox.get(timeout=min(remaining, _QUIET_S)))
             except queue.Empty:
-                break
-        if _TRACE:
-            _BT[id(batch)] = {"first": t_first, "collected": time.time(), "n": len(batch)}
+                if self._writer_idle.is_set():
+                    break  # the stream paused and nothing waits for the writer: go
         return batch
 
     def prepare_batch(self, batch: list[Inbound]) -> tuple[list[Accepted], list[DeadLetter]]:
@@ -221,22 +227,11 @@ class IngestWorker:
         """Store a prepared batch, then acknowledge it; False if stopped before commit."""
         batch, accepted, dead = prepared
         began = time.perf_counter()
-        t_w0 = time.time()
         written = self._writer.write(accepted, dead, stop)
         if written is None:
             return False
-        t_w1 = time.time()
         committed = datetime.now(UTC)
-        for inbound in batch:
-            if inbound.token:
-                self._client.ack(inbound.token, 1)
-        if _TRACE:
-            bt = _BT.pop(id(batch), {})
-            bt.update(w0=t_w0, w1=t_w1, acked=time.time())
-            for a in accepted:
-                if a.device_id.startswith("probe-"):
-                    rec = _TR.pop(a.inbound.token, {})
-                    _logger.warning("TRACE %s", json.dumps({"seq": a.seq, **rec, **bt}))
+        self._client.ack_many(inbound.token for inbound in batch)
         with self._in_hand_lock:
             self._in_hand -= len(batch)
         self._count(len(batch), written)
@@ -246,7 +241,15 @@ class IngestWorker:
         return True
 
     def _write_loop(self, stop: threading.Event) -> None:
-        while (prepared := self._handoff.get()) is not None:
+        while True:
+            try:
+                prepared = self._handoff.get_nowait()
+            except queue.Empty:
+                self._writer_idle.set()
+                prepared = self._handoff.get()
+                self._writer_idle.clear()
+            if prepared is None:
+                return
             self.commit(prepared, stop)
 
     def _count(self, messages: int, written: WriteResult) -> None:
@@ -309,6 +312,7 @@ class IngestWorker:
             self._client.loop_stop()
             self._pool.shutdown()
             self._writer.close()
+            self._keys.close()
             _logger.info("ingest stopped: %s", self.stats)
 
     def _handle(self, batch: list[Inbound], stop: threading.Event) -> None:
@@ -317,6 +321,10 @@ class IngestWorker:
         delay = 0.2
         while not stop.is_set():
             try:
+                # One registry query for the batch's uncached devices, not one per device.
+                self._keys.prefetch(
+                    d for inbound in batch if (d := device_of_topic(inbound.topic)) is not None
+                )
                 accepted, dead = self.prepare_batch(batch)
             except psycopg.OperationalError as exc:
                 # The registry lookup needs the database too; wait for it like the writer does.
@@ -325,11 +333,8 @@ class IngestWorker:
                 stop.wait(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            if _TRACE:
-                _BT.setdefault(id(batch), {})["prepared"] = time.time()
             self._handoff.put((batch, accepted, dead))
-            if _TRACE:
-                _BT.setdefault(id(batch), {})["handed"] = time.time()
+            self._writer_idle.clear()  # it has work now; it sets this again when done
             return
 
 
