@@ -1,11 +1,8 @@
-"""Tenants, sites and devices: registration and the ingest's cached key lookup."""
+"""Tenants, sites and devices: registration, and the identity the ingest caches."""
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +14,7 @@ from cloud.errors import RegistryError
 from wire import WireError, parse_public_key
 from wire.topics import check_segment
 
-__all__ = ["DeviceIdentity", "DeviceRegistration", "KeyCache", "register_device"]
+__all__ = ["DeviceIdentity", "DeviceRegistration", "register_device"]
 
 _logger = logging.getLogger(__name__)
 
@@ -97,68 +94,3 @@ class DeviceIdentity:
     tenant: str
     site: str
     keys: tuple[Ed25519PublicKey, ...]
-
-
-class KeyCache:
-    """Device identities cached in memory, refreshed from the database on a miss.
-
-    Misses are remembered for ``negative_ttl`` seconds so that a flood of messages
-    from an unknown device cannot turn into a flood of queries.
-    """
-
-    def __init__(
-        self,
-        connect: Callable[[], psycopg.Connection[Any]],
-        *,
-        ttl: float = 300.0,
-        negative_ttl: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._connect = connect
-        self._ttl = ttl
-        self._negative_ttl = negative_ttl
-        self._clock = clock
-        self._entries: dict[str, tuple[float, DeviceIdentity | None]] = {}
-        self._lock = threading.Lock()
-
-    def identity(self, device_id: str) -> DeviceIdentity | None:
-        now = self._clock()
-        with self._lock:
-            cached = self._entries.get(device_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        identity = self._load(device_id)
-        expiry = now + (self._ttl if identity is not None else self._negative_ttl)
-        with self._lock:
-            self._entries[device_id] = (expiry, identity)
-        return identity
-
-    def keys(self, device_id: str) -> Sequence[Ed25519PublicKey]:
-        identity = self.identity(device_id)
-        return identity.keys if identity is not None else ()
-
-    def invalidate(self, device_id: str | None = None) -> None:
-        with self._lock:
-            if device_id is None:
-                self._entries.clear()
-            else:
-                self._entries.pop(device_id, None)
-
-    def _load(self, device_id: str) -> DeviceIdentity | None:
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT d.tenant_id, d.site_id, k.public_key FROM devices d"
-                " JOIN device_keys k ON k.device_id = d.id"
-                " WHERE d.id = %s AND d.status <> 'retired'"
-                " AND (k.retired_at IS NULL OR k.retired_at > now())",
-                (device_id,),
-            ).fetchall()
-        if not rows:
-            return None
-        keys: list[Ed25519PublicKey] = []
-        for row in rows:
-            try:
-                keys.append(parse_public_key(str(row[2])))
-            except WireError as exc:
-                _logger.error("device %s has an unusable key in the registry: %s", device_id, exc)
-        return DeviceIdentity(device_id, str(rows[0][0]), str(rows[0][1]), tuple(keys))

@@ -1,14 +1,14 @@
 """The ingest's device registry cache: one query per batch, one long-lived connection.
 
-:class:`cloud.registry.KeyCache` answers one device at a time and opens a new database
-connection for every miss. At ingest rates that is a stall: a freshly started worker (or
+A cache answering one device at a time, with a new database connection for every miss,
+is a stall at ingest rates: a freshly started worker (or
 any worker every five minutes, when the entries of a whole fleet expire together) paid one
 connection plus one query per device, serially, before its first batch could be prepared:
 about a second for a fleet of 200 devices, measured as the p99 of the publish → queryable
 latency. Here the identities of every device in a batch that is not cached (or has expired)
 are fetched in one query, over a connection kept open, before the batch is prepared.
 
-Same rules as ``KeyCache``: entries live ``ttl`` seconds; unknown devices are remembered
+Entries live ``ttl`` seconds; unknown devices are remembered
 for ``negative_ttl`` seconds so a flood from an unknown device is not a flood of queries.
 """
 

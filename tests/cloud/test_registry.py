@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -11,8 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import ValidationError
 
 from cloud.errors import RegistryError
+from cloud.ingest.keys import BatchKeyCache
 from cloud.migrate import migrate
-from cloud.registry import DeviceRegistration, KeyCache, register_device
+from cloud.registry import DeviceRegistration, register_device
 from wire import format_public_key
 
 from ._messages import Device
@@ -102,12 +104,14 @@ def test_reregistering_keeps_site_details_not_given_again(db: str) -> None:
     assert query(db, "SELECT region FROM sites") == [("CN-SH",)]
 
 
-def test_second_key_is_added_for_rotation(db: str) -> None:
+def test_second_key_is_added_for_rotation(
+    db: str, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
     device = Device()
     register(db, device.registration)
     new = Ed25519PrivateKey.generate()
     register(db, device.registration.model_copy(update={"public_key": format_public_key(new)}))
-    cache = KeyCache(CountingConnect(db))
+    cache, _ = make_cache()
     identity = cache.identity("gw-0001")
     assert identity is not None
     assert {raw(k) for k in identity.keys} == {
@@ -173,13 +177,41 @@ def registered(db: str) -> Device:
     return device
 
 
-def make_cache(db: str, **options: Any) -> tuple[KeyCache, CountingConnect, FakeClock]:
-    connect, clock = CountingConnect(db), FakeClock()
-    return KeyCache(connect, clock=clock, **options), connect, clock
+class CountingCache(BatchKeyCache):
+    """Counts database loads (the cache keeps one connection, so connects do not tell)."""
+
+    loads = 0
+
+    def _load(self, device_ids: list[str]) -> Any:
+        self.loads += 1
+        return super()._load(device_ids)
 
 
-def test_cache_returns_the_registered_identity(db: str, registered: Device) -> None:
-    cache, _, _ = make_cache(db)
+@pytest.fixture
+def caches() -> Iterator[list[BatchKeyCache]]:
+    made: list[BatchKeyCache] = []
+    yield made
+    for cache in made:
+        cache.close()
+
+
+@pytest.fixture
+def make_cache(
+    db: str, caches: list[BatchKeyCache]
+) -> Callable[..., tuple[CountingCache, FakeClock]]:
+    def make(**options: Any) -> tuple[CountingCache, FakeClock]:
+        clock = FakeClock()
+        cache = CountingCache(CountingConnect(db), clock=clock, **options)
+        caches.append(cache)
+        return cache, clock
+
+    return make
+
+
+def test_cache_returns_the_registered_identity(
+    db: str, registered: Device, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
+    cache, _ = make_cache()
     identity = cache.identity("gw-0001")
     assert identity is not None
     assert (identity.device_id, identity.tenant, identity.site) == ("gw-0001", "acme", "wh-sh-01")
@@ -187,57 +219,65 @@ def test_cache_returns_the_registered_identity(db: str, registered: Device) -> N
     assert [raw(k) for k in cache.keys("gw-0001")] == [raw(registered.key.public_key())]
 
 
-def test_cache_hits_do_not_query_until_the_ttl_expires(db: str, registered: Device) -> None:
-    cache, connect, clock = make_cache(db, ttl=300)
+def test_cache_hits_do_not_query_until_the_ttl_expires(
+    db: str, registered: Device, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
+    cache, clock = make_cache(ttl=300)
     for _ in range(5):
         assert cache.identity("gw-0001") is not None
-    assert connect.calls == 1
+    assert cache.loads == 1
     clock.now += 299
     assert cache.identity("gw-0001") is not None
-    assert connect.calls == 1
+    assert cache.loads == 1
     clock.now += 2
     assert cache.identity("gw-0001") is not None
-    assert connect.calls == 2
+    assert cache.loads == 2
 
 
-def test_unknown_device_is_negatively_cached(db: str) -> None:
-    cache, connect, clock = make_cache(db, negative_ttl=5)
+def test_unknown_device_is_negatively_cached(
+    db: str, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
+    cache, clock = make_cache(negative_ttl=5)
     for _ in range(10):
         assert cache.identity("gw-ghost") is None
         assert cache.keys("gw-ghost") == ()
-    assert connect.calls == 1
+    assert cache.loads == 1
 
     # Registered meanwhile: still unknown until the negative entry expires.
     register(db, Device(device_id="gw-ghost").registration)
     clock.now += 4.9
     assert cache.identity("gw-ghost") is None
-    assert connect.calls == 1
+    assert cache.loads == 1
     clock.now += 0.2
     assert cache.identity("gw-ghost") is not None
-    assert connect.calls == 2
+    assert cache.loads == 2
 
 
-def test_invalidate_one_device_or_all(db: str, registered: Device) -> None:
+def test_invalidate_one_device_or_all(
+    db: str, registered: Device, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
     register(db, Device(device_id="gw-0002").registration)
-    cache, connect, _ = make_cache(db)
+    cache, _ = make_cache()
     cache.identity("gw-0001")
     cache.identity("gw-0002")
-    assert connect.calls == 2
+    assert cache.loads == 2
 
     cache.invalidate("gw-0001")
     cache.identity("gw-0001")
     cache.identity("gw-0002")
-    assert connect.calls == 3
+    assert cache.loads == 3
 
     cache.invalidate()
     cache.identity("gw-0001")
     cache.identity("gw-0002")
-    assert connect.calls == 5
+    assert cache.loads == 5
     cache.invalidate("never-seen")  # no error
 
 
-def test_invalidate_makes_a_new_registration_visible(db: str) -> None:
-    cache, _, _ = make_cache(db, negative_ttl=3600)
+def test_invalidate_makes_a_new_registration_visible(
+    db: str, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
+    cache, _ = make_cache(negative_ttl=3600)
     assert cache.identity("gw-0001") is None
     register(db, Device().registration)
     assert cache.identity("gw-0001") is None  # still negatively cached
@@ -245,7 +285,9 @@ def test_invalidate_makes_a_new_registration_visible(db: str) -> None:
     assert cache.identity("gw-0001") is not None
 
 
-def test_retired_key_is_not_returned(db: str, registered: Device) -> None:
+def test_retired_key_is_not_returned(
+    db: str, registered: Device, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
     new = Ed25519PrivateKey.generate()
     register(db, registered.registration.model_copy(update={"public_key": format_public_key(new)}))
     with psycopg.connect(db, autocommit=True) as conn:
@@ -253,27 +295,33 @@ def test_retired_key_is_not_returned(db: str, registered: Device) -> None:
             "UPDATE device_keys SET retired_at = now() WHERE public_key = %s",
             (format_public_key(registered.key),),
         )
-    cache, _, _ = make_cache(db)
+    cache, _ = make_cache()
     assert [raw(k) for k in cache.keys("gw-0001")] == [raw(new.public_key())]
 
 
-def test_device_whose_only_key_is_retired_is_unknown(db: str, registered: Device) -> None:
+def test_device_whose_only_key_is_retired_is_unknown(
+    db: str, registered: Device, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("UPDATE device_keys SET retired_at = now()")
-    cache, _, _ = make_cache(db)
+    cache, _ = make_cache()
     assert cache.identity("gw-0001") is None
 
 
-def test_reregistering_a_retired_key_reactivates_it(db: str, registered: Device) -> None:
+def test_reregistering_a_retired_key_reactivates_it(
+    db: str, registered: Device, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("UPDATE device_keys SET retired_at = now()")
     register(db, registered.registration)
-    cache, _, _ = make_cache(db)
+    cache, _ = make_cache()
     assert [raw(k) for k in cache.keys("gw-0001")] == [raw(registered.key.public_key())]
 
 
-def test_retired_device_is_unknown(db: str, registered: Device) -> None:
+def test_retired_device_is_unknown(
+    db: str, registered: Device, make_cache: Callable[..., tuple[CountingCache, FakeClock]]
+) -> None:
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("UPDATE devices SET status = 'retired'")
-    cache, _, _ = make_cache(db)
+    cache, _ = make_cache()
     assert cache.identity("gw-0001") is None
