@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud.ingest.prepare import Accepted, DeadLetter, Inbound, prepare
@@ -117,3 +118,25 @@ def state(status: str, *, will_seq: int | None = None, ts: datetime = T0) -> Sta
 def dead(result: Accepted | DeadLetter) -> DeadLetter:
     assert isinstance(result, DeadLetter), result
     return result
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand (``clock.now += 5``)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CountingConnect:
+    """A connect factory that counts how often a cache goes to the database."""
+
+    def __init__(self, db: str) -> None:
+        self.db = db
+        self.calls = 0
+
+    def __call__(self) -> psycopg.Connection[Any]:
+        self.calls += 1
+        return psycopg.connect(self.db)

@@ -17,7 +17,7 @@ from cloud.migrate import migrate
 from cloud.registry import DeviceRegistration, register_device
 from wire import format_public_key
 
-from ._messages import Device
+from ._messages import CountingConnect, Device, FakeClock
 
 pytestmark = pytest.mark.integration
 
@@ -40,26 +40,6 @@ def register(db: str, reg: DeviceRegistration) -> None:
 def query(db: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(db, autocommit=True) as conn:
         return conn.execute(sql, params).fetchall()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class CountingConnect:
-    """A connect factory that counts how often the cache goes to the database."""
-
-    def __init__(self, db: str) -> None:
-        self.db = db
-        self.calls = 0
-
-    def __call__(self) -> psycopg.Connection[Any]:
-        self.calls += 1
-        return psycopg.connect(self.db)
 
 
 # --- registration -------------------------------------------------------------------------

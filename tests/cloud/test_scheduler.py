@@ -99,6 +99,7 @@ def test_stopping_the_leader_hands_over(database_url: str, schedulers: list[Sche
     a.stop()
     wait_for(lambda: b.is_leader, "b to lead after a stopped")
     wait_for(lambda: rec.runs.get("b", 0) >= 2, "b's jobs")
+    assert not a.is_leader
 
 
 def test_a_failing_job_is_logged_and_others_keep_running(

@@ -11,27 +11,9 @@ from cloud.ingest.keys import BatchKeyCache, device_of_topic
 from cloud.migrate import migrate
 from cloud.registry import register_device
 
-from .._messages import Device
+from .._messages import CountingConnect, Device, FakeClock
 
 pytestmark = pytest.mark.integration
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class CountingConnect:
-    def __init__(self, db: str) -> None:
-        self.db = db
-        self.calls = 0
-
-    def __call__(self) -> psycopg.Connection[Any]:
-        self.calls += 1
-        return psycopg.connect(self.db)
 
 
 @pytest.fixture
