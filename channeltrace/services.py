@@ -16,6 +16,7 @@ import logging
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import stat
@@ -108,6 +109,9 @@ class Mosquitto(Service):
             # sessions so that a stopped ingest finds its whole backlog when it comes back.
             "max_inflight_messages 1000",
             "max_queued_messages 0",
+            # No broker-side cap on clients (a fleet test holds 10,000+); the real bound is
+            # the open-files limit, raised to the hard limit in start().
+            "max_connections -1",
             # stderr goes to a file we opened, so the privilege drop below cannot break logging.
             "log_dest stderr",
             "log_timestamp_format %Y-%m-%dT%H:%M:%S",
@@ -132,6 +136,7 @@ class Mosquitto(Service):
         if self.is_running():
             return
         began = time.monotonic()
+        _raise_open_files_limit()  # inherited by the broker: one descriptor per client
         proc = self._spawn([str(self._binary), "-c", str(self._config)])
         while not port_open(self.port):
             if proc.poll() is not None:
@@ -148,6 +153,17 @@ class Mosquitto(Service):
             _logger.info("mosquitto on port %d stopped", self.port)
         else:
             self._terminate(signal.SIGTERM, timeout)  # reaps a broker that died on its own
+
+
+def _raise_open_files_limit() -> None:
+    """Lift our soft RLIMIT_NOFILE to the hard limit, so a child broker can hold many clients."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1_048_576 if hard == resource.RLIM_INFINITY else hard
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            _logger.warning("cannot raise the open-files limit to %d: %s", target, exc)
 
 
 def start_mosquitto(

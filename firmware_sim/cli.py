@@ -20,8 +20,12 @@ sim_app = typer.Typer(help="Simulated warehouses, sensors and stock flows.", no_
 def sim_fleet(
     warehouses: Annotated[int, typer.Option(min=1, help="How many warehouses.")] = 10,
     mode: Annotated[
-        Literal["agents", "light"],
-        typer.Option(help="agents: a real edge agent process per warehouse; light: in-process."),
+        Literal["agents", "light", "swarm"],
+        typer.Option(
+            help="agents: a real edge agent process per warehouse; light: in-process;"
+            " swarm: one MQTT session per warehouse (birth, heartbeats, will) on one event"
+            " loop, for 10,000+ connections."
+        ),
     ] = "light",
     mqtt_url: Annotated[
         str, typer.Option("--mqtt-url", envvar="CT_MQTT_URL", help="Broker URL.")
@@ -37,6 +41,12 @@ def sim_fleet(
     scans_per_min: Annotated[float, typer.Option(min=0.01, help="Dock scans per minute.")] = 6.0,
     duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     seed: Annotated[int, typer.Option(help="Fleet seed: same seed, same fleet.")] = 0,
+    heartbeat: Annotated[
+        float, typer.Option(min=0.05, help="swarm: seconds between a device's heartbeats.")
+    ] = 30.0,
+    drop_count: Annotated[
+        int, typer.Option(min=0, help="swarm: how many sessions SIGUSR1 drops (SIGUSR2 returns).")
+    ] = 0,
     cloud_public_key: Annotated[
         str | None, typer.Option(help="Config key for the agents' [cloud] section.")
     ] = None,
@@ -44,7 +54,7 @@ def sim_fleet(
 ) -> None:
     """Run many warehouses (climate, doors, compressors, stock flows) against a broker."""
     setup_logging(verbose)
-    from firmware_sim.fleet import plan_fleet, run_agents, run_light
+    from firmware_sim.fleet import plan_fleet, run_agents, run_light, run_swarm
     from firmware_sim.loadgen import LoadError
 
     fleet = plan_fleet(warehouses, seed=seed)
@@ -63,6 +73,21 @@ def sim_fleet(
                 cloud_public_key=cloud_public_key,
             )
             typer.echo(json.dumps({"fleet": "stopped", "agents": summaries}))
+        elif mode == "swarm":
+            if drop_count > warehouses:
+                raise fail(f"--drop-count {drop_count} exceeds --warehouses {warehouses}")
+            summary = run_swarm(
+                fleet,
+                mqtt_url,
+                stop=stop,
+                heartbeat_s=heartbeat,
+                duration_s=duration,
+                database_url=database_url,
+                drop_count=drop_count,
+                seed=seed,
+                report=typer.echo,
+            )
+            typer.echo(json.dumps({"fleet": "stopped", **summary}))
         else:
             result = run_light(
                 fleet,

@@ -6,17 +6,22 @@ runs each as a real ``channeltrace edge run`` process: the full product path, ou
 all. ``light`` mode runs the same simulated rooms and stock flows in this process and
 publishes signed batches directly (through `firmware_sim.loadgen.Publisher`, which bounds
 the in-flight window): hundreds of warehouses from one process, for load tests.
+``swarm`` mode holds one MQTT session per warehouse (birth, heartbeats, last will) on one
+event loop (:mod:`firmware_sim.swarm`): tens of thousands of connections from one process.
+SIGUSR1 drops ``drop_count`` of them at once (sockets closed, no DISCONNECT) and SIGUSR2
+brings them back.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +40,7 @@ from wire import (
     seal_payload,
 )
 
-__all__ = ["FleetResult", "Warehouse", "plan_fleet", "run_agents", "run_light"]
+__all__ = ["FleetResult", "Warehouse", "plan_fleet", "run_agents", "run_light", "run_swarm"]
 
 _logger = logging.getLogger(__name__)
 
@@ -244,3 +249,70 @@ def run_light(
     return FleetResult(
         len(houses), readings, stock_items, events, messages, time.monotonic() - began
     )
+
+
+def run_swarm(
+    fleet: Sequence[Warehouse],
+    broker_url: str,
+    *,
+    stop: threading.Event,
+    heartbeat_s: float,
+    duration_s: float | None,
+    database_url: str | None = None,
+    drop_count: int = 0,
+    seed: int = 0,
+    report: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Hold one session per warehouse until stopped; prints JSON progress lines."""
+    from firmware_sim.registration import register_bulk
+    from firmware_sim.swarm import Swarm, pick_drop, raise_fd_limit
+
+    raise_fd_limit(len(fleet))
+    began = time.monotonic()
+    devices = [LoadDevice(w.device, w.tenant, w.site) for w in fleet]
+    if database_url is not None:
+        import psycopg
+
+        with psycopg.connect(database_url) as conn:
+            register_bulk(conn, devices)
+        report(json.dumps({"swarm": "registered", "devices": len(devices),
+                           "seconds": round(time.monotonic() - began, 3)}))  # fmt: skip
+    swarm = Swarm(devices, broker_url, heartbeat_s=heartbeat_s, seed=seed)
+    victims = pick_drop(len(devices), drop_count, seed)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGUSR1, lambda *_: swarm.request("drop", victims))
+        signal.signal(signal.SIGUSR2, lambda *_: swarm.request("return", victims))
+    held = False
+    last = (-1, -1)
+
+    def tick(s: Swarm) -> None:
+        nonlocal held, last
+        now = (s.stats.connected, s.stats.heartbeats)
+        if now != last:
+            last = now
+            line = {
+                "swarm": "progress",
+                "connected": s.stats.connected,
+                "heartbeats": s.stats.heartbeats,
+                "dropped": s.stats.dropped,
+                "lost": s.stats.lost,
+                "seconds": round(time.monotonic() - began, 1),
+            }
+            report(json.dumps(line))
+        if not held and s.settled and s.stats.connected == len(devices):
+            held = True
+            report(json.dumps({"swarm": "held", "connected": s.stats.connected,
+                               "seconds": round(time.monotonic() - began, 3)}))  # fmt: skip
+
+    swarm.connect_all()
+    started = time.monotonic()
+    stats = swarm.run(
+        until=lambda: (
+            stop.is_set() or (duration_s is not None and time.monotonic() - started >= duration_s)
+        ),
+        tick=tick,
+    )
+    return {"warehouses": len(devices), "connects": stats.connects, "births": stats.births,
+            "heartbeats": stats.heartbeats, "dropped": stats.dropped, "lost": stats.lost,
+            "refused": stats.refused, "publish_errors": stats.publish_errors,
+            "seconds": round(time.monotonic() - began, 3)}  # fmt: skip
