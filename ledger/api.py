@@ -4,6 +4,11 @@
 :func:`get_conn` dependency, which the app overrides with its pool
 (``app.dependency_overrides[get_conn] = ...``). Hashes are lowercase hex; checkpoint notes
 are the signed C2SP text, verifiable with the log's public key.
+
+Access: the proof routes reveal hashes only and are public (consumers verify proofs);
+the app may rate-limit them by overriding :func:`public_access`. A bundle carries the
+event itself, so the app overrides :func:`bundle_access` to allow only callers who may
+see that event (docs/security.md). Standalone, both allow everything.
 """
 
 from __future__ import annotations
@@ -25,9 +30,14 @@ from ledger.records import (
 )
 from ledger.settings import get_settings
 
-__all__ = ["ConnDep", "get_conn", "router"]
+__all__ = ["ConnDep", "bundle_access", "get_conn", "public_access", "router"]
 
-router = APIRouter(prefix="/ledger", tags=["ledger"])
+
+def public_access() -> None:
+    """Runs before every public route (the app overrides it with its rate limit)."""
+
+
+router = APIRouter(prefix="/ledger", tags=["ledger"], dependencies=[Depends(public_access)])
 
 
 def get_conn() -> Iterator[psycopg.Connection[Any]]:
@@ -143,7 +153,12 @@ def get_anchor_status(
     }
 
 
-@router.get("/entries/{index}/bundle")
+def bundle_access(index: int) -> None:
+    """May the caller read entry ``index``'s event? (The app overrides it; raise to refuse.)"""
+    del index
+
+
+@router.get("/entries/{index}/bundle", dependencies=[Depends(bundle_access)])
 def get_bundle(index: int, conn: ConnDep) -> dict[str, Any]:
     """The proof bundle of entry ``index`` (verify with ``channeltrace ledger verify``)."""
     try:

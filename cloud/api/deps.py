@@ -2,6 +2,12 @@
 
 The connection pool lives on ``app.state`` (created by :func:`cloud.api.create_app`), so
 tests and deployments choose the database through settings, never through globals.
+
+Access control (docs/security.md): :data:`CurrentPrincipal` authenticates the caller
+(``Authorization: Bearer``, ``X-API-Key``, cookie ``ct_session``; else 401);
+:data:`TenantPrincipal` also requires the path's ``{tenant}`` to be the caller's (else 404);
+:data:`ScopedConn` is a connection in a transaction as role ``ct_app`` with the caller's
+tenant and distributor set, so PostgreSQL row-level security applies.
 """
 
 from __future__ import annotations
@@ -10,14 +16,34 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from cloud.api.errors import Unavailable
+from cloud.api.errors import NotFound, Unavailable
 from cloud.api.queries import RollupCatalog
+from cloud.auth.principal import Principal
 from cloud.settings import CloudSettings
 
-__all__ = ["Catalog", "Conn", "Settings", "get_catalog", "get_conn", "get_settings"]
+__all__ = [
+    "SESSION_COOKIE",
+    "Catalog",
+    "Conn",
+    "CurrentPrincipal",
+    "RateLimited",
+    "ScopedConn",
+    "Settings",
+    "TenantPrincipal",
+    "get_catalog",
+    "get_conn",
+    "get_principal",
+    "get_scoped_conn",
+    "get_settings",
+    "ledger_bundle_access",
+    "rate_limited",
+    "tenant_principal",
+]
+
+SESSION_COOKIE = "ct_session"
 
 _CHECKOUT_TIMEOUT_S = 5.0
 
@@ -49,3 +75,100 @@ def get_catalog(request: Request) -> RollupCatalog:
 Conn = Annotated[psycopg.Connection[Any], Depends(get_conn)]
 Settings = Annotated[CloudSettings, Depends(get_settings)]
 Catalog = Annotated[RollupCatalog, Depends(get_catalog)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def get_principal(request: Request, conn: Conn, settings: Settings) -> Principal:
+    """The authenticated caller: the first credential present decides (no fall-through)."""
+    from cloud.auth.apikeys import parse_api_key, resolve_api_key
+    from cloud.auth.tokens import principal_from_token
+
+    authorization = request.headers.get("authorization")
+    api_key = request.headers.get("x-api-key")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if authorization is not None:
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+        token: str | None = credential.strip()
+    elif api_key is not None:
+        token = None
+    elif cookie:
+        token = cookie
+    else:
+        raise _unauthorized("authentication required (bearer token or X-API-Key)")
+    principal: Principal | None
+    if token is None:
+        principal = resolve_api_key(conn, api_key or "")
+    elif parse_api_key(token) is not None:  # an API key sent as a bearer token
+        principal = resolve_api_key(conn, token)
+    else:
+        principal = principal_from_token(conn, settings, token)
+    if principal is None:
+        raise _unauthorized("invalid, expired or revoked credentials")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def tenant_principal(tenant: str, principal: CurrentPrincipal) -> Principal:
+    """The caller, if the path's tenant is its own; otherwise 404 (existence is not told)."""
+    if not principal.sees_tenant(tenant):
+        raise NotFound(f"no tenant {tenant!r}")
+    return principal
+
+
+TenantPrincipal = Annotated[Principal, Depends(tenant_principal)]
+
+
+def get_scoped_conn(conn: Conn, principal: CurrentPrincipal) -> Iterator[psycopg.Connection[Any]]:
+    """The request's connection inside a transaction scoped to the caller (RLS applies).
+
+    The transaction commits when the route returns and rolls back if it raises.
+    """
+    from cloud.auth.scope import scope_transaction
+
+    with conn.transaction():
+        scope_transaction(conn, principal)
+        yield conn
+
+
+ScopedConn = Annotated[psycopg.Connection[Any], Depends(get_scoped_conn, scope="function")]
+
+
+def rate_limited(request: Request) -> None:
+    """429 with ``Retry-After`` when this client exceeds ``CT_PUBLIC_RATE_LIMIT``."""
+    from cloud.auth.ratelimit import RateLimiter
+
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        settings: CloudSettings = request.app.state.settings
+        limiter = request.app.state.rate_limiter = RateLimiter(settings.public_rate_limit)
+    address = request.client.host if request.client is not None else "unknown"
+    verdict = limiter.hit(address)
+    if not verdict.allowed:
+        raise HTTPException(
+            429,
+            f"rate limit {limiter.limit} exceeded; retry later",
+            headers={"Retry-After": str(verdict.retry_after_s)},
+        )
+
+
+RateLimited = Depends(rate_limited)
+
+
+def ledger_bundle_access(index: int, conn: Conn, principal: CurrentPrincipal) -> None:
+    """A ledger bundle carries its event: only for callers who may see that custody event."""
+    from cloud.auth.scope import scope_transaction
+
+    with conn.transaction():
+        scope_transaction(conn, principal)
+        row = conn.execute(
+            "SELECT 1 FROM custody_events WHERE ledger_idx = %s", (index,)
+        ).fetchone()
+    if row is None:
+        raise NotFound(f"no ledger entry {index} among your events")

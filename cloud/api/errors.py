@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cloud.errors import CloudError
 
-__all__ = ["ApiError", "BadRequest", "NotFound", "Unavailable"]
+__all__ = ["ApiError", "BadRequest", "Forbidden", "NotFound", "Unavailable"]
 
 
 class ApiError(CloudError):
@@ -21,6 +21,12 @@ class NotFound(ApiError):
     """The tenant, site or device named in the path does not exist."""
 
     status = 404
+
+
+class Forbidden(ApiError):
+    """The caller is known but its role may not do this (a distributor writing brand settings)."""
+
+    status = 403
 
 
 class BadRequest(ApiError):

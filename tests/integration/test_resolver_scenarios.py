@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from cloud.api import create_app
+from cloud.auth.apikeys import create_api_key
 from cloud.api.routers.resolver import scan_clock
 from cloud.migrate import migrate
 from cloud.provenance.brands import map_location, map_party, record_issued_codes, register_brand_key
@@ -56,6 +57,7 @@ class World:
     client: TestClient
     codes: list[IssuedCode]
     key: Ed25519PrivateKey
+    brand_key: str  # the brand's API key (consumers scan without one)
     clock: list[datetime] = field(default_factory=lambda: [NOW])
 
     def scan(
@@ -248,8 +250,10 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
         _setup_channel(conn, codes)
         register_brand_key(conn, "acme", entry)
         record_issued_codes(conn, "acme", "batch-0001", codes, LOT)
-    app = create_app(CloudSettings(database_url=database_url))
-    state = World(TestClient(app), codes, key)
+        brand_key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
+    # a week of scans from one test client: the public rate limit is not under test here
+    app = create_app(CloudSettings(database_url=database_url, public_rate_limit="10000/minute"))
+    state = World(TestClient(app), codes, key, brand_key)
     app.dependency_overrides[scan_clock] = lambda: state.clock[0]
     with state.client:
         epcs = [c.link.uri for c in codes[:6]]  # the printed Digital Links name the units
@@ -260,7 +264,12 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
             "creationDate": _at(0),
             "epcisBody": {"eventList": _channel(epcs)},
         }
-        response = state.client.post("/epcis/capture", params={"tenant": "acme"}, json=document)
+        response = state.client.post(
+            "/epcis/capture",
+            params={"tenant": "acme"},
+            json=document,
+            headers={"X-API-Key": brand_key},
+        )
         assert response.status_code == 202, response.text
         yield state
 
@@ -382,8 +391,11 @@ def test_provenance_proofs_and_cold_chain_on_the_answer(world: World) -> None:
     ]
     assert answer["proof_url"] == answer["timeline"][-1]["proof_url"]
     assert answer["proof_url"].startswith("/ledger/entries/")
-    # not anchored yet in this test: the ledger route says so rather than failing
-    assert world.client.get(answer["proof_url"]).status_code == 409
+    # a bundle carries the event: the brand reads it (not anchored yet in this test: the
+    # ledger route says so rather than failing); the public gets hash-only proofs
+    assert world.client.get(answer["proof_url"]).status_code == 401
+    brand = {"X-API-Key": world.brand_key}
+    assert world.client.get(answer["proof_url"], headers=brand).status_code == 409
     cold = answer["cold_chain"]
     assert cold["profile"] == {"min_celsius": 10.0, "max_celsius": 18.0}
     assert cold["max_celsius"] == pytest.approx(24.0)

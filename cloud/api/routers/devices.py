@@ -5,21 +5,25 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from cloud.api import queries
-from cloud.api.deps import Conn, Settings
+from cloud.api.deps import ScopedConn, Settings, tenant_principal
 from cloud.api.schemas import Completeness, Device
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/tenants/{tenant}/devices", tags=["devices"])
+router = APIRouter(
+    prefix="/v1/tenants/{tenant}/devices",
+    tags=["devices"],
+    dependencies=[Depends(tenant_principal)],
+)
 
 
 @router.get("", summary="List devices with their online state")
 def list_devices(
     tenant: str,
-    conn: Conn,
+    conn: ScopedConn,
     settings: Settings,
     site: Annotated[str | None, Query(description="Only devices of this site.")] = None,
 ) -> list[Device]:
@@ -28,7 +32,7 @@ def list_devices(
 
 
 @router.get("/{device}", summary="One device", responses={404: {"description": "Unknown device"}})
-def get_device(tenant: str, device: str, conn: Conn, settings: Settings) -> Device:
+def get_device(tenant: str, device: str, conn: ScopedConn, settings: Settings) -> Device:
     stale = timedelta(seconds=settings.device_stale_after_seconds)
     return queries.get_device(conn, tenant, device, stale_after=stale)
 
@@ -41,7 +45,7 @@ def get_device(tenant: str, device: str, conn: Conn, settings: Settings) -> Devi
 def get_completeness(
     tenant: str,
     device: str,
-    conn: Conn,
+    conn: ScopedConn,
     start: Annotated[datetime, Query(description="Inclusive, by receive time, with timezone.")],
     end: Annotated[datetime, Query(description="Exclusive; at most 31 days after start.")],
 ) -> Completeness:

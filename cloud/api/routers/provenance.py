@@ -11,6 +11,11 @@
 | ``GET /audit/scans?tenant=`` | scan map: points with verdicts, and clone/diversion clusters |
 | ``GET /audit/reconciliation`` | ledger-implied vs sensed stock discrepancies, size and age |
 | ``GET/PUT /audit/brands/{tenant}/thresholds`` | the brand's verdict thresholds |
+
+Every route needs a principal (docs/security.md). Reads run as ``ct_app`` under row-level
+security (a distributor sees the units that are or were at its sites and the events at its
+sites); a ``tenant`` parameter other than the caller's is a 404. Capture runs as the owner
+(it appends to the shared ledger) with the caller's tenant.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from cloud.api.deps import Conn
-from cloud.api.errors import BadRequest, NotFound, Unavailable
+from cloud.api.deps import Conn, CurrentPrincipal, ScopedConn
+from cloud.api.errors import BadRequest, Forbidden, NotFound, Unavailable
+from cloud.auth.principal import Principal, Role
 from cloud.provenance.audit import bundle_url, custody_timeline, export_events, scan_clusters
 from cloud.provenance.brands import ThresholdSettings, brand_thresholds, set_thresholds
 from cloud.provenance.capture import capture_document
@@ -51,6 +57,14 @@ _EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 Epc = Annotated[str, Query(min_length=1, max_length=512, description="EPC: URN or Digital Link")]
 
 
+def _own_tenant(principal: Principal, tenant: str | None) -> str:
+    """The caller's tenant; a different one asked for is reported as unknown (404)."""
+    assert principal.tenant_id is not None  # authenticated principals always have one
+    if tenant is not None and tenant != principal.tenant_id:
+        raise NotFound(f"no tenant {tenant!r}")
+    return principal.tenant_id
+
+
 def _epc(value: str) -> str:
     try:
         return canonical_epc(value)
@@ -61,6 +75,7 @@ def _epc(value: str) -> str:
 @router.post("/epcis/capture", summary="Capture an EPCIS 2.0 document", status_code=202)
 def capture(
     conn: Conn,
+    principal: CurrentPrincipal,
     document: Annotated[dict[str, Any], Body(description="An EPCISDocument (JSON-LD)")],
     tenant: Annotated[str | None, Query(max_length=64)] = None,
 ) -> JSONResponse:
@@ -73,7 +88,7 @@ def capture(
             headers={**_EPCIS_HEADERS, "GS1-EPCIS-Capture-Limit": str(MAX_CAPTURE_EVENTS)},
         )
     try:
-        result = capture_document(conn, document, tenant=tenant)
+        result = capture_document(conn, document, tenant=_own_tenant(principal, tenant))
     except EpcisSchemaUnavailable as exc:
         raise Unavailable(str(exc)) from None
     except EpcisValidationError as exc:
@@ -105,7 +120,7 @@ def capture(
 
 @router.get("/epcis/events", summary="Events about an EPC")
 def events_by_epc(
-    conn: Conn,
+    conn: ScopedConn,
     epc: Epc,
     containers: Annotated[
         bool, Query(description="Also events about containers it was ever packed in")
@@ -132,7 +147,8 @@ def events_by_epc(
 
 @router.get("/epcis/export", summary="Export events as an EPCISDocument")
 def export(
-    conn: Conn,
+    conn: ScopedConn,
+    principal: CurrentPrincipal,
     epc: Annotated[str | None, Query(max_length=512)] = None,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None,
@@ -142,7 +158,7 @@ def export(
     document = export_events(
         conn,
         epc=None if epc is None else _epc(epc),
-        tenant=tenant,
+        tenant=_own_tenant(principal, tenant),
         since=since,
         until=until,
         limit=limit,
@@ -151,7 +167,7 @@ def export(
 
 
 @router.get("/audit/timeline", summary="Custody timeline of an EPC")
-def timeline(conn: Conn, epc: Epc) -> dict[str, Any]:
+def timeline(conn: ScopedConn, epc: Epc) -> dict[str, Any]:
     key = _epc(epc)
     row = unit_row(conn, key)
     if row is None:
@@ -166,7 +182,7 @@ def timeline(conn: Conn, epc: Epc) -> dict[str, Any]:
 
 
 @router.get("/audit/exposure", summary="Cold-chain exposure of a unit")
-def exposure(conn: Conn, epc: Epc) -> dict[str, Any]:
+def exposure(conn: ScopedConn, epc: Epc) -> dict[str, Any]:
     key = _epc(epc)
     row = unit_row(conn, key)
     if row is None:
@@ -190,12 +206,14 @@ def exposure(conn: Conn, epc: Epc) -> dict[str, Any]:
 
 @router.get("/audit/scans", summary="Scan map: points with verdicts, suspicious clusters")
 def scans(
-    conn: Conn,
+    conn: ScopedConn,
+    principal: CurrentPrincipal,
     tenant: Annotated[str, Query(max_length=64)],
     since: datetime | None = None,
     until: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 5_000,
 ) -> dict[str, Any]:
+    tenant = _own_tenant(principal, tenant)
     until = until or datetime.now(UTC)
     since = since or until - timedelta(days=30)
     if since >= until:
@@ -230,24 +248,35 @@ def scans(
 
 @router.get("/audit/reconciliation", summary="Ledger-implied vs sensed stock")
 def reconciliation(
-    conn: Conn,
+    conn: ScopedConn,
+    principal: CurrentPrincipal,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
     site: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[dict[str, Any]]:
     return [
         {**jsonable(d), "difference": d.difference}
-        for d in reconcile(conn, tenant=tenant, site=site)
+        for d in reconcile(conn, tenant=_own_tenant(principal, tenant), site=site)
     ]
 
 
 @router.get("/audit/brands/{tenant}/thresholds", summary="A brand's verdict thresholds")
-def get_thresholds(conn: Conn, tenant: str) -> dict[str, Any]:
+def get_thresholds(conn: ScopedConn, principal: CurrentPrincipal, tenant: str) -> dict[str, Any]:
+    _own_tenant(principal, tenant)
     limits: dict[str, Any] = jsonable(brand_thresholds(conn, tenant))
     return limits
 
 
-@router.put("/audit/brands/{tenant}/thresholds", summary="Set a brand's verdict thresholds")
-def put_thresholds(conn: Conn, tenant: str, body: ThresholdSettings) -> dict[str, Any]:
+@router.put(
+    "/audit/brands/{tenant}/thresholds",
+    summary="Set a brand's verdict thresholds",
+    responses={403: {"description": "Not a brand principal"}},
+)
+def put_thresholds(
+    conn: ScopedConn, principal: CurrentPrincipal, tenant: str, body: ThresholdSettings
+) -> dict[str, Any]:
+    _own_tenant(principal, tenant)
+    if principal.role is not Role.BRAND:
+        raise Forbidden("only the brand sets its verdict thresholds")
     exists = conn.execute("SELECT 1 FROM tenants WHERE id = %s", (tenant,)).fetchone()
     if exists is None:
         raise NotFound(f"no tenant {tenant!r}")

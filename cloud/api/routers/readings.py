@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from cloud.api import queries
-from cloud.api.deps import Catalog, Conn
+from cloud.api.deps import Catalog, ScopedConn, tenant_principal
 from cloud.api.schemas import LatestReading, Series
 from wire import Metric
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/tenants/{tenant}/sites/{site}/readings", tags=["readings"])
+router = APIRouter(
+    prefix="/v1/tenants/{tenant}/sites/{site}/readings",
+    tags=["readings"],
+    dependencies=[Depends(tenant_principal)],
+)
 
 
 @router.get(
@@ -25,7 +29,7 @@ router = APIRouter(prefix="/v1/tenants/{tenant}/sites/{site}/readings", tags=["r
 def latest(
     tenant: str,
     site: str,
-    conn: Conn,
+    conn: ScopedConn,
     device: str | None = None,
     metric: Metric | None = None,
     within_hours: Annotated[
@@ -48,7 +52,7 @@ def latest(
 def series(
     tenant: str,
     site: str,
-    conn: Conn,
+    conn: ScopedConn,
     catalog: Catalog,
     metric: Metric,
     start: Annotated[datetime, Query(description="Inclusive, device time, with timezone.")],

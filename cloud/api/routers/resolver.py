@@ -4,7 +4,8 @@ Answers a phone with an HTML page (no JavaScript, Chinese and English by
 ``Accept-Language``) and a client asking for ``application/json`` with JSON. Every request
 is a recorded scan: the client may give ``lat``/``lon`` (and ``acc`` in metres) or
 ``region``; otherwise the region comes from an edge header (``X-Region``,
-``CF-IPCountry``). IP addresses are never read. The code is verified as printed: the URI
+``CF-IPCountry``). IP addresses are never stored (the public rate limit keys on a salted
+hash of the peer address, in memory only). The code is verified as printed: the URI
 is rebuilt from the request's host (``X-Forwarded-Host`` behind a proxy) and raw path with
 the ``https`` scheme, because codes are printed ``https`` and TLS ends at the proxy.
 """
@@ -19,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from cloud.api.deps import Conn
+from cloud.api.deps import Conn, RateLimited
 from cloud.provenance.page import preferred_language, render_page, resolution_json
 from cloud.provenance.resolver import ScanPlace, resolve_scan
 
@@ -63,7 +64,8 @@ def _wants_json(accept: str | None) -> bool:
     "/01/{gtin}/10/{lot}/21/{serial}",
     summary="Resolve a trace code (a consumer scan)",
     response_model=None,
-    responses={200: {"content": {"text/html": {}, "application/json": {}}}},
+    dependencies=[RateLimited],
+    responses={200: {"content": {"text/html": {}, "application/json": {}}}, 429: {}},
 )
 def resolve(
     request: Request,

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from cloud.api import queries
-from cloud.api.deps import Conn
+from cloud.api.deps import ScopedConn, tenant_principal
 from cloud.api.schemas import StockLevel
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/tenants/{tenant}/stock", tags=["stock"])
+router = APIRouter(
+    prefix="/v1/tenants/{tenant}/stock", tags=["stock"], dependencies=[Depends(tenant_principal)]
+)
 
 
 @router.get(
@@ -23,7 +25,7 @@ router = APIRouter(prefix="/v1/tenants/{tenant}/stock", tags=["stock"])
 )
 def current_stock(
     tenant: str,
-    conn: Conn,
+    conn: ScopedConn,
     site: str | None = None,
     gtin: Annotated[str | None, Query(pattern=r"^[0-9]{14}$")] = None,
 ) -> list[StockLevel]:

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.api import create_app
+from cloud.auth.apikeys import create_api_key
 from cloud.ingest.prepare import Accepted
 from cloud.ingest.store import write_batch
 from cloud.migrate import migrate
@@ -64,7 +65,10 @@ def db(database_url: str) -> str:
 
 @pytest.fixture
 def client(db: str) -> Iterator[TestClient]:
-    with TestClient(create_app(CloudSettings(database_url=db))) as test_client:
+    with psycopg.connect(db, autocommit=True) as conn:
+        key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
+    app = create_app(CloudSettings(database_url=db))
+    with TestClient(app, headers={"X-API-Key": key}) as test_client:
         yield test_client
 
 

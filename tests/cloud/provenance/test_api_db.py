@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.api import create_app
+from cloud.auth.apikeys import create_api_key
 from cloud.migrate import migrate
 from cloud.provenance.brands import map_location
 from cloud.provenance.epcis import document_issues
@@ -30,7 +31,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def client(database_url: str) -> Iterator[TestClient]:
     migrate(database_url)
-    with TestClient(create_app(CloudSettings(database_url=database_url))) as test_client:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')")
+        key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
+    app = create_app(CloudSettings(database_url=database_url))
+    with TestClient(app, headers={"X-API-Key": key}) as test_client:
         yield test_client
 
 
@@ -143,7 +148,6 @@ def test_query_timeline_and_reconciliation(client: TestClient, database_url: str
     from ._events import supply_chain
 
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')")
         conn.execute("INSERT INTO sites (tenant_id, id, name) VALUES ('acme', 'dc-a', 'DC A')")
         map_location(conn, DC_A, "acme", "dc-a")
     response = client.post(
@@ -182,8 +186,6 @@ def test_query_timeline_and_reconciliation(client: TestClient, database_url: str
 
 
 def test_thresholds_per_brand(client: TestClient, database_url: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')")
     path = "/audit/brands/acme/thresholds"
     assert client.get(path).json()["max_speed_kmh"] == 900
     assert (
