@@ -1,0 +1,45 @@
+"""The brand owner's and distributors' console: server-rendered pages of the API app.
+
+:func:`mount_console` adds the pages (``/console/...``), the console's own stylesheet
+(``/console/static``) and the answers to "not logged in" (a redirect to the login form)
+and "bad CSRF token" (403) to an app made by :func:`cloud.api.create_app`.
+See docs/console.md.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from cloud.console.errors import CsrfError, LoginRequired
+
+__all__ = ["mount_console"]
+
+
+def mount_console(app: FastAPI) -> None:
+    from cloud.console.routes import router
+
+    app.include_router(router)
+    app.mount(
+        "/console/static",
+        StaticFiles(directory=str(files("cloud.console") / "static")),
+        name="console-static",
+    )
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(_request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(
+            f"/console/login?{urlencode({'next': exc.next_url})}", status_code=303
+        )
+
+    @app.exception_handler(CsrfError)
+    async def bad_csrf(_request: Request, exc: CsrfError) -> Response:
+        return HTMLResponse(
+            "<!doctype html><title>Refused</title><p>Refused: the form was stale or not "
+            'sent by this console. <a href="/console/map">Back to the console</a></p>',
+            status_code=403,
+        )

@@ -1,0 +1,257 @@
+"""The console's pages under ``/console`` (HTML for people; not part of the OpenAPI schema).
+
+| route | page |
+|---|---|
+| ``GET/POST /console/login``, ``POST /console/logout`` | session cookie in and out |
+| ``GET /console/map`` | channel map: sites coloured by status, and a table |
+| ``GET /console/sites/{site}?range=`` | climate charts, storage band, stock, devices, alerts |
+| ``GET /console/alerts``, ``POST /console/alerts/{id}/{action}`` | alert inbox |
+| ``GET /console/units?q=``, ``GET /console/unit?epc=`` | provenance explorer |
+| ``GET /console/scans?days=`` | consumer scans with clone/diversion clusters |
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from typing import Annotated, Any, Final
+from urllib.parse import quote, urlencode
+
+import psycopg
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from cloud.api.deps import Catalog, get_conn, get_settings
+from cloud.auth.tokens import login as token_login
+from cloud.console import charts
+from cloud.console.csrf import valid_csrf
+from cloud.console.errors import CsrfError
+from cloud.console.explorer import find_units, proof_state, scan_map, unit_view
+from cloud.console.lookup import BadLookup, parse_lookup
+from cloud.console.pages import alerts_table_exists, channel_sites, list_alerts, site_detail
+from cloud.console.session import (
+    ConsoleConn,
+    Session,
+    clear_session_cookie,
+    set_session_cookie,
+)
+from cloud.console.workflow import AlertAction, apply_alert_action
+from cloud.settings import CloudSettings
+
+__all__ = ["RANGES", "router", "templates"]
+
+_logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+templates = Jinja2Templates(directory=str(files("cloud.console") / "templates"))
+
+RANGES: Final = {
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+ALERT_STATES: Final = ("open", "acknowledged", "resolved")
+SCAN_DAYS: Final = (1, 7, 30, 90)
+Settings = Annotated[CloudSettings, Depends(get_settings)]
+Owner = Annotated[psycopg.Connection[Any], Depends(get_conn)]
+
+
+def _page(request: Request, name: str, session: Any, status: int = 200, **context: Any) -> Response:
+    return templates.TemplateResponse(
+        request, name, {"session": session, **context}, status_code=status
+    )
+
+
+def _safe_next(target: str | None) -> str:
+    """Only console paths: ``next`` must never send a person to another site."""
+    if target and target.startswith("/console/") and not target.startswith("/console//"):
+        return target
+    return "/console/map"
+
+
+# ----------------------------------------------------------------------------- session
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+def home() -> Response:
+    return RedirectResponse("/console/map", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    return _page(request, "login.html", None, next=_safe_next(next), error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    conn: Owner,
+    settings: Settings,
+    username: Annotated[str, Form(max_length=128)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str | None, Form(max_length=2048)] = None,
+) -> Response:
+    token = token_login(conn, settings, username, password)
+    if token is None:
+        _logger.info("console login refused for %r", username)
+        return _page(
+            request, "login.html", None, status=401, next=_safe_next(next),
+            error="Unknown user or wrong password.", username=username,
+        )  # fmt: skip
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    set_session_cookie(response, request, token, settings.auth_token_ttl_seconds)
+    return response
+
+
+def _check_csrf(session: Any, token: str | None) -> None:
+    if not valid_csrf(session.token, token):
+        raise CsrfError("the form's CSRF token does not match this session; reload the page")
+
+
+@router.post("/logout")
+def logout(
+    request: Request, session: Session, csrf: Annotated[str | None, Form()] = None
+) -> Response:
+    _check_csrf(session, csrf)
+    response = RedirectResponse("/console/login", status_code=303)
+    clear_session_cookie(response, request)
+    return response
+
+
+# ------------------------------------------------------------------------------- pages
+
+
+@router.get("/map", response_class=HTMLResponse)
+def channel_map(
+    request: Request, session: Session, conn: ConsoleConn, settings: Settings
+) -> Response:
+    stale = timedelta(seconds=settings.device_stale_after_seconds)
+    sites = channel_sites(conn, session.principal, stale_after=stale)
+    counts: dict[str, int] = {}
+    for s in sites:
+        counts[s.status.value] = counts.get(s.status.value, 0) + 1
+    return _page(
+        request, "map.html", session, sites=sites, counts=counts,
+        drawing=charts.site_map(sites),
+    )  # fmt: skip
+
+
+@router.get("/sites/{site}", response_class=HTMLResponse)
+def site_page(
+    request: Request,
+    session: Session,
+    conn: ConsoleConn,
+    settings: Settings,
+    catalog: Catalog,
+    site: str,
+    range: Annotated[str, Query(max_length=8)] = "24h",
+) -> Response:
+    span = RANGES.get(range, RANGES["24h"])
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    start = end - span
+    detail = site_detail(
+        conn, session.principal, site, start=start, end=end,
+        stale_after=timedelta(seconds=settings.device_stale_after_seconds),
+        available_rollups=catalog.available(conn),
+    )  # fmt: skip
+    if detail is None:
+        return _page(request, "not_found.html", session, status=404, what=f"site {site}")
+    return _page(
+        request, "site.html", session, d=detail, range=range if range in RANGES else "24h",
+        ranges=list(RANGES), charts=charts.site_charts(detail, start, end),
+    )  # fmt: skip
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alert_inbox(
+    request: Request,
+    session: Session,
+    conn: ConsoleConn,
+    state: Annotated[str, Query(max_length=16)] = "open",
+    kind: Annotated[str | None, Query(max_length=64)] = None,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    states = (state,) if state in ALERT_STATES else ("open", "acknowledged")
+    available = alerts_table_exists(conn)
+    alerts = (
+        list_alerts(conn, session.principal, states=states, kind=kind or None, site=site or None)
+        if available
+        else []
+    )
+    return _page(
+        request, "alerts.html", session, alerts=alerts, state=state, kind=kind or "",
+        site=site or "", states=ALERT_STATES, available=available,
+    )  # fmt: skip
+
+
+@router.post("/alerts/{alert_id}/{action}")
+def alert_action(
+    request: Request,
+    session: Session,
+    conn: ConsoleConn,
+    alert_id: int,
+    action: AlertAction,
+    csrf: Annotated[str | None, Form()] = None,
+    back: Annotated[str | None, Form(max_length=2048)] = None,
+) -> Response:
+    _check_csrf(session, csrf)
+    if not apply_alert_action(conn, session.principal, alert_id, action):
+        return _page(request, "not_found.html", session, status=404, what=f"alert {alert_id}")
+    return RedirectResponse(_safe_next(back or "/console/alerts"), status_code=303)
+
+
+@router.get("/units", response_class=HTMLResponse)
+def unit_search(
+    request: Request,
+    session: Session,
+    conn: ConsoleConn,
+    q: Annotated[str, Query(max_length=512)] = "",
+) -> Response:
+    if not q.strip():
+        return _page(request, "units.html", session, q="", units=None, error=None)
+    try:
+        lookup = parse_lookup(q)
+    except BadLookup as exc:
+        return _page(request, "units.html", session, status=400, q=q, units=None, error=str(exc))
+    if lookup.epc is not None:
+        return RedirectResponse(f"/console/unit?{urlencode({'epc': lookup.epc})}", status_code=303)
+    units = find_units(conn, session.tenant, lookup)
+    return _page(request, "units.html", session, q=q, units=units, error=None, quote=quote)
+
+
+@router.get("/unit", response_class=HTMLResponse)
+def unit_page(
+    request: Request,
+    session: Session,
+    conn: ConsoleConn,
+    epc: Annotated[str, Query(max_length=512)],
+) -> Response:
+    try:
+        lookup = parse_lookup(epc)
+    except BadLookup as exc:
+        return _page(request, "units.html", session, status=400, q=epc, units=None, error=str(exc))
+    pool = request.app.state.pool
+    with pool.connection(timeout=5.0) as public:  # checkpoints and anchors: no tenant data
+        proofs = proof_state(public)
+    view = None if lookup.epc is None else unit_view(conn, session.tenant, lookup.epc, proofs)
+    if view is None:
+        return _page(request, "not_found.html", session, status=404, what=f"unit {epc}")
+    return _page(request, "unit.html", session, v=view)
+
+
+@router.get("/scans", response_class=HTMLResponse)
+def scans_page(
+    request: Request,
+    session: Session,
+    conn: ConsoleConn,
+    days: Annotated[int, Query(ge=1, le=366)] = 30,
+) -> Response:
+    data = scan_map(conn, session.tenant, days=days)
+    return _page(
+        request, "scans.html", session, data=data, days=days, choices=SCAN_DAYS,
+        drawing=charts.scan_drawing(data),
+    )  # fmt: skip
