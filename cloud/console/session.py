@@ -16,8 +16,9 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import Depends, Request, Response
 
-from cloud.api.deps import get_conn, get_settings
+from cloud.api.deps import SESSION_COOKIE, get_conn, get_settings
 from cloud.auth import Principal, Role
+from cloud.auth.scope import scope_transaction
 from cloud.auth.tokens import principal_from_token
 from cloud.console.csrf import csrf_token
 from cloud.console.errors import LoginRequired
@@ -34,7 +35,7 @@ __all__ = [
     "set_session_cookie",
 ]
 
-COOKIE = "ct_session"
+COOKIE = SESSION_COOKIE  # the API also accepts it (cloud.api.deps.get_principal)
 _CONSOLE_ROLES = frozenset({Role.BRAND, Role.DISTRIBUTOR})
 
 
@@ -82,12 +83,7 @@ def scoped_connection(
     """``conn`` inside a transaction as role ``ct_app`` with the principal's tenant and
     distributor set, so row-level security binds every query (docs/security.md)."""
     with conn.transaction():
-        conn.execute("SET LOCAL ROLE ct_app")
-        conn.execute(
-            "SELECT set_config('ct.tenant_id', %s, true),"
-            " set_config('ct.distributor_id', %s, true)",
-            (principal.tenant_id or "", principal.distributor_id or ""),
-        )
+        scope_transaction(conn, principal)
         yield conn
 
 
@@ -97,7 +93,9 @@ def _console_conn(
     yield from scoped_connection(conn, session.principal)
 
 
-ConsoleConn = Annotated[psycopg.Connection[Any], Depends(_console_conn)]
+# scope="function": the transaction commits before the response leaves, so the page a
+# form POST redirects to already sees its change.
+ConsoleConn = Annotated[psycopg.Connection[Any], Depends(_console_conn, scope="function")]
 
 
 def set_session_cookie(response: Response, request: Request, token: str, max_age: int) -> None:

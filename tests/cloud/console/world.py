@@ -166,3 +166,65 @@ def build_world(database_url: str, key_dir: Path) -> World:
         create_user(conn, tenant_id="rival", username="rob@rival", password=PASSWORD,
                     role="brand")  # fmt: skip
     return World(database_url, now, codes)
+
+
+COLD_GTIN = "09506000134369"
+
+
+def add_cold_room(database_url: str) -> None:
+    """A refrigerated room of dist-east (2–8 °C goods stocked there), monitored by gw-cold."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        save_product(conn, Product("acme", COLD_GTIN, "Chilled rosé 6-pack", 2.0, 8.0))
+        conn.execute(
+            "INSERT INTO sites (tenant_id, id, name, region, latitude, longitude, distributor_id)"
+            " VALUES ('acme', 'cold-sh', 'Shanghai cold room', 'CN-SH', 31.3, 121.6, 'dist-east')"
+        )
+        conn.execute(
+            "INSERT INTO devices (id, tenant_id, site_id, status, last_seen_at)"
+            " VALUES ('gw-cold', 'acme', 'cold-sh', 'online', now())"
+        )
+        t = datetime.now(UTC) - timedelta(hours=4)
+        conn.execute(
+            "INSERT INTO stock_counts (time, received_at, tenant_id, site_id, device_id, seq,"
+            " gtin, quantity, location, method) VALUES"
+            " (%s, %s, 'acme', 'cold-sh', 'gw-cold', 1, %s, 48, 'C-01', 'rfid')",
+            (t, t, COLD_GTIN),
+        )
+
+
+def heat_cold_room(database_url: str, *, minutes: int = 150) -> int:
+    """The simulator's compressor failure in the cold room: one probe sampled every minute
+    for the last ``minutes`` (failing 10 min in), written as the ingest would store them."""
+    from firmware_sim.climate import ClimateSensor, Scenario
+
+    sensor = ClimateSensor(
+        "probe-1",
+        profile="pharma",
+        seed=7,
+        scenario=Scenario(hvac_failure_after_s=600.0, hvac_failure_s=6 * 3600.0),
+    )
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = []
+    for i in range(minutes, 0, -1):
+        t = now - timedelta(minutes=i)
+        for seq, r in enumerate(sensor.sample(t), start=10 * (minutes - i) + 2):
+            rows.append((t, t, "acme", "cold-sh", "gw-cold", seq, r.sensor, r.metric.value,
+                         r.value, r.fault))  # fmt: skip
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO readings (time, received_at, tenant_id, site_id, device_id, seq,"
+            " sensor, metric, value, fault) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+        cur.execute("UPDATE devices SET last_seen_at = now() WHERE id = 'gw-cold'")
+    return len(rows)
+
+
+def run_alert_evaluation(database_url: str) -> None:
+    """One run of the scheduler's ``alerts.evaluate`` job, as the scheduler runs it."""
+    from cloud.jobs.alerts import alerts_jobs
+    from cloud.jobs.settings import SchedulerSettings
+
+    jobs = {j.name: j for j in alerts_jobs(SchedulerSettings(database_url=database_url))}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        jobs["alerts.evaluate"].func(conn)
