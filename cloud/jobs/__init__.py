@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from cloud.jobs.alerts import alerts_jobs
 from cloud.jobs.ledger import ledger_jobs
 from cloud.jobs.provenance import provenance_jobs
 from cloud.jobs.settings import SchedulerSettings, get_scheduler_settings
@@ -19,7 +20,7 @@ __all__ = ["FACTORIES", "SchedulerSettings", "build_jobs", "get_scheduler_settin
 
 JobFactory = Callable[[SchedulerSettings], list[Job]]
 
-FACTORIES: Sequence[JobFactory] = (storage_jobs, ledger_jobs, provenance_jobs)
+FACTORIES: Sequence[JobFactory] = (storage_jobs, ledger_jobs, provenance_jobs, alerts_jobs)
 
 
 def build_jobs(

@@ -25,6 +25,10 @@ class SchedulerSettings(BaseSettings):
     rollups_interval_s: _Seconds = 30.0
     retention_interval_s: _Seconds = 3_600.0
     gaps_interval_s: _Seconds = 60.0
+    # Alerts (docs/alerts.md): rule evaluation, webhook delivery, the ledger audit.
+    alerts_interval_s: _Seconds = 30.0
+    alerts_deliver_interval_s: _Seconds = 5.0
+    alerts_ledger_audit_interval_s: _Seconds = 3_600.0
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,1 @@
+"""Pure rule cores: rows in, :class:`cloud.alerts.model.Condition` values out (no I/O)."""

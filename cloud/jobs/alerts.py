@@ -1,0 +1,75 @@
+"""The alerts' periodic jobs: evaluate the rules, deliver webhooks, audit the ledger."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import psycopg
+
+from cloud.alerts import DeliveryPolicy, default_rules, deliver_due, evaluate, get_alert_settings
+from cloud.alerts.config import AlertSettings
+from cloud.jobs.settings import SchedulerSettings
+from cloud.scheduler import Job
+
+__all__ = ["alerts_jobs", "delivery_policy"]
+
+_logger = logging.getLogger(__name__)
+
+
+def delivery_policy(settings: AlertSettings) -> DeliveryPolicy:
+    return DeliveryPolicy(
+        timeout_s=settings.webhook_timeout_s,
+        max_attempts=settings.webhook_max_attempts,
+        backoff_base=settings.webhook_backoff_base,
+        backoff_max=settings.webhook_backoff_max,
+    )
+
+
+def _anchor_interval() -> timedelta | None:
+    from ledger.settings import get_settings
+
+    ledger = get_settings()
+    if ledger.eth_rpc_url is None or ledger.ledger_contract is None:
+        return None
+    return timedelta(seconds=ledger.ledger_anchor_interval_seconds)
+
+
+def _ledger_audit(conn: psycopg.Connection[Any]) -> None:
+    from cloud.alerts.ledger_audit import record_audit
+    from ledger.jobs import audit
+    from ledger.keys import load_log_key
+    from ledger.settings import get_settings
+
+    report = audit(conn, load_log_key(get_settings()).verifier())
+    record_audit(conn, report)
+    if not report.ok:
+        _logger.error("ledger audit: %d finding(s)", len(report.findings))
+
+
+def alerts_jobs(settings: SchedulerSettings) -> list[Job]:
+    """``alerts.evaluate``, ``alerts.deliver`` and ``alerts.ledger_audit`` (all idempotent:
+    the database deduplicates alerts and notifications)."""
+    alert_settings = get_alert_settings()
+    rules = default_rules(alert_settings, anchor_interval=_anchor_interval())
+    policy = delivery_policy(alert_settings)
+
+    def _evaluate(conn: psycopg.Connection[Any]) -> None:
+        evaluate(conn, rules)
+
+    def _deliver(conn: psycopg.Connection[Any]) -> None:
+        with httpx.Client(follow_redirects=False) as client:
+            stats = deliver_due(conn, client, policy)
+        if stats.attempts:
+            _logger.info(
+                "webhooks: %d delivered, %d to retry, %d failed",
+                stats.delivered, stats.retried, stats.failed,
+            )  # fmt: skip
+
+    return [
+        Job("alerts.evaluate", settings.alerts_interval_s, _evaluate),
+        Job("alerts.deliver", settings.alerts_deliver_interval_s, _deliver),
+        Job("alerts.ledger_audit", settings.alerts_ledger_audit_interval_s, _ledger_audit),
+    ]

@@ -1,0 +1,164 @@
+-- Alerts (docs/alerts.md): conditions raised by the rules of cloud/alerts, their
+-- acknowledge/resolve workflow, and webhook notifications through an outbox.
+
+CREATE TABLE alerts (
+    id                bigserial PRIMARY KEY,
+    tenant_id         text NOT NULL REFERENCES tenants (id),
+    site_id           text,
+    kind              text NOT NULL,
+    dedupe_key        text NOT NULL,
+    severity          text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+    state             text NOT NULL DEFAULT 'open'
+                      CHECK (state IN ('open', 'acknowledged', 'resolved')),
+    summary           text NOT NULL DEFAULT '',
+    details           jsonb NOT NULL DEFAULT '{}',
+    evidence          jsonb NOT NULL DEFAULT '[]',
+    -- The episode: when the condition started, when it was last seen, and since when it
+    -- has been absent (NULL while present): auto-resolution waits for the kind's delay.
+    condition_since   timestamptz NOT NULL,
+    last_seen_at      timestamptz NOT NULL,
+    clear_since       timestamptz,
+    opened_at         timestamptz NOT NULL DEFAULT now(),
+    acknowledged_at   timestamptz,
+    acknowledged_by   text,
+    resolved_at       timestamptz,
+    resolved_by       text,
+    resolution        text CHECK (resolution IN ('auto', 'manual')),
+    CHECK ((state = 'resolved') = (resolved_at IS NOT NULL)),
+    CHECK (state <> 'acknowledged' OR acknowledged_at IS NOT NULL),
+    FOREIGN KEY (tenant_id, site_id) REFERENCES sites (tenant_id, id)
+);
+-- At most one unresolved alert per (tenant, kind, key): two evaluators cannot duplicate.
+CREATE UNIQUE INDEX alerts_one_unresolved ON alerts (tenant_id, kind, dedupe_key)
+    WHERE state <> 'resolved';
+CREATE INDEX alerts_inbox ON alerts (tenant_id, state, opened_at DESC);
+CREATE INDEX alerts_key_history ON alerts (tenant_id, kind, dedupe_key, opened_at DESC);
+
+-- Low-stock thresholds per product, for one site or (site_id '') every site.
+CREATE TABLE alert_stock_thresholds (
+    tenant_id     text NOT NULL REFERENCES tenants (id),
+    gtin          text NOT NULL,
+    site_id       text NOT NULL DEFAULT '',
+    low_quantity  integer NOT NULL CHECK (low_quantity >= 0),
+    PRIMARY KEY (tenant_id, gtin, site_id)
+);
+
+-- Results of the ledger audit (cloud/jobs/alerts.py runs it), read by the audit rule.
+CREATE TABLE ledger_audit_runs (
+    id          bigserial PRIMARY KEY,
+    ran_at      timestamptz NOT NULL DEFAULT now(),
+    entries     bigint NOT NULL,
+    checkpoints bigint NOT NULL,
+    ok          boolean NOT NULL,
+    findings    jsonb NOT NULL DEFAULT '[]'
+);
+CREATE INDEX ledger_audit_runs_ran ON ledger_audit_runs (ran_at DESC);
+
+-- Webhook subscriptions: alerts of the tenant (or, with distributor_id, of that
+-- distributor's sites), signed with HMAC-SHA256 under secret.
+CREATE TABLE webhook_subscriptions (
+    id              bigserial PRIMARY KEY,
+    tenant_id       text NOT NULL REFERENCES tenants (id),
+    distributor_id  text,
+    url             text NOT NULL CHECK (url ~ '^https?://'),
+    secret          text NOT NULL CHECK (length(secret) >= 16),
+    kinds           text[] NOT NULL DEFAULT '{}',  -- empty: every kind
+    min_severity    text NOT NULL DEFAULT 'info'
+                    CHECK (min_severity IN ('info', 'warning', 'critical')),
+    active          boolean NOT NULL DEFAULT true,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    created_by      text,
+    FOREIGN KEY (tenant_id, distributor_id) REFERENCES distributors (tenant_id, id)
+);
+CREATE INDEX webhook_subscriptions_tenant ON webhook_subscriptions (tenant_id) WHERE active;
+
+-- The outbox: one row per (alert, event, subscription), so an event is never notified
+-- twice to the same endpoint, whoever enqueues it and however often.
+CREATE TABLE alert_notifications (
+    id               bigserial PRIMARY KEY,
+    tenant_id        text NOT NULL,
+    alert_id         bigint NOT NULL REFERENCES alerts (id),
+    event            text NOT NULL CHECK (event IN ('opened', 'acknowledged', 'resolved')),
+    subscription_id  bigint NOT NULL REFERENCES webhook_subscriptions (id) ON DELETE CASCADE,
+    idempotency_key  uuid NOT NULL DEFAULT gen_random_uuid(),
+    payload          jsonb NOT NULL,
+    status           text NOT NULL DEFAULT 'pending'
+                     CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts         integer NOT NULL DEFAULT 0,
+    next_attempt_at  timestamptz NOT NULL DEFAULT now(),
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    delivered_at     timestamptz,
+    UNIQUE (alert_id, event, subscription_id)
+);
+CREATE INDEX alert_notifications_due ON alert_notifications (next_attempt_at)
+    WHERE status = 'pending';
+
+CREATE TABLE alert_notification_attempts (
+    notification_id  bigint NOT NULL REFERENCES alert_notifications (id) ON DELETE CASCADE,
+    attempt          integer NOT NULL CHECK (attempt >= 1),
+    tenant_id        text NOT NULL,
+    attempted_at     timestamptz NOT NULL,
+    status_code      integer,
+    error            text,
+    duration_ms      double precision NOT NULL,
+    PRIMARY KEY (notification_id, attempt)
+);
+
+-- ------------------------------------------------------------------ row-level security
+-- Same convention as 0006_access.sql (docs/security.md): the API sets ct.tenant_id (and
+-- ct.distributor_id for a distributor) per transaction and runs as role ct_app; the
+-- owner (migrations, scheduler jobs) is not subject to these policies.
+
+ALTER TABLE alerts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY alerts_scope ON alerts
+    USING (
+        tenant_id = current_setting('ct.tenant_id', true)
+        AND (coalesce(current_setting('ct.distributor_id', true), '') = ''
+             OR site_id IN (SELECT s.id FROM sites s
+                            WHERE s.tenant_id = alerts.tenant_id
+                              AND s.distributor_id = current_setting('ct.distributor_id', true)))
+    );
+
+ALTER TABLE alert_stock_thresholds ENABLE ROW LEVEL SECURITY;
+CREATE POLICY alert_stock_thresholds_scope ON alert_stock_thresholds
+    USING (tenant_id = current_setting('ct.tenant_id', true)
+           AND coalesce(current_setting('ct.distributor_id', true), '') = '');
+
+ALTER TABLE webhook_subscriptions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY webhook_subscriptions_scope ON webhook_subscriptions
+    USING (
+        tenant_id = current_setting('ct.tenant_id', true)
+        AND (coalesce(current_setting('ct.distributor_id', true), '') = ''
+             OR distributor_id = current_setting('ct.distributor_id', true))
+    );
+
+ALTER TABLE alert_notifications ENABLE ROW LEVEL SECURITY;
+CREATE POLICY alert_notifications_scope ON alert_notifications
+    USING (
+        tenant_id = current_setting('ct.tenant_id', true)
+        AND subscription_id IN (SELECT id FROM webhook_subscriptions)
+    );
+
+ALTER TABLE alert_notification_attempts ENABLE ROW LEVEL SECURITY;
+CREATE POLICY alert_notification_attempts_scope ON alert_notification_attempts
+    USING (
+        tenant_id = current_setting('ct.tenant_id', true)
+        AND notification_id IN (SELECT id FROM alert_notifications)
+    );
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ct_app') THEN
+        GRANT SELECT, UPDATE ON alerts TO ct_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON alert_stock_thresholds TO ct_app;
+        GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_subscriptions TO ct_app;
+        GRANT USAGE ON SEQUENCE webhook_subscriptions_id_seq TO ct_app;
+        GRANT SELECT, INSERT ON alert_notifications TO ct_app;
+        GRANT USAGE ON SEQUENCE alert_notifications_id_seq TO ct_app;
+        GRANT SELECT ON alert_notification_attempts TO ct_app;
+    ELSE
+        RAISE NOTICE 'role ct_app does not exist (0006_access.sql not applied): no grants';
+    END IF;
+END
+$$;
