@@ -22,12 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from edge.alarms import AlarmMonitor
 from edge.clock import ClockStatus, read_clock_status
 from edge.config import AgentConfig
 from edge.drivers import Sensor, build_scanner, build_sensor
+from edge.ed25519 import load_signing_key, parse_verify_key
 from edge.health import CpuMeter, collect_health
 from edge.outbox import Kind as OutboxKind
 from edge.outbox import Outbox
@@ -43,10 +42,9 @@ from wire import (
     StockCount,
     TelemetryBatch,
     Topic,
-    load_private_key,
-    parse_public_key,
     seal_payload,
 )
+from wire.envelope import Signer
 
 __all__ = ["AGENT_VERSION", "Agent", "AgentSummary", "StockSource", "state_paths"]
 
@@ -84,13 +82,14 @@ class Agent:
         self,
         config: AgentConfig,
         *,
-        key: Ed25519PrivateKey | None = None,
+        key: Signer | None = None,
         sensors: Sequence[Sensor] | None = None,
         stock_sources: Sequence[StockSource] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
-        self._key = key or load_private_key(config.resolve(config.device.key_file))
+        # Signing through the system's libcrypto, not `cryptography`: ~8 MB less memory.
+        self._key = key or load_signing_key(config.resolve(config.device.key_file))
         self._sensors = (
             list(sensors) if sensors is not None else [build_sensor(s) for s in config.sensors]
         )
@@ -108,7 +107,7 @@ class Agent:
         public_key = config.cloud.config_public_key
         self.remote = RemoteConfig(
             self._topic.with_kind(Kind.CONFIG),
-            parse_public_key(public_key) if public_key else None,
+            parse_verify_key(public_key) if public_key else None,
             Settings(
                 sample_interval_s=config.sampling.interval_s,
                 batch_max_readings=config.sampling.batch_max_readings,

@@ -61,16 +61,16 @@ def edge_run(
 ) -> None:
     """Run the agent: sample sensors, keep readings durable, publish signed batches."""
     setup_logging(verbose)
-    from edge.agent import Agent
-    from edge.config import load_config
     from edge.errors import EdgeError
-    from wire import WireError
+    from edge.runner import run_agent
+    from wire.errors import WireError
 
     try:
-        agent = Agent(load_config(config))
+        summary = run_agent(
+            config, stop_on_signals(), samples=samples, duration_s=duration, drain_s=drain
+        )
     except (EdgeError, WireError) as exc:
         raise fail(str(exc)) from None
-    summary = agent.run(stop_on_signals(), max_samples=samples, duration_s=duration, drain_s=drain)
     typer.echo(json.dumps({"agent": "stopped", **asdict(summary)}))
 
 
@@ -82,16 +82,11 @@ def edge_status(
 
     Safe while the agent runs, and exact after a crash: the counters commit with the data.
     """
-    from edge.agent import state_paths
-    from edge.config import load_config
     from edge.errors import EdgeError
-    from edge.status import read_status
+    from edge.runner import agent_status
 
     try:
-        agent_config = load_config(config)
-        status = read_status(
-            agent_config.resolve(agent_config.outbox.path), *state_paths(agent_config)
-        )
+        status = agent_status(config)
     except EdgeError as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps(asdict(status)))

@@ -80,10 +80,10 @@ class CloudConfig(_Section):
     def _key(cls, value: str | None) -> str | None:
         if value is not None:
             from wire.errors import WireError
-            from wire.keys import parse_public_key
+            from wire.keys import public_key_bytes
 
             try:
-                parse_public_key(value)
+                public_key_bytes(value)  # checked without loading `cryptography`
             except WireError as exc:
                 raise ValueError(exc.message) from None
         return value

@@ -17,12 +17,26 @@ import binascii
 import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
+from edge.ed25519 import PublicKey
 from edge.statefile import read_state, write_state
-from wire import ConfigPayload, ConfigStatus, Metric, Threshold, Topic, WireError, open_message
-from wire.envelope import decode
+from wire import (
+    ConfigPayload,
+    ConfigStatus,
+    Kind,
+    Metric,
+    SignatureError,
+    Threshold,
+    Topic,
+    TopicError,
+    WireError,
+    decode_payload,
+)
+from wire.envelope import decode, signed_bytes
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = ["ConfigOutcome", "RemoteConfig", "Settings"]
 
@@ -52,12 +66,12 @@ class RemoteConfig:
     def __init__(
         self,
         topic: Topic,
-        public_key: Ed25519PublicKey | None,
+        public_key: PublicKey | Ed25519PublicKey | None,
         base: Settings,
         state_path: Path,
     ) -> None:
         self._topic = topic
-        self._key = public_key
+        self._key = None if public_key is None else PublicKey.of(public_key)
         self._base = base
         self._path = state_path
         self.settings = base
@@ -118,15 +132,26 @@ class RemoteConfig:
     def _open(self, data: bytes) -> ConfigPayload:
         if self._key is None:
             raise _Refused("no cloud config key: set [cloud] config_public_key in the agent config")
-        key = self._key
-        opened = open_message(str(self._topic), data, lambda _device: (key,))
-        payload = opened.payload
+        # wire.open_message's checks, in its order and with its messages, but verified with
+        # the agent's `PublicKey` so that `cryptography` is never loaded.
+        envelope = decode(data)
+        topic = self._topic
+        if envelope.device_id != topic.device:
+            raise TopicError(
+                f"envelope device {envelope.device_id!r} does not match topic device "
+                f"{topic.device!r}"
+            )
+        if not self._key.verify(envelope.signature, signed_bytes(str(topic), envelope.unsigned)):
+            raise SignatureError(
+                f"signature of {topic.device} seq {envelope.seq} on {topic} does not verify "
+                f"with any of the 1 registered key(s)"
+            )
+        payload = decode_payload(Kind.CONFIG, envelope.payload)
         if not isinstance(payload, ConfigPayload):  # pragma: no cover - the topic kind fixes it
             raise _Refused(f"expected a config payload, got {payload.type}")
-        if payload.revision != opened.envelope.seq:
+        if payload.revision != envelope.seq:
             raise _Refused(
-                f"envelope seq {opened.envelope.seq} must equal the config revision "
-                f"{payload.revision}"
+                f"envelope seq {envelope.seq} must equal the config revision {payload.revision}"
             )
         return payload
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Protocol
 
 from wire.errors import MalformedMessage, SignatureError, TopicError
 from wire.topics import SEGMENT_PATTERN, Topic
+
+if TYPE_CHECKING:  # imported where used: the edge agent seals without `cryptography`
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = [
     "CONTEXT",
@@ -38,6 +39,7 @@ __all__ = [
     "SIGNATURE_SIZE",
     "VERSION",
     "Envelope",
+    "Signer",
     "decode",
     "seal",
     "signed_bytes",
@@ -53,6 +55,13 @@ MAX_SEQ = (1 << 63) - 1  # fits PostgreSQL bigint
 _HEAD = struct.Struct(">2sBBQB")  # magic, version, flags, seq, device id length
 _LEN = struct.Struct(">I")
 _MIN_SIZE = _HEAD.size + 1 + _LEN.size + SIGNATURE_SIZE
+
+
+class Signer(Protocol):
+    """An Ed25519 private key as sealing uses it: `cryptography`'s Ed25519PrivateKey, or
+    the edge agent's lighter `edge.ed25519.SigningKey` (same signatures)."""
+
+    def sign(self, data: bytes) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +92,7 @@ def signed_bytes(topic: str, unsigned: bytes) -> bytes:
     return CONTEXT + struct.pack(">H", len(encoded)) + encoded + unsigned
 
 
-def seal(topic: Topic, seq: int, payload: bytes, key: Ed25519PrivateKey) -> bytes:
+def seal(topic: Topic, seq: int, payload: bytes, key: Signer) -> bytes:
     """Wrap ``payload`` for ``topic`` (whose device is the signer) as sequence ``seq``."""
     unsigned = _header(topic.device, seq, payload)
     return unsigned + key.sign(signed_bytes(str(topic), unsigned))
@@ -137,6 +146,8 @@ def verify(topic: Topic, envelope: Envelope, keys: Iterable[Ed25519PublicKey]) -
 
     Several keys are accepted so that a device can rotate its key without a gap.
     """
+    from cryptography.exceptions import InvalidSignature
+
     if envelope.device_id != topic.device:
         raise TopicError(
             f"envelope device {envelope.device_id!r} does not match topic device {topic.device!r}"

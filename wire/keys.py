@@ -10,11 +10,18 @@ import base64
 import binascii
 import os
 from pathlib import Path
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from wire.errors import WireError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
+# `cryptography` is imported where it is used, not with this module: the edge agent reads
+# key text through here and signs without it (edge/ed25519.py), saving ~8 MB of memory.
 
 __all__ = [
     "PUBLIC_KEY_PREFIX",
@@ -23,6 +30,7 @@ __all__ = [
     "load_private_key",
     "parse_public_key",
     "private_key_pem",
+    "public_key_bytes",
     "write_private_key",
 ]
 
@@ -30,10 +38,14 @@ PUBLIC_KEY_PREFIX = "ed25519:"
 
 
 def generate_private_key() -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.generate()
 
 
 def private_key_pem(key: Ed25519PrivateKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -49,6 +61,9 @@ def write_private_key(key: Ed25519PrivateKey, path: Path) -> None:
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -63,12 +78,22 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def format_public_key(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return PUBLIC_KEY_PREFIX + base64.b64encode(raw).decode("ascii")
 
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    return Ed25519PublicKey.from_public_bytes(public_key_bytes(text))
+
+
+def public_key_bytes(text: str) -> bytes:
+    """The 32 raw bytes of an ``ed25519:<base64>`` public key; :class:`WireError` if malformed."""
     if not text.startswith(PUBLIC_KEY_PREFIX):
         raise WireError(f"public key must start with {PUBLIC_KEY_PREFIX!r}; got {text[:16]!r}")
     try:
@@ -77,4 +102,4 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
         raise WireError("public key is not valid base64") from None
     if len(raw) != 32:
         raise WireError(f"Ed25519 public key must be 32 bytes; got {len(raw)}")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return raw

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-
-from wire.envelope import Envelope, decode, seal, verify
+from wire.envelope import Envelope, Signer, decode, seal, verify
 from wire.errors import UnknownDevice
 from wire.models import Payload, decode_payload, encode_payload
 from wire.topics import Topic
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 __all__ = ["KeyLookup", "OpenedMessage", "open_message", "seal_payload"]
 
-KeyLookup = Callable[[str], Sequence[Ed25519PublicKey]]
+KeyLookup = Callable[[str], "Sequence[Ed25519PublicKey]"]
 """Returns the public keys registered for a device id (empty when unknown)."""
 
 
@@ -25,7 +27,7 @@ class OpenedMessage:
     payload: Payload
 
 
-def seal_payload(topic: Topic, seq: int, payload: Payload, key: Ed25519PrivateKey) -> bytes:
+def seal_payload(topic: Topic, seq: int, payload: Payload, key: Signer) -> bytes:
     """Encode and sign ``payload`` for ``topic``: what a device publishes."""
     return seal(topic, seq, encode_payload(payload), key)
 
