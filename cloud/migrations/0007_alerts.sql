@@ -106,59 +106,41 @@ CREATE TABLE alert_notification_attempts (
 );
 
 -- ------------------------------------------------------------------ row-level security
--- Same convention as 0006_access.sql (docs/security.md): the API sets ct.tenant_id (and
--- ct.distributor_id for a distributor) per transaction and runs as role ct_app; the
--- owner (migrations, scheduler jobs) is not subject to these policies.
+-- The convention of 0006_access.sql (docs/security.md): one policy ct_scope per table for
+-- ct_app, from ct_tenant(), ct_distributor() and ct_site_visible(); the owner (scheduler
+-- jobs) is not bound. A distributor sees the alerts of its sites (not tenant-wide ones,
+-- such as the ledger's) and manages its own webhook subscriptions.
 
 ALTER TABLE alerts ENABLE ROW LEVEL SECURITY;
-CREATE POLICY alerts_scope ON alerts
-    USING (
-        tenant_id = current_setting('ct.tenant_id', true)
-        AND (coalesce(current_setting('ct.distributor_id', true), '') = ''
-             OR site_id IN (SELECT s.id FROM sites s
-                            WHERE s.tenant_id = alerts.tenant_id
-                              AND s.distributor_id = current_setting('ct.distributor_id', true)))
-    );
+CREATE POLICY ct_scope ON alerts TO ct_app
+    USING (tenant_id = ct_tenant()
+           AND (ct_distributor() = '' OR ct_site_visible(tenant_id, site_id)));
 
 ALTER TABLE alert_stock_thresholds ENABLE ROW LEVEL SECURITY;
-CREATE POLICY alert_stock_thresholds_scope ON alert_stock_thresholds
-    USING (tenant_id = current_setting('ct.tenant_id', true)
-           AND coalesce(current_setting('ct.distributor_id', true), '') = '');
+CREATE POLICY ct_scope ON alert_stock_thresholds TO ct_app
+    USING (tenant_id = ct_tenant() AND ct_distributor() = '');
 
 ALTER TABLE webhook_subscriptions ENABLE ROW LEVEL SECURITY;
-CREATE POLICY webhook_subscriptions_scope ON webhook_subscriptions
-    USING (
-        tenant_id = current_setting('ct.tenant_id', true)
-        AND (coalesce(current_setting('ct.distributor_id', true), '') = ''
-             OR distributor_id = current_setting('ct.distributor_id', true))
-    );
+CREATE POLICY ct_scope ON webhook_subscriptions TO ct_app
+    USING (tenant_id = ct_tenant()
+           AND (ct_distributor() = '' OR distributor_id = ct_distributor()));
 
 ALTER TABLE alert_notifications ENABLE ROW LEVEL SECURITY;
-CREATE POLICY alert_notifications_scope ON alert_notifications
-    USING (
-        tenant_id = current_setting('ct.tenant_id', true)
-        AND subscription_id IN (SELECT id FROM webhook_subscriptions)
-    );
+CREATE POLICY ct_scope ON alert_notifications TO ct_app
+    USING (tenant_id = ct_tenant()
+           AND subscription_id IN (SELECT s.id FROM webhook_subscriptions s));
 
 ALTER TABLE alert_notification_attempts ENABLE ROW LEVEL SECURITY;
-CREATE POLICY alert_notification_attempts_scope ON alert_notification_attempts
-    USING (
-        tenant_id = current_setting('ct.tenant_id', true)
-        AND notification_id IN (SELECT id FROM alert_notifications)
-    );
+CREATE POLICY ct_scope ON alert_notification_attempts TO ct_app
+    USING (tenant_id = ct_tenant()
+           AND notification_id IN (SELECT n.id FROM alert_notifications n));
 
-DO $$
-BEGIN
-    IF EXISTS (SELECT FROM pg_roles WHERE rolname = 'ct_app') THEN
-        GRANT SELECT, UPDATE ON alerts TO ct_app;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON alert_stock_thresholds TO ct_app;
-        GRANT SELECT, INSERT, UPDATE, DELETE ON webhook_subscriptions TO ct_app;
-        GRANT USAGE ON SEQUENCE webhook_subscriptions_id_seq TO ct_app;
-        GRANT SELECT, INSERT ON alert_notifications TO ct_app;
-        GRANT USAGE ON SEQUENCE alert_notifications_id_seq TO ct_app;
-        GRANT SELECT ON alert_notification_attempts TO ct_app;
-    ELSE
-        RAISE NOTICE 'role ct_app does not exist (0006_access.sql not applied): no grants';
-    END IF;
-END
-$$;
+-- The audit runs concern the whole log: owner only.
+ALTER TABLE ledger_audit_runs ENABLE ROW LEVEL SECURITY;
+
+-- Acknowledge/resolve (UPDATE alerts); subscriptions and thresholds are managed through
+-- the API; the outbox and its attempts are read-only there.
+GRANT SELECT, UPDATE ON alerts TO ct_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON alert_stock_thresholds, webhook_subscriptions TO ct_app;
+GRANT USAGE ON SEQUENCE webhook_subscriptions_id_seq TO ct_app;
+GRANT SELECT ON alert_notifications, alert_notification_attempts TO ct_app;
