@@ -1,0 +1,205 @@
+"""Two brands, two distributors each (and a brand-owned site): data in every tenant table.
+
+Every identifier carries a *marker* naming its scope, so a response can be searched for
+strings that belong to a scope the caller must not see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from cloud.auth.tokens import login
+from cloud.auth.users import create_user
+from cloud.ingest.store import write_batch
+from cloud.provenance.brands import map_location
+from cloud.provenance.reconciliation import record_discrepancies
+from cloud.registry import register_device
+from cloud.settings import CloudSettings
+from wire import Kind, StockBatch, StockCount
+
+from ..cloud._messages import GTIN, Device, state, telemetry
+
+__all__ = ["NOW", "Scope", "World", "build_world"]
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+TENANTS = {"acme": "9506000", "zeta": "9506001"}  # tenant -> GS1 company prefix
+PASSWORD = "isolation-test-password"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A brand-owned site (``distributor`` None) or a distributor's site of a tenant."""
+
+    tenant: str
+    distributor: str | None
+
+    @property
+    def tag(self) -> str:
+        return f"{self.tenant}{self.distributor or 'hq'}"
+
+    @property
+    def site(self) -> str:
+        return f"s-{self.tag}"
+
+    @property
+    def device(self) -> str:
+        return f"gw-{self.tag}"
+
+    @property
+    def location(self) -> str:  # an SGLN for the site
+        ref = {"hq": "00010", "d1": "00020", "d2": "00030"}[self.distributor or "hq"]
+        return f"urn:epc:id:sgln:{TENANTS[self.tenant]}.{ref}.0"
+
+    @property
+    def serials(self) -> tuple[str, ...]:
+        return (f"U{self.tag}1", f"U{self.tag}2")
+
+    @property
+    def epcs(self) -> tuple[str, ...]:
+        return tuple(f"urn:epc:id:sgtin:{TENANTS[self.tenant]}.013435.{s}" for s in self.serials)
+
+    @property
+    def stock_location(self) -> str:
+        return f"L-{self.tag}"
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        scan = (f"C{self.tenant}scan",) if self.distributor is None else ()  # brand-only data
+        return (self.site, self.device, self.stock_location, *self.serials, *scan)
+
+    def visible_to(self, viewer: Scope) -> bool:
+        """Does a principal of ``viewer`` (distributor None: the brand) see this scope?"""
+        if viewer.tenant != self.tenant:
+            return False
+        return viewer.distributor is None or viewer.distributor == self.distributor
+
+
+SCOPES = tuple(Scope(t, d) for t in TENANTS for d in (None, "d1", "d2"))
+PRINCIPALS = SCOPES  # (t, None): the brand; (t, d): the distributor
+
+
+@dataclass
+class World:
+    database_url: str
+    tokens: dict[Scope, str] = field(default_factory=dict)
+    ledger: dict[Scope, list[int]] = field(default_factory=dict)
+    leaf_hashes: list[str] = field(default_factory=list)
+    alerts: dict[Scope, int] = field(default_factory=dict)  # when migration 0007 exists
+
+    def markers(self, scope: Scope) -> tuple[str, ...]:
+        alert = (f"A-{scope.tag}",) if scope in self.alerts else ()
+        return (*scope.markers, *alert)
+
+    def all_markers(self) -> set[str]:
+        return {m for s in SCOPES for m in self.markers(s)}
+
+    def foreign_markers(self, viewer: Scope) -> set[str]:
+        return {m for s in SCOPES if not s.visible_to(viewer) for m in self.markers(s)}
+
+    def own_markers(self, viewer: Scope) -> set[str]:
+        return {m for s in SCOPES if s.visible_to(viewer) for m in self.markers(s)}
+
+    def headers(self, viewer: Scope) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[viewer]}"}
+
+
+def _commissioning(scope: Scope) -> dict[str, Any]:
+    events = [
+        {
+            "type": "ObjectEvent",
+            "eventTime": (NOW - timedelta(hours=2)).isoformat().replace("+00:00", "Z"),
+            "eventTimeZoneOffset": "+00:00",
+            "epcList": list(scope.epcs),
+            "action": "ADD",
+            "bizStep": "commissioning",
+            "bizLocation": {"id": scope.location},
+            "readPoint": {"id": scope.location},
+        }
+    ]
+    return {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": NOW.isoformat().replace("+00:00", "Z"),
+        "epcisBody": {"eventList": events},
+    }
+
+
+def _device_data(conn: psycopg.Connection[Any], scope: Scope) -> None:
+    device = Device(scope.device, tenant=scope.tenant, site=scope.site)
+    register_device(conn, device.registration)
+    t = NOW - timedelta(minutes=30)
+    batches = []
+    for seq in (1, 2, 4):  # seq 3 never arrives: a gap
+        readings = telemetry(5.0 + seq, ts=t + timedelta(minutes=seq), sent_at=t)
+        batches.append(
+            device.accept(device.inbound(Kind.TELEMETRY, seq, readings, received_at=NOW))
+        )
+    counts = StockBatch(
+        sent_at=t, counts=[StockCount(ts=t, gtin=GTIN, quantity=1, location=scope.stock_location)]
+    )
+    batches.append(device.accept(device.inbound(Kind.STOCK, 5, counts, received_at=NOW)))
+    online = state("online", will_seq=7, ts=NOW)
+    batches.append(device.accept(device.inbound(Kind.STATE, 6, online, received_at=NOW)))
+    write_batch(conn, batches, [])
+
+
+def build_world(database_url: str, client: TestClient, settings: CloudSettings) -> World:
+    """Populate the database (migrated) and log in one user per principal."""
+    world = World(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for scope in SCOPES:
+            with conn.transaction():
+                _device_data(conn, scope)
+            if scope.distributor is not None:
+                conn.execute(
+                    "INSERT INTO distributors (tenant_id, id, name) VALUES (%s, %s, %s)",
+                    (scope.tenant, scope.distributor, scope.tag),
+                )
+                conn.execute(
+                    "UPDATE sites SET distributor_id = %s WHERE tenant_id = %s AND id = %s",
+                    (scope.distributor, scope.tenant, scope.site),
+                )
+            map_location(conn, scope.location, scope.tenant, scope.site)
+            create_user(
+                conn, tenant_id=scope.tenant, username=f"user-{scope.tag}", password=PASSWORD,
+                role="distributor" if scope.distributor else "brand",
+                distributor_id=scope.distributor,
+            )  # fmt: skip
+            token = login(conn, settings, f"user-{scope.tag}", PASSWORD)
+            assert token is not None
+            world.tokens[scope] = token
+        for scope in SCOPES:  # captured by the tenant's brand, at the scope's site
+            brand = world.headers(Scope(scope.tenant, None))
+            response = client.post("/epcis/capture", json=_commissioning(scope), headers=brand)
+            assert response.status_code == 202, response.text
+            world.ledger[scope] = [e["ledger_index"] for e in response.json()["events"]]
+        for scope in SCOPES:
+            if scope.distributor is None:
+                conn.execute(
+                    "INSERT INTO consumer_scans (scanned_at, tenant_id, gtin, serial,"
+                    " code_status, verdict, reason) VALUES (%s, %s, %s, %s, 'valid',"
+                    " 'genuine', 'test')",
+                    (NOW - timedelta(minutes=5), scope.tenant, GTIN, f"C{scope.tenant}scan"),
+                )
+        record_discrepancies(conn, now=NOW - timedelta(hours=1))
+        if conn.execute("SELECT to_regclass('alerts')").fetchone() != (None,):
+            for scope in SCOPES:
+                row = conn.execute(
+                    "INSERT INTO alerts (tenant_id, site_id, kind, dedupe_key, severity,"
+                    " summary, condition_since, last_seen_at) VALUES (%s, %s, 'device_offline',"
+                    " %s, 'warning', %s, %s, %s) RETURNING id",
+                    (scope.tenant, scope.site, scope.device, f"A-{scope.tag}", NOW, NOW),
+                ).fetchone()
+                assert row is not None
+                world.alerts[scope] = row[0]
+        world.leaf_hashes = [
+            bytes(r[0]).hex()
+            for r in conn.execute("SELECT leaf_hash FROM ledger_entries ORDER BY idx")
+        ]
+    return world

@@ -1,0 +1,357 @@
+"""Acceptance: tenant and distributor isolation over EVERY route of the app, and in SQL.
+
+Two brands, two distributors each (plus a brand-owned site); every principal requests
+every route with every identifier in the world (its own and everyone else's). A *leak* is
+a string belonging to a scope the caller must not see, found in a response although the
+request did not name it. Routes are enumerated from the app: a new route fails
+:func:`test_every_route_is_probed` until it has values for its parameters here (GET) or a
+write probe (other methods).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import unquote
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from cloud.api import create_app
+from cloud.auth.principal import Principal, Role
+from cloud.auth.scope import scope_transaction
+from cloud.migrate import migrate
+from cloud.settings import CloudSettings
+
+from ..cloud._messages import GTIN
+from ._isolation_world import NOW, SCOPES, TENANTS, Scope, World, build_world
+
+pytestmark = pytest.mark.integration
+
+# Routes anyone may call, and why. They are probed for leaks all the same.
+PUBLIC = {
+    ("GET", "/01/{gtin}/10/{lot}/21/{serial}"): "consumer scans (a verdict for a signed code)",
+    ("POST", "/auth/token"): "the login itself",
+    ("GET", "/ledger/checkpoint"): "hash-only proofs: consumers and auditors verify",
+    ("GET", "/ledger/entries/{index}/inclusion"): "hash-only proof",
+    ("GET", "/ledger/inclusion"): "hash-only proof",
+    ("GET", "/ledger/consistency"): "hash-only proof",
+    ("GET", "/ledger/anchors"): "anchor transactions are public on chain",
+    ("GET", "/openapi.json"): "the schema",
+    ("GET", "/docs"): "the schema",
+    ("GET", "/docs/oauth2-redirect"): "the schema",
+    ("GET", "/redoc"): "the schema",
+    ("GET", "/console"): "redirects to the login page",
+    ("GET", "/console/"): "redirects to the login page",
+    ("GET", "/console/login"): "the login form",
+    ("POST", "/console/login"): "the login itself",
+    ("GET", "/console/static"): "stylesheets and scripts",
+}
+SKIP_PROBE = {("GET", "/docs"), ("GET", "/redoc"), ("GET", "/docs/oauth2-redirect")}
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    method: str
+    path: str
+    path_params: tuple[str, ...]
+    query: tuple[tuple[str, bool], ...]  # (name, required)
+
+
+def app_routes(app: FastAPI) -> list[RouteInfo]:
+    """Every (method, path) the app serves, including routes of included routers."""
+    found: list[RouteInfo] = []
+
+    def add(route: Any) -> None:
+        methods = sorted(set(getattr(route, "methods", None) or {"GET"}) - {"HEAD"})
+        dependant = getattr(route, "dependant", None)
+        path_params: tuple[str, ...] = ()
+        query: tuple[tuple[str, bool], ...] = ()
+        if dependant is not None:
+            paths: dict[str, None] = {}
+            queries: dict[str, bool] = {}
+            stack = [dependant]
+            while stack:
+                d = stack.pop()
+                paths.update({p.alias: None for p in d.path_params})
+                queries.update({q.alias: q.field_info.is_required() for q in d.query_params})
+                stack.extend(d.dependencies)
+            path_params, query = tuple(paths), tuple(queries.items())
+        for method in methods:
+            found.append(RouteInfo(method, route.path, path_params, query))
+
+    for route in app.routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if candidates is not None:
+            for candidate in candidates():
+                add(candidate)
+        else:
+            add(route)
+    return found
+
+
+def values(world: World) -> dict[str, list[str]]:
+    return {
+        "tenant": list(TENANTS),
+        "site": [s.site for s in SCOPES],
+        "device": [s.device for s in SCOPES],
+        "epc": [e for s in SCOPES for e in s.epcs],
+        "q": [e for s in SCOPES for e in s.epcs],
+        "index": [str(i) for s in SCOPES for i in world.ledger[s]],
+        "leaf_hash": world.leaf_hashes,
+        "alert_id": [str(i) for i in world.alerts.values()],
+        "start": [(NOW - timedelta(days=1)).isoformat()],
+        "end": [(NOW + timedelta(hours=1)).isoformat()],
+        "metric": ["temperature_c"],
+        "first": ["1"],
+        "second": ["2"],
+        "gtin": [GTIN],
+        "lot": ["L1"],
+        "serial": [s.serials[0] for s in SCOPES],
+        "containers": ["true"],
+    }
+
+
+def requests_for(route: RouteInfo, world: World) -> Iterator[tuple[str, dict[str, str]]]:
+    """(path, query) pairs: every value of every path parameter, required query values,
+    and each known optional query parameter with every value."""
+    known = values(world)
+    missing = [p for p in route.path_params if p not in known]
+    missing += [q for q, required in route.query if required and q not in known]
+    assert not missing, f"{route.method} {route.path}: add probe values for {missing}"
+    required = [q for q, req in route.query if req]
+    optional = [q for q, req in route.query if not req and q in known]
+    for combo in itertools.product(*(known[p] for p in route.path_params)):
+        path = route.path
+        for name, value in zip(route.path_params, combo, strict=True):
+            path = path.replace("{" + name + "}", value)
+        for req in itertools.product(*(known[q] for q in required)):
+            base = dict(zip(required, req, strict=True))
+            yield path, base
+            for name in optional:
+                for value in known[name]:
+                    yield path, {**base, name: value}
+
+
+@pytest.fixture(scope="module")
+def world_app(postgres: Any) -> Iterator[tuple[World, TestClient]]:
+    """One world for the module (read-only probes; write probes restore what they touch)."""
+    import uuid
+
+    name = f"ct_test_iso_{uuid.uuid4().hex[:8]}"
+    url = postgres.create_database(name)
+    try:
+        migrate(url)
+        settings = CloudSettings(database_url=url, public_rate_limit="1000000/minute")
+        with TestClient(create_app(settings), follow_redirects=False) as client:
+            world = build_world(url, client, settings)
+            yield world, client
+    finally:
+        postgres.drop_database(name)
+
+
+def _probe(
+    client: TestClient,
+    world: World,
+    viewer: Scope | None,
+    path: str,
+    query: dict[str, str],
+    method: str = "GET",
+) -> tuple[int, str, str]:
+    headers, cookies = ({}, {}) if viewer is None else (
+        world.headers(viewer), {"ct_session": world.tokens[viewer]})  # fmt: skip
+    client.cookies.clear()
+    client.cookies.update(cookies)
+    response = client.request(method, path, params=query, headers=headers)
+    return response.status_code, response.text, unquote(str(response.request.url))
+
+
+def test_every_route_is_probed(world_app: tuple[World, TestClient]) -> None:
+    world, client = world_app
+    unprobed = []
+    for route in app_routes(client.app):  # type: ignore[arg-type]
+        key = (route.method, route.path)
+        if route.method != "GET" and key not in PUBLIC and key not in WRITE_PROBES:
+            unprobed.append(key)
+        elif route.method == "GET" and key not in SKIP_PROBE:
+            assert list(requests_for(route, world)), key
+    assert not unprobed, f"routes without an isolation probe (add one to WRITE_PROBES): {unprobed}"
+
+
+def test_private_routes_need_credentials(world_app: tuple[World, TestClient]) -> None:
+    world, client = world_app
+    open_routes = []
+    for route in app_routes(client.app):  # type: ignore[arg-type]
+        key = (route.method, route.path)
+        if key in PUBLIC or key in SKIP_PROBE:
+            continue
+        path, query = next(requests_for(route, world)) if route.method == "GET" else (
+            _fill(route.path, world), {})  # fmt: skip
+        status, _body, _url = _probe(client, world, None, path, query, route.method)
+        # the API answers 401; the console redirects to its login page
+        if status not in (401, 303, 307) and not (
+            status == 403 and route.path.startswith("/console")
+        ):
+            open_routes.append((key, status))
+    assert open_routes == []
+
+
+def _fill(path: str, world: World) -> str:
+    known = values(world)
+    for name, options in known.items():
+        path = path.replace("{" + name + "}", options[0])
+    return path.replace("{action}", "acknowledge")
+
+
+def test_no_route_leaks_another_scope(world_app: tuple[World, TestClient]) -> None:
+    world, client = world_app
+    routes = [r for r in app_routes(client.app) if r.method == "GET"]  # type: ignore[arg-type]
+    routes = [r for r in routes if (r.method, r.path) not in SKIP_PROBE]
+    leaks: list[tuple[str, str, str]] = []
+    seen: dict[Scope, set[str]] = {v: set() for v in SCOPES}
+    requests = 0
+    viewers: list[Scope | None] = [*SCOPES, None]
+    for viewer in viewers:
+        foreign = world.foreign_markers(viewer) if viewer else world.all_markers()
+        own = world.own_markers(viewer) if viewer else set()
+        for route in routes:
+            for path, query in requests_for(route, world):
+                status, body, url = _probe(client, world, viewer, path, query)
+                requests += 1
+                assert status < 500, (viewer, url, body[:300])
+                for marker in foreign:
+                    if marker in body and marker not in url:
+                        leaks.append((str(viewer), url, marker))
+                if viewer is not None and status == 200:
+                    seen[viewer] |= {m for m in own if m in body and m not in url}
+    print(f"isolation: {requests} requests over {len(routes)} GET routes, {len(leaks)} leaks")
+    assert leaks == []
+    for viewer in SCOPES:  # the probes reach data: each principal sees all of its own
+        assert world.own_markers(viewer) - seen[viewer] == set(), viewer
+
+
+# ------------------------------------------------------------------ write routes
+
+
+def _capture_other_tenant(client: TestClient, world: World) -> None:
+    for viewer in SCOPES:
+        other = next(t for t in TENANTS if t != viewer.tenant)
+        status, _, _ = _probe(client, world, viewer, "/epcis/capture", {"tenant": other}, "POST")
+        assert status in (404, 422), viewer  # 404 before or 422 for the empty body
+
+
+def _thresholds(client: TestClient, world: World) -> None:
+    for viewer in SCOPES:
+        for tenant in TENANTS:
+            client.cookies.clear()
+            response = client.put(
+                f"/audit/brands/{tenant}/thresholds",
+                json={"max_speed_kmh": 123},
+                headers=world.headers(viewer),
+            )
+            if tenant != viewer.tenant:
+                assert response.status_code == 404, (viewer, tenant)
+            elif viewer.distributor is not None:
+                assert response.status_code == 403, viewer
+    with psycopg.connect(world.database_url) as conn:
+        rows = conn.execute("SELECT tenant_id FROM brand_settings").fetchall()
+    assert sorted(r[0] for r in rows) == sorted(TENANTS)  # written by each brand only
+
+
+def _console_alert_actions(client: TestClient, world: World) -> None:
+    from cloud.console.csrf import csrf_token
+
+    for viewer in SCOPES:
+        for owner, alert_id in world.alerts.items():
+            if owner.visible_to(viewer):
+                continue
+            token = world.tokens[viewer]
+            client.cookies.clear()
+            client.cookies.update({"ct_session": token})
+            client.post(f"/console/alerts/{alert_id}/acknowledge", data={"csrf": csrf_token(token)})
+    with psycopg.connect(world.database_url) as conn:
+        states = conn.execute("SELECT DISTINCT state FROM alerts").fetchall()
+    assert states == [("open",)]  # nobody acknowledged an alert it cannot see
+
+
+def _console_logout(client: TestClient, world: World) -> None:
+    for viewer in SCOPES:  # a logout only ends the caller's own browser session
+        status, _, _ = _probe(client, world, viewer, "/console/logout", {}, "POST")
+        assert status < 500
+
+
+WRITE_PROBES: dict[tuple[str, str], Callable[[TestClient, World], None]] = {
+    ("POST", "/epcis/capture"): _capture_other_tenant,
+    ("PUT", "/audit/brands/{tenant}/thresholds"): _thresholds,
+    ("POST", "/console/alerts/{alert_id}/{action}"): _console_alert_actions,
+    ("POST", "/console/logout"): _console_logout,
+}
+
+
+@pytest.mark.parametrize("route", sorted(WRITE_PROBES), ids=lambda r: f"{r[0]} {r[1]}")
+def test_write_routes_stay_in_scope(
+    world_app: tuple[World, TestClient], route: tuple[str, str]
+) -> None:
+    world, client = world_app
+    served = {(r.method, r.path) for r in app_routes(client.app)}  # type: ignore[arg-type]
+    if route not in served:
+        pytest.skip(f"{route} is not served by this app")
+    WRITE_PROBES[route](client, world)
+
+
+# ------------------------------------------------------------------ raw SQL under ct_app
+
+TABLES = [
+    ("sites", "id"),
+    ("devices", "id"),
+    ("readings", "device_id"),
+    ("stock_counts", "location"),
+    ("ingest_log", "device_id"),
+    ("units", "serial"),
+    ("custody_events", "array_to_string(epcs, ' ')"),
+    ("consumer_scans", "serial"),
+    ("epcis_locations", "site_id"),
+    ("stock_discrepancies", "site_id"),
+    ("ledger_entries", "event::text"),
+]
+
+
+def test_raw_sql_under_the_application_role_sees_only_its_rows(
+    world_app: tuple[World, TestClient],
+) -> None:
+    world, _client = world_app
+    leaks = 0
+    with psycopg.connect(world.database_url) as conn:
+        for viewer in SCOPES:
+            role = Role.DISTRIBUTOR if viewer.distributor else Role.BRAND
+            principal = Principal("sql", role, viewer.tenant, viewer.distributor)
+            foreign = world.foreign_markers(viewer)
+            own = world.own_markers(viewer)
+            seen: set[str] = set()
+            with conn.transaction():
+                scope_transaction(conn, principal)
+                assert conn.execute("SELECT current_user").fetchone() == ("ct_app",)
+                for table, column in TABLES:
+                    rows = conn.execute(f"SELECT {column} FROM {table}").fetchall()
+                    text = " ".join(str(r[0]) for r in rows)
+                    leaks += sum(1 for m in foreign if m in text)
+                    seen |= {m for m in own if m in text}
+                tenants = conn.execute("SELECT id FROM tenants").fetchall()
+                assert tenants == [(viewer.tenant,)]
+                if world.alerts:
+                    text = str(conn.execute("SELECT summary FROM alerts").fetchall())
+                    leaks += sum(1 for m in foreign if m in text)
+                    seen |= {m for m in own if m in text}
+                with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                    conn.execute("SELECT * FROM users")
+            assert own - seen == set(), viewer
+        with conn.transaction():  # no settings at all: nothing
+            conn.execute("SET LOCAL ROLE ct_app")
+            for table, _ in TABLES:
+                assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+    assert leaks == 0
