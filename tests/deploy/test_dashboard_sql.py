@@ -40,8 +40,12 @@ def _seconds(interval: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def expand(sql: str, interval: str = "1m") -> str:
-    """``sql`` as Grafana's PostgreSQL data source sends it (macros, then variables)."""
+def expand(sql: str, interval: str = "1m", *, timescaledb: bool = False) -> str:
+    """``sql`` as Grafana's PostgreSQL data source sends it (macros, then variables).
+
+    ``timescaledb``: the data source's TimescaleDB option (on in deploy/grafana), under which
+    Grafana groups time with ``time_bucket`` instead of epoch arithmetic.
+    """
     sql = sql.replace("$__interval_ms", str(_seconds(interval) * 1000))
     sql = sql.replace("$__interval", interval)
     sql = re.sub(r"\$__timeFilter\(([^)]+)\)", rf"\1 BETWEEN '{FROM}' AND '{TO}'", sql)
@@ -51,6 +55,8 @@ def expand(sql: str, interval: str = "1m") -> str:
         column, step = (part.strip() for part in match.group(2).split(",")[:2])
         n = _seconds(step)
         alias = ' AS "time"' if match.group(1) == "Alias" else ""
+        if timescaledb:
+            return f"time_bucket('{n}s', {column}){alias}"
         return f"floor(extract(epoch from {column})/{n})*{n}{alias}"
 
     sql = re.sub(r"\$__timeGroup(Alias)?\(([^)]+)\)", group, sql)
@@ -82,6 +88,9 @@ def test_macro_expansion_matches_grafana() -> None:
     assert expand(sql, "5m") == (
         'SELECT floor(extract(epoch from t)/300)*300 AS "time", 1 FROM x '
         f"WHERE t BETWEEN '{FROM}' AND '{TO}' AND s IN ('wh-1','wh-2')"
+    )
+    assert expand("SELECT $__timeGroupAlias(t, '1h')", timescaledb=True) == (
+        "SELECT time_bucket('3600s', t) AS \"time\""
     )
     assert len(dashboard_queries()) >= 15
 
@@ -119,4 +128,22 @@ def test_every_dashboard_query_runs_as_the_grafana_role(grafana_database: str) -
         # Read-only, whatever a dashboard editor types.
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("INSERT INTO tenants (id, name) VALUES ('x', 'x')")
+    assert failures == []
+
+
+@pytest.mark.timescale_compat
+def test_every_dashboard_query_runs_on_the_timescale_schema(timescale_url: str) -> None:
+    """The TimescaleDB path (hypertables, continuous aggregates readings_1m/1h) with
+    Grafana's TimescaleDB macros, on the PGlite+TimescaleDB stand-in (a compatibility
+    check of the SQL, not a TimescaleDB server; as its superuser, no role script)."""
+    migrate(timescale_url)
+    failures = []
+    with psycopg.connect(timescale_url, autocommit=True) as conn:
+        conn.execute("SET client_min_messages = warning")
+        assert conn.execute("SELECT backend FROM storage_backend").fetchone() == ("timescaledb",)
+        for where, sql in dashboard_queries():
+            try:
+                conn.execute(expand(sql, timescaledb=True)).fetchall()
+            except psycopg.Error as exc:
+                failures.append(f"{where}: {exc}")
     assert failures == []
