@@ -188,4 +188,7 @@ def run_demo(duration: float, *, interval: float, say: Say, keep: Path | None = 
         result.sections += run_provenance(
             services.database_url, services.chain_url, api, workdir, say
         )
+        from channeltrace.demo_alerts import run_alerts
+
+        result.sections += run_alerts(services.database_url, say)
     return result

@@ -29,5 +29,7 @@ def test_demo_shows_every_capability_and_loses_nothing(monkeypatch: pytest.Monke
                     "suspected_diversion", "counterfeit"):  # fmt: skip
         assert f"→ {verdict}" in out, verdict
     assert "audit: index 1" in out
+    assert "excursion alert opened" in out
+    assert "webhook delivered (1 call, alert.opened)" in out
     if ANVIL_BINARY.is_file():
         assert "verified with only the RPC and the log key: VALID" in out
