@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from cloud.alerts import (
@@ -30,6 +30,11 @@ from cloud.api.errors import BadRequest, Forbidden, NotFound
 from cloud.auth.principal import Principal, Role
 
 __all__ = ["Alert", "Webhook", "WebhookCreate", "WebhookCreated", "router"]
+
+_MAX_ID = 2**63 - 1
+AlertId = Annotated[int, Path(ge=1, le=_MAX_ID)]
+WebhookId = Annotated[int, Path(ge=1, le=_MAX_ID)]
+_NO_NUL = r"^[^\x00]*$"
 
 router = APIRouter(
     prefix="/v1/tenants/{tenant}", tags=["alerts"], dependencies=[Depends(tenant_principal)]
@@ -58,11 +63,16 @@ class Alert(BaseModel):
 
 
 class WebhookCreate(BaseModel):
-    url: str = Field(max_length=2048, examples=["https://hooks.example.com/channeltrace"])
+    url: str = Field(
+        max_length=2048, pattern=_NO_NUL, examples=["https://hooks.example.com/channeltrace"]
+    )
     kinds: list[AlertKind] = Field(default_factory=list, description="empty: every kind")
     min_severity: Severity = Severity.INFO
     distributor_id: str | None = Field(
-        default=None, description="only that distributor's sites (forced for a distributor)"
+        default=None,
+        max_length=200,
+        pattern=_NO_NUL,
+        description="only that distributor's sites (forced for a distributor)",
     )
 
 
@@ -99,9 +109,11 @@ def list_tenant_alerts(
     principal: TenantPrincipal,
     state: Annotated[list[AlertState] | None, Query()] = None,
     kind: AlertKind | None = None,
-    site: str | None = None,
+    site: Annotated[str | None, Query(max_length=200, pattern=_NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="page: ids below this")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=_MAX_ID, description="page: ids below this")
+    ] = None,
 ) -> list[Alert]:
     _staff(principal)
     rows = list_alerts(
@@ -112,7 +124,7 @@ def list_tenant_alerts(
 
 @router.get("/alerts/{alert_id}", summary="One alert", responses={404: {}})
 def get_tenant_alert(
-    tenant: str, alert_id: int, conn: ScopedConn, principal: TenantPrincipal
+    tenant: str, alert_id: AlertId, conn: ScopedConn, principal: TenantPrincipal
 ) -> Alert:
     _staff(principal)
     try:
@@ -137,7 +149,7 @@ def _transition(action: Any, tenant: str, alert_id: int, conn: Any, principal: P
     responses={404: {}, 409: {"description": "Not open"}},
 )
 def acknowledge_alert(
-    tenant: str, alert_id: int, conn: ScopedConn, principal: TenantPrincipal
+    tenant: str, alert_id: AlertId, conn: ScopedConn, principal: TenantPrincipal
 ) -> Alert:
     return _transition(acknowledge, tenant, alert_id, conn, principal)
 
@@ -148,7 +160,7 @@ def acknowledge_alert(
     responses={404: {}, 409: {"description": "Already resolved"}},
 )
 def resolve_alert(
-    tenant: str, alert_id: int, conn: ScopedConn, principal: TenantPrincipal
+    tenant: str, alert_id: AlertId, conn: ScopedConn, principal: TenantPrincipal
 ) -> Alert:
     return _transition(resolve, tenant, alert_id, conn, principal)
 
@@ -188,7 +200,7 @@ def create_webhook(
     "/webhooks/{webhook_id}", status_code=204, summary="Unsubscribe", responses={404: {}}
 )
 def delete_webhook(
-    tenant: str, webhook_id: int, conn: ScopedConn, principal: TenantPrincipal
+    tenant: str, webhook_id: WebhookId, conn: ScopedConn, principal: TenantPrincipal
 ) -> None:
     _staff(principal)
     try:

@@ -65,6 +65,8 @@ def test_inbox_workflow_and_distributor_scope(
     assert client.get(f"{url}?site=wh-1", headers=brand).json()[0]["dedupe_key"] == "gw-1"
     assert client.get(f"{url}?state=resolved", headers=brand).json() == []
     assert client.get("/v1/tenants/zeta/alerts", headers=brand).status_code == 404
+    assert client.get(f"{url}/{2**63}", headers=brand).status_code == 422  # not a bigint
+    assert client.get(f"{url}?site=%00", headers=brand).status_code == 422
     gw2 = client.get(f"{url}?site=wh-2", headers=brand).json()[0]["id"]
     # d1 cannot see, acknowledge or resolve d2's alert.
     assert client.get(f"{url}/{gw2}", headers=d1).status_code == 404
