@@ -52,6 +52,15 @@ CREATE TABLE device_mqtt_credentials (
     rotated_at     timestamptz
 );
 
+-- Cloud services on the broker (the ingest reads every device topic; the config pusher
+-- writes config topics), with the same kind of hash.
+CREATE TABLE mqtt_service_users (
+    username       text PRIMARY KEY CHECK (username ~ '^svc-[A-Za-z0-9_.-]{1,60}$'),
+    role           text NOT NULL CHECK (role IN ('ingest', 'config')),
+    password_hash  text NOT NULL CHECK (password_hash LIKE '$7$%'),
+    created_at     timestamptz NOT NULL DEFAULT now()
+);
+
 -- ------------------------------------------------------------------ the application role
 
 DO $$
@@ -163,6 +172,7 @@ END
 $$;
 ALTER TABLE users ENABLE ROW LEVEL SECURITY;
 ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mqtt_service_users ENABLE ROW LEVEL SECURITY;
 
 -- Products: the tenant's catalogue is visible to its brand and its distributors.
 ALTER TABLE products ENABLE ROW LEVEL SECURITY;
