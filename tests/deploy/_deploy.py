@@ -99,6 +99,23 @@ def environment(service: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
+def aliases(service: Mapping[str, Any]) -> list[str]:
+    """Network aliases of the service on the ``backend`` network."""
+    networks = service.get("networks", [])
+    if isinstance(networks, list):
+        return []
+    return list((networks.get("backend") or {}).get("aliases", []))
+
+
+def dns_names(compose: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Name on the backend network → the services it resolves to (service names, aliases)."""
+    names: dict[str, list[str]] = {}
+    for name, service in compose["services"].items():
+        for dns in [name, *aliases(service)]:
+            names.setdefault(dns, []).append(name)
+    return names
+
+
 @dataclass(frozen=True)
 class PortBinding:
     host_ip: str | None

@@ -47,15 +47,29 @@ def test_the_cloud_services_are_all_there() -> None:
     assert commands == {
         "migrate": ("cloud", "migrate"),
         "broker-files": ("cloud", "broker"),
-        "ingest": ("cloud", "ingest"),
+        "ingest-1": ("cloud", "ingest"),
+        "ingest-2": ("cloud", "ingest"),
         "api": ("cloud", "api"),
         "scheduler": ("cloud", "scheduler"),
         "ledger-deploy": ("ledger", "deploy"),
     }
-    assert OURS["ingest"]["deploy"]["replicas"] >= 2
     assert OURS["scheduler"]["deploy"]["replicas"] >= 2
     for one_shot in ("migrate", "broker-files", "ledger-deploy"):
         assert OURS[one_shot]["restart"] == "no"
+
+
+def test_ingest_workers_share_a_group_with_stable_distinct_client_ids() -> None:
+    # A client id that changes when compose recreates a container (the default: the
+    # hostname) would leave the old persistent session queueing its share of the stream.
+    workers = {name: s for name, s in OURS.items() if s["command"][:2] == ["cloud", "ingest"]}
+    assert len(workers) >= 2
+    ids = [d.environment(s).get("CT_INGEST_CLIENT_ID") for s in workers.values()]
+    assert all(ids)
+    assert len(set(ids)) == len(ids)
+    for service in workers.values():
+        assert "deploy" not in service, "replicas of one service would share one client id"
+        assert d.environment(service)["CT_INGEST_SHARE_GROUP"] == "ingest"
+        assert d.aliases(service) == ["ingest"]
 
 
 def _resolve(root: Any, args: list[str]) -> tuple[Any, list[str], str]:
@@ -178,7 +192,7 @@ def test_host_ports_bind_loopback_unless_meant_to_be_public() -> None:
                 continue
             assert binding.host_ip == "127.0.0.1", f"{name} publishes {binding} beyond loopback"
     assert not d.port_bindings(SERVICES["anvil"]), "the dev chain stays on the backend network"
-    assert not d.port_bindings(SERVICES["ingest"]), "replicas cannot share a host port"
+    assert not d.port_bindings(SERVICES["ingest-1"]), "metrics stay on the backend network"
 
 
 def _url_host_port(url: str, default_port: int) -> tuple[str, int]:
@@ -188,7 +202,7 @@ def _url_host_port(url: str, default_port: int) -> tuple[str, int]:
 
 
 def test_urls_point_at_services_and_their_ports() -> None:
-    env = d.environment(OURS["ingest"])
+    env = d.environment(OURS["ingest-1"])
     assert _url_host_port(env["CT_DATABASE_URL"], 5432) == ("timescaledb", 5432)
     assert _url_host_port(env["CT_ETH_RPC_URL"], 8545) == ("anvil", 8545)
     anvil = [str(a) for a in SERVICES["anvil"]["command"]]
@@ -222,13 +236,23 @@ def test_dependencies_name_existing_services_and_order_the_start() -> None:
     for name, service in SERVICES.items():
         for dep in service.get("depends_on", {}):
             assert dep in SERVICES, f"{name} depends on unknown {dep}"
-    for name in ("ingest", "api", "scheduler", "broker-files"):
+    for name in ("ingest-1", "ingest-2", "api", "scheduler", "broker-files"):
         assert OURS[name]["depends_on"]["migrate"]["condition"] == (
             "service_completed_successfully"
         )
     assert SERVICES["mosquitto"]["depends_on"]["broker-files"]["condition"] == (
         "service_completed_successfully"
     )
+
+
+def test_broker_files_are_readable_by_the_broker_and_name_the_services_account() -> None:
+    command = OURS["broker-files"]["command"]
+    assert command[command.index("--group") + 1] == "mosquitto"
+    dockerfile = (d.DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    assert "groupadd --system --gid 1883 mosquitto" in dockerfile  # eclipse-mosquitto's gid
+    user = re.fullmatch(r"mqtt://([^:]+):.*", d.environment(OURS["ingest-1"])["CT_MQTT_URL"])
+    assert user is not None
+    assert user.group(1).startswith("svc-")  # `cloud broker service-user` names
 
 
 def test_broker_files_volume_is_what_mosquitto_reads() -> None:

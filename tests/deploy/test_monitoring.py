@@ -61,13 +61,15 @@ def test_prometheus_config_is_mounted_and_scrapes_every_metrics_port() -> None:
     assert mounts["/etc/prometheus/prometheus.yml"] == "./prometheus/prometheus.yml"
     for rule_file in config["rule_files"]:
         assert mounts[rule_file] == f"./prometheus/{Path(rule_file).name}"
+    dns = d.dns_names(COMPOSE)
     scraped: dict[str, int] = {}
     for job in config["scrape_configs"]:
         for sd in job.get("dns_sd_configs", []):
             assert sd["type"] == "A"
             for name in sd["names"]:
-                assert name in SERVICES, f"job {job['job_name']} resolves unknown service {name}"
-                scraped[name] = int(sd["port"])
+                assert name in dns, f"job {job['job_name']} resolves unknown name {name}"
+                for service in dns[name]:
+                    scraped[service] = int(sd["port"])
         for static in job.get("static_configs", []):
             for target in static["targets"]:
                 host, port = target.rsplit(":", 1)

@@ -123,11 +123,11 @@ def broker() -> Iterator[tuple[int, int, Path]]:
     for sub in ("generated", "certs", "data"):
         (work / sub).mkdir()
     subprocess.run(
-        [passwd_tool, "-b", "-c", str(work / "generated" / "passwd"), "ct-ingest", "s3cret"],
+        [passwd_tool, "-b", "-c", str(work / "generated" / "passwd"), "svc-ingest", "s3cret"],
         check=True,
         capture_output=True,
     )
-    (work / "generated" / "acl").write_text("user ct-ingest\ntopic readwrite ct/v1/#\n")
+    (work / "generated" / "acl").write_text("user svc-ingest\ntopic read ct/v1/#\n")
     _self_signed(work / "certs")
     plain, tls = free_port(), free_port()
     text = (
@@ -196,8 +196,8 @@ def _connect(
 @pytest.mark.integration
 def test_real_mosquitto_loads_the_config_and_enforces_it(broker: tuple[int, int, Path]) -> None:
     plain, tls, ca = broker
-    assert _connect(tls, username="ct-ingest", password="s3cret", ca=ca) == 0
-    assert _connect(plain, username="ct-ingest", password="s3cret") == 0
+    assert _connect(tls, username="svc-ingest", password="s3cret", ca=ca) == 0
+    assert _connect(plain, username="svc-ingest", password="s3cret") == 0
     refused = {0x86, 0x87}  # bad user name or password / not authorised
     assert _connect(plain) in refused  # anonymous
-    assert _connect(tls, username="ct-ingest", password="wrong", ca=ca) in refused
+    assert _connect(tls, username="svc-ingest", password="wrong", ca=ca) in refused
