@@ -116,9 +116,11 @@ def stored_items(conn: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
-def time_drain(conn: psycopg.Connection[Any], target: int, timeout: float = 300) -> float:
-    """Seconds from the first stored item to ``target`` stored items (polling every 20 ms)."""
-    base = stored_items(conn)
+def time_drain(
+    conn: psycopg.Connection[Any], target: int, base: int, timeout: float = 300
+) -> float:
+    """Seconds from the first stored item to ``target`` items stored above ``base`` (counted
+    before the workers started: they begin storing as soon as they subscribe)."""
     first: float | None = None
     deadline = time.monotonic() + timeout
     while True:
@@ -150,8 +152,9 @@ def drain(
     """Queue a backlog while the workers are stopped, then time them draining it."""
     backlog(mqtt_url, fleet, messages, per)
     with psycopg.connect(db, autocommit=True) as conn:
+        base = stored_items(conn)
         ingest.start()
-        seconds = time_drain(conn, messages * per)
+        seconds = time_drain(conn, messages * per, base)
     ingest.stop()
     return seconds
 

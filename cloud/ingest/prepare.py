@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from cloud.ingest.verify import open_envelope
 from cloud.registry import DeviceIdentity
 from wire import (
     CustodyEventBatch,
@@ -17,7 +18,6 @@ from wire import (
     UnknownDevice,
     WireError,
     digest,
-    open_message,
 )
 from wire.envelope import MAX_PAYLOAD, SIGNATURE_SIZE, decode
 from wire.models import Metric, Payload
@@ -115,10 +115,9 @@ def prepare(
         envelope = decode(inbound.data)
         device_id, seq = envelope.device_id, envelope.seq
         identity = identity_of(device_id)
-        opened = open_message(
-            inbound.topic, inbound.data, lambda _d: identity.keys if identity else ()
-        )
-        if identity is None:  # pragma: no cover - open_message raised UnknownDevice already
+        # wire.open_message's checks, without decoding the envelope a second time.
+        opened = open_envelope(inbound.topic, envelope, identity.keys if identity else ())
+        if identity is None:  # pragma: no cover - open_envelope raised UnknownDevice already
             raise UnknownDevice(f"no public key registered for device {device_id!r}")
         if (opened.topic.tenant, opened.topic.site) != (identity.tenant, identity.site):
             raise TopicError(
