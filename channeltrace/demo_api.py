@@ -1,4 +1,8 @@
-"""Demo helper: the real API (FastAPI under uvicorn) on a free loopback port, in-process."""
+"""Demo helper: the real API (FastAPI under uvicorn) on a free loopback port, in-process.
+
+The client authenticates like any program would: with a brand API key created for the
+demo's tenant (docs/security.md); the public routes (resolver, ledger proofs) ignore it.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +22,15 @@ __all__ = ["ApiClient", "serve_api"]
 class ApiClient:
     """GET/POST JSON against the demo's API (our own http://127.0.0.1 URL only)."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None) -> None:
         self.base_url = base_url
+        self._auth = {"X-API-Key": api_key} if api_key else {}
 
     def get(
         self, path: str, *, accept: str = "application/json", headers: dict[str, str] | None = None
     ) -> Any:
         request = urllib.request.Request(  # noqa: S310
-            self.base_url + path, headers={"Accept": accept, **(headers or {})}
+            self.base_url + path, headers={"Accept": accept, **self._auth, **(headers or {})}
         )
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             body = response.read()
@@ -38,6 +43,7 @@ class ApiClient:
             headers={
                 "Content-Type": "application/json",
                 "Accept": "application/json",
+                **self._auth,
                 **(headers or {}),
             },
         )
@@ -46,11 +52,18 @@ class ApiClient:
 
 
 @contextmanager
-def serve_api(database_url: str) -> Iterator[ApiClient]:
+def serve_api(database_url: str, tenant: str | None = None) -> Iterator[ApiClient]:
+    """Serve the API; the client carries a brand API key of ``tenant`` (default: the demo's)."""
+    import psycopg
     import uvicorn
 
+    from channeltrace.demo_fleet import TENANT
     from cloud.api.app import create_app
+    from cloud.auth.apikeys import create_api_key
     from cloud.settings import CloudSettings
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        api_key = create_api_key(conn, tenant_id=tenant or TENANT, role="brand", label="demo")
 
     port = free_port()
     app = create_app(CloudSettings(database_url=database_url))
@@ -65,7 +78,7 @@ def serve_api(database_url: str) -> Iterator[ApiClient]:
             raise RuntimeError("the API did not start within 15 s")
         time.sleep(0.05)
     try:
-        yield ApiClient(f"http://{LOOPBACK}:{port}")
+        yield ApiClient(f"http://{LOOPBACK}:{port}", api_key)
     finally:
         server.should_exit = True
         thread.join(10)
