@@ -76,7 +76,7 @@ class Publisher:
         if self._broker.username:
             self._client.username_pw_set(self._broker.username, self._broker.password)
         if self._broker.tls:
-            self._client.tls_set()
+            self._client.tls_set(ca_certs=self._broker.ca_file)
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_publish = self._handle_publish
