@@ -15,7 +15,7 @@ from cloud.alerts.config import AlertSettings, get_alert_settings
 from cloud.alerts.errors import AlertError, AlertNotFound, AlertStateError, WebhookError
 from cloud.alerts.evaluate import Rule, default_rules, evaluate
 from cloud.alerts.model import AUTO_RESOLVE, AlertKind, AlertState, Condition, Severity
-from cloud.alerts.outbox import DeliveryPolicy, DeliveryStats, deliver_due, enqueue
+from cloud.alerts.outbox import DeliveryPolicy, DeliveryStats, deliver, deliver_due, enqueue
 from cloud.alerts.store import SyncResult, acknowledge, get_alert, list_alerts, resolve, sync
 from cloud.alerts.subscriptions import (
     create_subscription,
@@ -42,6 +42,7 @@ __all__ = [
     "create_subscription",
     "default_rules",
     "delete_subscription",
+    "deliver",
     "deliver_due",
     "enqueue",
     "evaluate",

@@ -23,8 +23,6 @@ __all__ = ["Rule", "default_rules", "evaluate"]
 
 _logger = logging.getLogger(__name__)
 Conn = psycopg.Connection[Any]
-# Events older than this are not (re)considered by the outbox sweep.
-_OUTBOX_LOOK_BACK = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,5 +98,5 @@ def evaluate(
                 _logger.info("alert %d opened (%s)", alert_id, kind)
             for alert_id in result.resolved:
                 _logger.info("alert %d resolved (%s)", alert_id, kind)
-    outbox.enqueue(conn, since=now - _OUTBOX_LOOK_BACK)
+    outbox.enqueue(conn, since=now - outbox.ENQUEUE_LOOK_BACK)
     return results

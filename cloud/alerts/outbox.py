@@ -27,7 +27,14 @@ import psycopg
 
 from cloud.alerts.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, backoff, sign
 
-__all__ = ["DeliveryPolicy", "DeliveryStats", "deliver_due", "enqueue"]
+__all__ = [
+    "ENQUEUE_LOOK_BACK",
+    "DeliveryPolicy",
+    "DeliveryStats",
+    "deliver",
+    "deliver_due",
+    "enqueue",
+]
 
 _logger = logging.getLogger(__name__)
 Conn = psycopg.Connection[Any]
@@ -57,6 +64,10 @@ WHERE (cardinality(s.kinds) = 0 OR ev.kind = ANY (s.kinds))
 ORDER BY ev.id, ev.at
 ON CONFLICT (alert_id, event, subscription_id) DO NOTHING
 """
+
+
+# Events older than this are not (re)considered by the enqueue sweep.
+ENQUEUE_LOOK_BACK = timedelta(days=1)
 
 
 def enqueue(conn: Conn, *, since: datetime) -> int:
@@ -175,3 +186,12 @@ def deliver_due(
         if not _deliver_one(conn, client, policy, now, stats):
             break
     return stats
+
+
+def deliver(
+    conn: Conn, client: httpx.Client, policy: DeliveryPolicy, *, limit: int = 100
+) -> DeliveryStats:
+    """What the ``alerts.deliver`` job does: enqueue recent events (including those made
+    through the API: acknowledgements, manual resolutions), then send what is due."""
+    enqueue(conn, since=datetime.now(UTC) - ENQUEUE_LOOK_BACK)
+    return deliver_due(conn, client, policy, limit=limit)

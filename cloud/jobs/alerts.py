@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from cloud.alerts import DeliveryPolicy, default_rules, deliver_due, evaluate, get_alert_settings
+from cloud.alerts import DeliveryPolicy, default_rules, deliver, evaluate, get_alert_settings
 from cloud.alerts.config import AlertSettings
 from cloud.jobs.settings import SchedulerSettings
 from cloud.scheduler import Job
@@ -61,7 +61,7 @@ def alerts_jobs(settings: SchedulerSettings) -> list[Job]:
 
     def _deliver(conn: psycopg.Connection[Any]) -> None:
         with httpx.Client(follow_redirects=False) as client:
-            stats = deliver_due(conn, client, policy)
+            stats = deliver(conn, client, policy)
         if stats.attempts:
             _logger.info(
                 "webhooks: %d delivered, %d to retry, %d failed",

@@ -278,3 +278,36 @@ def test_scan_suspicions_ledger_audit_and_anchoring(conn: psycopg.Connection[Any
     # A clean audit clears the ledger alert (resolves at once).
     record_audit(conn, AuditReport(entries=3))
     assert ("ledger_audit", "ledger") not in kinds(conn, AlertSettings(), NOW)
+
+
+def test_workflow_events_are_notified_once_each(conn: psycopg.Connection[Any]) -> None:
+    hook = create_subscription(conn, "acme", "http://127.0.0.1:9/hook")
+    (alert_id,) = sync(conn, KIND, [cond()], now=NOW, resolve_after=None).opened
+    acknowledge(conn, "acme", alert_id, by="alice")
+    resolve(conn, "acme", alert_id, by="alice")
+    since = NOW - timedelta(days=1)
+    assert enqueue(conn, since=since) == 3
+    assert enqueue(conn, since=since) == 0
+    rows = conn.execute(
+        "SELECT event, subscription_id, payload->>'event', payload->'alert'->>'state'"
+        " FROM alert_notifications ORDER BY id"
+    ).fetchall()
+    assert {(r[0], r[2]) for r in rows} == {
+        ("opened", "alert.opened"),
+        ("acknowledged", "alert.acknowledged"),
+        ("resolved", "alert.resolved"),
+    }
+    assert {r[1] for r in rows} == {hook["id"]}
+
+
+def test_a_failing_rule_leaves_its_alerts_alone(conn: psycopg.Connection[Any]) -> None:
+    from cloud.alerts import Rule
+
+    sync(conn, KIND, [cond()], now=NOW, resolve_after=timedelta(0))
+
+    def broken(_conn: psycopg.Connection[Any], _now: datetime) -> list[list[Condition]]:
+        raise ValueError("source unreadable")
+
+    results = evaluate(conn, [Rule("broken", (KIND,), broken)], now=NOW + timedelta(hours=1))
+    assert results == {}
+    assert states(conn) == [("gw-1", "open", None)]
