@@ -36,8 +36,9 @@ class AlertSettings(BaseSettings):
     stock_look_back: _Positive = timedelta(days=7)
     stockout_horizon: _Positive = timedelta(hours=72)
     stockout_min_points: Annotated[int, Field(ge=2)] = 3
-    # Devices: no heartbeat or message for this long means offline.
-    heartbeat_timeout: _Positive = timedelta(minutes=3)
+    # Devices: no heartbeat or message for this long means offline (as the API's
+    # CT_DEVICE_STALE_AFTER_SECONDS; agents send a heartbeat every 30 s).
+    heartbeat_timeout: _Positive = timedelta(minutes=5)
     # Sequence gaps still not backfilled this long after detection are lost data.
     gap_grace: timedelta = timedelta(minutes=15)
     # Consumer-scan suspicions within this look-back.

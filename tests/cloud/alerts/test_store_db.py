@@ -216,7 +216,7 @@ def test_devices_offline_and_gaps_from_real_ingest(database_url: str) -> None:
         from cloud import storage
 
         storage.detect_gaps(c)
-        later = NOW + timedelta(minutes=5)
+        later = NOW + timedelta(minutes=10)
         assert kinds(c, settings, later) == {
             ("device_offline", "gw-0001"),
             ("sequence_gap", "gw-0001"),
