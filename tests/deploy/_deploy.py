@@ -163,6 +163,19 @@ def _modules_defining_settings() -> Iterator[str]:
                 yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def variables_read_by_name() -> set[str]:
+    """``CT_*`` names the code reads from the environment itself (string constants such as
+    ``SCHEMA_ENV = "CT_EPCIS_SCHEMA"``), besides the settings classes."""
+    names: set[str] = set()
+    for package in _PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            names.update(_CT_LITERAL.findall(path.read_text(encoding="utf-8")))
+    return names
+
+
+_CT_LITERAL = re.compile(r"""["'](CT_[A-Z0-9_]*[A-Z0-9])["']""")
+
+
 def env_names(cls: type[BaseSettings]) -> dict[str, str]:
     """``CT_NAME`` → field name for each field of ``cls`` (prefix from its model_config)."""
     prefix = str(cls.model_config.get("env_prefix", ""))

@@ -124,10 +124,27 @@ def test_settings_classes_are_discovered() -> None:
 
 @pytest.mark.parametrize("name", sorted(OURS))
 def test_every_ct_variable_names_a_settings_field(name: str) -> None:
-    known = _known_env()
+    known = set(_known_env()) | d.variables_read_by_name()
     env = d.environment(OURS[name])
     unknown = sorted(k for k in env if k.startswith("CT_") and k not in known)
-    assert unknown == [], f"{name}: no settings class reads {unknown}"
+    assert unknown == [], f"{name}: no settings class or code reads {unknown}"
+
+
+def test_variables_read_by_name_are_few_and_real() -> None:
+    # Found by their string constants: these are read with os.environ, not a settings class.
+    direct = d.variables_read_by_name() - set(_known_env())
+    assert "CT_EPCIS_SCHEMA" in direct
+    assert "CT_NO_SUCH_SETTING" not in direct
+
+
+def test_epcis_schema_is_mounted_where_the_setting_points() -> None:
+    for name in ("api", "scheduler"):
+        service = OURS[name]
+        path = d.environment(service)["CT_EPCIS_SCHEMA"]
+        mounts = {v.split(":")[1]: v.split(":")[0] for v in service["volumes"]}
+        directory, file_name = path.rsplit("/", 1)
+        source = mounts[directory]
+        assert (d.DEPLOY / source / file_name).is_file(), f"{name}: {source}/{file_name}"
 
 
 @pytest.mark.parametrize("name", sorted(OURS))
