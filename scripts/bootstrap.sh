@@ -28,6 +28,8 @@ have_pg_server() {
 apt_pkgs=()
 have_mosquitto || apt_pkgs+=(mosquitto mosquitto-clients)
 have_pg_server || apt_pkgs+=(postgresql)
+# promtool (Debian's prometheus package) checks and unit-tests deploy/prometheus.
+command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
 # Debian splits venv/ensurepip out of python3.
 if [ ! -x .venv/bin/python ] && ! "${PYTHON:-python3}" -c 'import ensurepip' >/dev/null 2>&1; then
     apt_pkgs+=(python3-venv)
