@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +52,18 @@ class AlertSettings(BaseSettings):
     webhook_max_attempts: Annotated[int, Field(ge=1, le=50)] = 8
     webhook_backoff_base: _Positive = timedelta(seconds=10)
     webhook_backoff_max: _Positive = timedelta(hours=1)
+    # Webhooks to private, loopback or link-local addresses: allowed in development only,
+    # unless set (CT_ALERTS_WEBHOOK_ALLOW_PRIVATE=true for on-premises receivers).
+    webhook_allow_private: bool | None = None
+    environment: Literal["development", "staging", "production"] = Field(
+        default="development", validation_alias="CT_ENVIRONMENT"
+    )
+
+    @property
+    def private_webhooks_allowed(self) -> bool:
+        if self.webhook_allow_private is not None:
+            return self.webhook_allow_private
+        return self.environment == "development"
 
 
 @lru_cache(maxsize=1)

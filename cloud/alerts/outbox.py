@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from cloud.alerts.egress import refused_destination
 from cloud.alerts.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, backoff, sign
 
 __all__ = [
@@ -81,6 +82,8 @@ class DeliveryPolicy:
     max_attempts: int = 8
     backoff_base: timedelta = timedelta(seconds=10)
     backoff_max: timedelta = timedelta(hours=1)
+    # Private, loopback and link-local destinations (refused by default: cloud.alerts.egress).
+    allow_private: bool = False
 
 
 @dataclass(slots=True)
@@ -134,10 +137,15 @@ def _deliver_one(
         attempt = attempts + 1
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         started = time.perf_counter()
-        if active:
-            status, error = _post(client, url, secret, event, str(key), body, policy.timeout_s)
-        else:
+        refused = None if policy.allow_private else refused_destination(url)
+        status: int | None
+        error: str | None
+        if not active:
             status, error = None, "subscription deleted"
+        elif refused is not None:
+            status, error = None, f"refused: {refused}"
+        else:
+            status, error = _post(client, url, secret, event, str(key), body, policy.timeout_s)
         elapsed_ms = (time.perf_counter() - started) * 1000
         conn.execute(
             "INSERT INTO alert_notification_attempts (notification_id, attempt, tenant_id,"

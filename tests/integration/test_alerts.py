@@ -30,7 +30,8 @@ from tests.cloud.alerts._world import SETTINGS, Warehouse, WebhookReceiver, rece
 pytestmark = pytest.mark.integration
 
 RULES = default_rules(SETTINGS, anchor_interval=None)
-POLICY = DeliveryPolicy(backoff_base=timedelta(seconds=1), timeout_s=5.0)
+# The receiver is on 127.0.0.1: private destinations allowed (as in development).
+POLICY = DeliveryPolicy(backoff_base=timedelta(seconds=1), timeout_s=5.0, allow_private=True)
 SECRET = "webhook-secret-for-tests-0123456789"
 
 
@@ -242,3 +243,22 @@ def test_scheduler_jobs_run_on_the_leader(
     assert _excursion_alerts(database_url) == 1
     assert len(hook.successes) == 1
     assert _count(database_url, "SELECT count(*) FROM ledger_audit_runs WHERE ok") == 1
+
+
+def test_private_destination_refused_when_not_allowed(
+    database_url: str, hook: WebhookReceiver
+) -> None:
+    w = _world(database_url, hook)
+    scenario = Scenario(doors_per_h=0, hvac_failure_after_s=0, hvac_failure_s=2 * 3600)
+    start = _start()
+    sensor = ClimateSensor("probe-1", profile="dairy", seed=1, scenario=scenario)
+    for _ in w.climate(sensor, start, start + timedelta(minutes=45)):
+        pass
+    strict = DeliveryPolicy(max_attempts=1)  # production default: no private destinations
+    with psycopg.connect(database_url, autocommit=True) as conn, httpx.Client() as client:
+        evaluate(conn, RULES)
+        stats = deliver_due(conn, client, strict)
+        (error,) = conn.execute("SELECT error FROM alert_notification_attempts").fetchone() or ()
+    assert stats.failed == 1
+    assert error.startswith("refused: 127.0.0.1 resolves to non-public")
+    assert hook.requests == []
