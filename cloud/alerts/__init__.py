@@ -20,6 +20,7 @@ from cloud.alerts.store import SyncResult, acknowledge, get_alert, list_alerts, 
 from cloud.alerts.subscriptions import (
     create_subscription,
     delete_subscription,
+    list_deliveries,
     list_subscriptions,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "get_alert",
     "get_alert_settings",
     "list_alerts",
+    "list_deliveries",
     "list_subscriptions",
     "resolve",
     "sync",

@@ -13,7 +13,13 @@ from psycopg.rows import dict_row
 from cloud.alerts.errors import AlertNotFound, WebhookError
 from cloud.alerts.model import AlertKind, Severity
 
-__all__ = ["create_subscription", "delete_subscription", "list_subscriptions", "validate_url"]
+__all__ = [
+    "create_subscription",
+    "delete_subscription",
+    "list_deliveries",
+    "list_subscriptions",
+    "validate_url",
+]
 
 Conn = psycopg.Connection[Any]
 _COLUMNS = "id, tenant_id, distributor_id, url, kinds, min_severity, active, created_at, created_by"
@@ -78,3 +84,28 @@ def delete_subscription(conn: Conn, tenant_id: str, subscription_id: int) -> Non
     ).rowcount
     if not done:
         raise AlertNotFound(f"no webhook subscription {subscription_id} in tenant {tenant_id}")
+
+
+def list_deliveries(
+    conn: Conn, tenant_id: str, subscription_id: int, *, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The subscription's latest notifications, each with its attempts (newest first)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        found = cur.execute(
+            "SELECT 1 FROM webhook_subscriptions WHERE tenant_id = %s AND id = %s",
+            (tenant_id, subscription_id),
+        ).fetchone()
+        if found is None:
+            raise AlertNotFound(f"no webhook subscription {subscription_id} in tenant {tenant_id}")
+        return cur.execute(
+            "SELECT n.id, n.alert_id, n.event, n.idempotency_key::text AS idempotency_key,"
+            " n.status, n.attempts, n.next_attempt_at, n.last_error, n.created_at,"
+            " n.delivered_at, coalesce((SELECT jsonb_agg(jsonb_build_object("
+            "   'attempt', a.attempt, 'at', a.attempted_at, 'status_code', a.status_code,"
+            "   'error', a.error, 'duration_ms', a.duration_ms) ORDER BY a.attempt)"
+            "  FROM alert_notification_attempts a WHERE a.notification_id = n.id), '[]')"
+            " AS attempt_log"
+            " FROM alert_notifications n WHERE n.tenant_id = %s AND n.subscription_id = %s"
+            " ORDER BY n.id DESC LIMIT %s",
+            (tenant_id, subscription_id, limit),
+        ).fetchall()

@@ -22,6 +22,7 @@ from cloud.alerts import (
     delete_subscription,
     get_alert,
     list_alerts,
+    list_deliveries,
     list_subscriptions,
     resolve,
 )
@@ -29,7 +30,15 @@ from cloud.api.deps import ScopedConn, TenantPrincipal, tenant_principal
 from cloud.api.errors import BadRequest, Forbidden, NotFound
 from cloud.auth.principal import Principal, Role
 
-__all__ = ["Alert", "Webhook", "WebhookCreate", "WebhookCreated", "router"]
+__all__ = [
+    "Alert",
+    "Delivery",
+    "DeliveryAttempt",
+    "Webhook",
+    "WebhookCreate",
+    "WebhookCreated",
+    "router",
+]
 
 _MAX_ID = 2**63 - 1
 AlertId = Annotated[int, Path(ge=1, le=_MAX_ID)]
@@ -90,6 +99,28 @@ class Webhook(BaseModel):
 
 class WebhookCreated(Webhook):
     secret: str = Field(description="HMAC-SHA256 signing secret; shown only once")
+
+
+class DeliveryAttempt(BaseModel):
+    attempt: int
+    at: datetime
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class Delivery(BaseModel):
+    id: int
+    alert_id: int
+    event: str
+    idempotency_key: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    attempt_log: list[DeliveryAttempt]
 
 
 def _staff(principal: Principal) -> Principal:
@@ -207,3 +238,23 @@ def delete_webhook(
         delete_subscription(conn, tenant, webhook_id)
     except AlertNotFound as exc:
         raise NotFound(str(exc)) from None
+
+
+@router.get(
+    "/webhooks/{webhook_id}/deliveries",
+    summary="A subscription's latest notifications with every attempt",
+    responses={404: {}},
+)
+def webhook_deliveries(
+    tenant: str,
+    webhook_id: WebhookId,
+    conn: ScopedConn,
+    principal: TenantPrincipal,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[Delivery]:
+    _staff(principal)
+    try:
+        rows = list_deliveries(conn, tenant, webhook_id, limit=limit)
+    except AlertNotFound as exc:
+        raise NotFound(str(exc)) from None
+    return [Delivery.model_validate(r) for r in rows]

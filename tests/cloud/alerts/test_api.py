@@ -102,3 +102,30 @@ def test_webhook_subscriptions(client: TestClient, conn: psycopg.Connection[Any]
     assert client.delete(f"{url}/{made.json()['id']}", headers=d1).status_code == 404
     assert client.delete(f"{url}/{made.json()['id']}", headers=brand).status_code == 204
     assert client.delete(f"{url}/{made.json()['id']}", headers=brand).status_code == 404
+
+
+def test_webhook_deliveries_show_every_attempt(
+    client: TestClient, conn: psycopg.Connection[Any]
+) -> None:
+    import httpx
+
+    from cloud.alerts import DeliveryPolicy, deliver
+
+    brand, d1 = key(conn), key(conn, "d1")
+    hook = client.post(
+        "/v1/tenants/acme/webhooks", headers=brand, json={"url": "http://127.0.0.1:9/closed"}
+    ).json()
+    gw1 = client.get("/v1/tenants/acme/alerts?site=wh-1", headers=brand).json()[0]["id"]
+    assert client.post(f"/v1/tenants/acme/alerts/{gw1}/acknowledge", headers=d1).status_code == 200
+    with httpx.Client() as http:
+        stats = deliver(conn, http, DeliveryPolicy(allow_private=True, timeout_s=2.0))
+    assert stats.retried == 1  # nothing listens on port 9
+    url = f"/v1/tenants/acme/webhooks/{hook['id']}/deliveries"
+    (delivery,) = client.get(url, headers=brand).json()
+    assert (delivery["event"], delivery["status"], delivery["attempts"]) == (
+        "acknowledged", "pending", 1,
+    )  # fmt: skip
+    (attempt,) = delivery["attempt_log"]
+    assert attempt["status_code"] is None
+    assert "Connect" in attempt["error"]
+    assert client.get(url, headers=d1).status_code == 404  # the brand's subscription
