@@ -8,14 +8,18 @@ resolved with the values of ``deploy/.env.example``, as ``docker compose`` would
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+import pytest
 import yaml
 from pydantic_settings import BaseSettings
+
+from tests.plugins.services import missing_service_outcome
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -23,6 +27,13 @@ COMPOSE = DEPLOY / "compose.yml"
 OUR_IMAGE = "channeltrace:local"
 
 _VAR = re.compile(r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def missing_tool(reason: str) -> NoReturn:
+    """A tool the bootstrap installs is missing: fail in CI, skip elsewhere (as services)."""
+    if missing_service_outcome(os.environ) == "fail":
+        pytest.fail(f"{reason} (CI=true: a missing tool fails, it is never skipped)", False)
+    pytest.skip(reason)
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -99,7 +99,7 @@ def test_macro_expansion_matches_grafana() -> None:
 def grafana_database(make_postgres: Callable[..., Postgres]) -> str:
     psql = shutil.which("psql") or shutil.which("psql", path="/usr/lib/postgresql/15/bin")
     if psql is None:
-        pytest.skip("psql not found (apt-get install -y postgresql-client)")
+        d.missing_tool("psql not found (apt-get install -y postgresql-client)")
     server = make_postgres(fast=True)
     owner_url = server.create_database("channeltrace")
     migrate(owner_url)

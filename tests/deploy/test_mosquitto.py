@@ -114,10 +114,10 @@ def broker() -> Iterator[tuple[int, int, Path]]:
     try:
         binary = find_mosquitto()
     except ServiceUnavailable as exc:
-        pytest.skip(str(exc))
+        d.missing_tool(str(exc))
     passwd_tool = shutil.which("mosquitto_passwd")
     if passwd_tool is None:
-        pytest.skip("mosquitto_passwd not found (apt-get install -y mosquitto)")
+        d.missing_tool("mosquitto_passwd not found (apt-get install -y mosquitto)")
     work = Path(tempfile.mkdtemp(prefix="ct-deploy-mq-"))
     work.chmod(0o755)
     for sub in ("generated", "certs", "data"):

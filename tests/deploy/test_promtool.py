@@ -22,7 +22,7 @@ RULES_TEST = Path(__file__).with_name("promtool") / "rules_test.yml"
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        pytest.skip("promtool not found (apt-get install -y prometheus)")
+        d.missing_tool("promtool not found (apt-get install -y prometheus)")
     return found
 
 
