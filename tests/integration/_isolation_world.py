@@ -6,6 +6,7 @@ strings that belong to a scope the caller must not see.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from wire import Kind, StockBatch, StockCount
 
 from ..cloud._messages import GTIN, Device, state, telemetry
 
-__all__ = ["NOW", "Scope", "World", "build_world"]
+__all__ = ["NOW", "Scope", "World", "build_world", "commissioning"]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TENANTS = {"acme": "9506000", "zeta": "9506001"}  # tenant -> GS1 company prefix
@@ -90,10 +91,12 @@ class World:
     ledger: dict[Scope, list[int]] = field(default_factory=dict)
     leaf_hashes: list[str] = field(default_factory=list)
     alerts: dict[Scope, int] = field(default_factory=dict)  # when migration 0007 exists
+    webhooks: dict[Scope, int] = field(default_factory=dict)
 
     def markers(self, scope: Scope) -> tuple[str, ...]:
         alert = (f"A-{scope.tag}",) if scope in self.alerts else ()
-        return (*scope.markers, *alert)
+        hook = (f"W-{scope.tag}",) if scope in self.webhooks else ()
+        return (*scope.markers, *alert, *hook)
 
     def all_markers(self) -> set[str]:
         return {m for s in SCOPES for m in self.markers(s)}
@@ -108,7 +111,9 @@ class World:
         return {"Authorization": f"Bearer {self.tokens[viewer]}"}
 
 
-def _commissioning(scope: Scope) -> dict[str, Any]:
+def commissioning(scope: Scope, by: Scope | None = None) -> dict[str, Any]:
+    """An EPCIS document commissioning ``scope``'s units at its site (event ids differ by
+    ``by``, the capturing scope, so that probes do not collide with the world's events)."""
     events = [
         {
             "type": "ObjectEvent",
@@ -119,6 +124,11 @@ def _commissioning(scope: Scope) -> dict[str, Any]:
             "bizStep": "commissioning",
             "bizLocation": {"id": scope.location},
             "readPoint": {"id": scope.location},
+            **(
+                {"eventID": f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, scope.tag + by.tag)}"}
+                if by is not None
+                else {}
+            ),
         }
     ]
     return {
@@ -176,7 +186,7 @@ def build_world(database_url: str, client: TestClient, settings: CloudSettings) 
             world.tokens[scope] = token
         for scope in SCOPES:  # captured by the tenant's brand, at the scope's site
             brand = world.headers(Scope(scope.tenant, None))
-            response = client.post("/epcis/capture", json=_commissioning(scope), headers=brand)
+            response = client.post("/epcis/capture", json=commissioning(scope), headers=brand)
             assert response.status_code == 202, response.text
             world.ledger[scope] = [e["ledger_index"] for e in response.json()["events"]]
         for scope in SCOPES:
@@ -198,6 +208,14 @@ def build_world(database_url: str, client: TestClient, settings: CloudSettings) 
                 ).fetchone()
                 assert row is not None
                 world.alerts[scope] = row[0]
+                row = conn.execute(
+                    "INSERT INTO webhook_subscriptions (tenant_id, distributor_id, url, secret)"
+                    " VALUES (%s, %s, %s, %s) RETURNING id",
+                    (scope.tenant, scope.distributor, f"https://hooks.example/W-{scope.tag}",
+                     "s" * 32),
+                ).fetchone()  # fmt: skip
+                assert row is not None
+                world.webhooks[scope] = row[0]
         world.leaf_hashes = [
             bytes(r[0]).hex()
             for r in conn.execute("SELECT leaf_hash FROM ledger_entries ORDER BY idx")

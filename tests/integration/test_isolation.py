@@ -29,7 +29,7 @@ from cloud.migrate import migrate
 from cloud.settings import CloudSettings
 
 from ..cloud._messages import GTIN
-from ._isolation_world import NOW, SCOPES, TENANTS, Scope, World, build_world
+from ._isolation_world import NOW, SCOPES, TENANTS, Scope, World, build_world, commissioning
 
 pytestmark = pytest.mark.integration
 
@@ -105,6 +105,7 @@ def values(world: World) -> dict[str, list[str]]:
         "index": [str(i) for s in SCOPES for i in world.ledger[s]],
         "leaf_hash": world.leaf_hashes,
         "alert_id": [str(i) for i in world.alerts.values()],
+        "webhook_id": [str(i) for i in world.webhooks.values()],
         "start": [(NOW - timedelta(days=1)).isoformat()],
         "end": [(NOW + timedelta(hours=1)).isoformat()],
         "metric": ["temperature_c"],
@@ -220,6 +221,8 @@ def test_no_route_leaks_another_scope(world_app: tuple[World, TestClient]) -> No
         foreign = world.foreign_markers(viewer) if viewer else world.all_markers()
         own = world.own_markers(viewer) if viewer else set()
         for route in routes:
+            if viewer is None and ("GET", route.path) not in PUBLIC:
+                continue  # answered 401: test_private_routes_need_credentials
             for path, query in requests_for(route, world):
                 status, body, url = _probe(client, world, viewer, path, query)
                 requests += 1
@@ -238,11 +241,32 @@ def test_no_route_leaks_another_scope(world_app: tuple[World, TestClient]) -> No
 # ------------------------------------------------------------------ write routes
 
 
-def _capture_other_tenant(client: TestClient, world: World) -> None:
+def _capture_in_scope(client: TestClient, world: World) -> None:
+    with psycopg.connect(world.database_url) as conn:
+        before = conn.execute("SELECT count(*) FROM custody_events").fetchone()
     for viewer in SCOPES:
         other = next(t for t in TENANTS if t != viewer.tenant)
         status, _, _ = _probe(client, world, viewer, "/epcis/capture", {"tenant": other}, "POST")
         assert status in (404, 422), viewer  # 404 before or 422 for the empty body
+        if viewer.distributor is None:
+            continue
+        for place in SCOPES:  # a distributor records events at its own sites only
+            if place == viewer:
+                continue
+            client.cookies.clear()
+            response = client.post(
+                "/epcis/capture", json=commissioning(place, viewer), headers=world.headers(viewer)
+            )
+            assert response.status_code == 403, (viewer, place, response.text)
+    with psycopg.connect(world.database_url) as conn:
+        after = conn.execute("SELECT count(*) FROM custody_events").fetchone()
+    assert after == before
+    own = Scope("acme", "d1")
+    client.cookies.clear()
+    response = client.post(
+        "/epcis/capture", json=commissioning(own, own), headers=world.headers(own)
+    )
+    assert response.status_code == 202, response.text
 
 
 def _thresholds(client: TestClient, world: World) -> None:
@@ -279,6 +303,56 @@ def _console_alert_actions(client: TestClient, world: World) -> None:
     assert states == [("open",)]  # nobody acknowledged an alert it cannot see
 
 
+def _alert_transitions(client: TestClient, world: World) -> None:
+    for viewer in SCOPES:
+        for owner, alert_id in world.alerts.items():
+            if owner.visible_to(viewer):
+                continue
+            for tenant in {viewer.tenant, owner.tenant}:
+                for action in ("acknowledge", "resolve"):
+                    status, body, _ = _probe(
+                        client, world, viewer,
+                        f"/v1/tenants/{tenant}/alerts/{alert_id}/{action}", {}, "POST",
+                    )  # fmt: skip
+                    assert status in (403, 404), (viewer, owner, action, status, body)
+    with psycopg.connect(world.database_url) as conn:
+        states = conn.execute("SELECT DISTINCT state FROM alerts").fetchall()
+    assert states == [("open",)]
+
+
+def _webhook_writes(client: TestClient, world: World) -> None:
+    for viewer in SCOPES:
+        other = next(t for t in TENANTS if t != viewer.tenant)
+        client.cookies.clear()
+        hook = {"url": "https://hooks.example/probe"}
+        response = client.post(
+            f"/v1/tenants/{other}/webhooks", json=hook, headers=world.headers(viewer)
+        )
+        assert response.status_code == 404, viewer
+        if viewer.distributor is not None:
+            response = client.post(
+                f"/v1/tenants/{viewer.tenant}/webhooks",
+                json={**hook, "distributor_id": "d2" if viewer.distributor == "d1" else "d1"},
+                headers=world.headers(viewer),
+            )
+            assert response.status_code == 403, viewer
+        for owner, hook_id in world.webhooks.items():
+            if owner.visible_to(viewer):
+                continue
+            for tenant in {viewer.tenant, owner.tenant}:
+                status, _, _ = _probe(
+                    client, world, viewer, f"/v1/tenants/{tenant}/webhooks/{hook_id}", {},
+                    "DELETE",
+                )  # fmt: skip
+                assert status in (403, 404), (viewer, owner, status)
+    with psycopg.connect(world.database_url) as conn:
+        rows = conn.execute(
+            "SELECT count(*) FROM webhook_subscriptions WHERE active AND id = ANY(%s)",
+            (list(world.webhooks.values()),),
+        ).fetchone()
+    assert rows == (len(world.webhooks),)
+
+
 def _console_logout(client: TestClient, world: World) -> None:
     for viewer in SCOPES:  # a logout only ends the caller's own browser session
         status, _, _ = _probe(client, world, viewer, "/console/logout", {}, "POST")
@@ -286,10 +360,14 @@ def _console_logout(client: TestClient, world: World) -> None:
 
 
 WRITE_PROBES: dict[tuple[str, str], Callable[[TestClient, World], None]] = {
-    ("POST", "/epcis/capture"): _capture_other_tenant,
+    ("POST", "/epcis/capture"): _capture_in_scope,
     ("PUT", "/audit/brands/{tenant}/thresholds"): _thresholds,
     ("POST", "/console/alerts/{alert_id}/{action}"): _console_alert_actions,
     ("POST", "/console/logout"): _console_logout,
+    ("POST", "/v1/tenants/{tenant}/alerts/{alert_id}/acknowledge"): _alert_transitions,
+    ("POST", "/v1/tenants/{tenant}/alerts/{alert_id}/resolve"): _alert_transitions,
+    ("POST", "/v1/tenants/{tenant}/webhooks"): _webhook_writes,
+    ("DELETE", "/v1/tenants/{tenant}/webhooks/{webhook_id}"): _webhook_writes,
 }
 
 
@@ -345,6 +423,7 @@ def test_raw_sql_under_the_application_role_sees_only_its_rows(
                 assert tenants == [(viewer.tenant,)]
                 if world.alerts:
                     text = str(conn.execute("SELECT summary FROM alerts").fetchall())
+                    text += str(conn.execute("SELECT url FROM webhook_subscriptions").fetchall())
                     leaks += sum(1 for m in foreign if m in text)
                     seen |= {m for m in own if m in text}
                 with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():

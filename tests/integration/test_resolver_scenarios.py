@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from cloud.api import create_app
-from cloud.auth.apikeys import create_api_key
 from cloud.api.routers.resolver import scan_clock
+from cloud.auth.apikeys import create_api_key
 from cloud.migrate import migrate
 from cloud.provenance.brands import map_location, map_party, record_issued_codes, register_brand_key
 from cloud.provenance.codes import sign_link

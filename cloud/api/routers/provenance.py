@@ -15,7 +15,8 @@
 Every route needs a principal (docs/security.md). Reads run as ``ct_app`` under row-level
 security (a distributor sees the units that are or were at its sites and the events at its
 sites); a ``tenant`` parameter other than the caller's is a 404. Capture runs as the owner
-(it appends to the shared ledger) with the caller's tenant.
+(it appends to the shared ledger) with the caller's tenant; a distributor may capture only
+events located (``bizLocation``, else ``readPoint``) at its own sites (403 otherwise).
 """
 
 from __future__ import annotations
@@ -30,10 +31,12 @@ from fastapi.responses import JSONResponse
 from cloud.api.deps import Conn, CurrentPrincipal, ScopedConn
 from cloud.api.errors import BadRequest, Forbidden, NotFound, Unavailable
 from cloud.auth.principal import Principal, Role
+from cloud.auth.scope import scope_transaction
 from cloud.provenance.audit import bundle_url, custody_timeline, export_events, scan_clusters
 from cloud.provenance.brands import ThresholdSettings, brand_thresholds, set_thresholds
 from cloud.provenance.capture import capture_document
 from cloud.provenance.epc import canonical_epc
+from cloud.provenance.epcis import validate_document
 from cloud.provenance.errors import (
     EpcisSchemaUnavailable,
     EpcisValidationError,
@@ -41,6 +44,7 @@ from cloud.provenance.errors import (
     IdentifierError,
     VerdictInputError,
 )
+from cloud.provenance.events import normalise_document
 from cloud.provenance.exposure import intervals_of, storage_profile, unit_exposure
 from cloud.provenance.reconciliation import reconcile
 from cloud.provenance.scanlog import jsonable
@@ -65,6 +69,31 @@ def _own_tenant(principal: Principal, tenant: str | None) -> str:
     return principal.tenant_id
 
 
+def _check_distributor_locations(
+    conn: Conn, principal: Principal, document: dict[str, Any]
+) -> None:
+    """Refuse (403) a distributor's events that are not located at one of its sites.
+
+    Validates first (raising what capture would raise), so only valid documents are read.
+    """
+    validate_document(document)
+    if document.get("type") not in ("EPCISDocument", "EPCISQueryDocument"):
+        return  # capture_document reports it
+    places = [e.biz_location or e.read_point for e in normalise_document(document)]
+    if any(p is None for p in places):
+        raise Forbidden("a distributor's events must name a bizLocation or readPoint")
+    wanted = sorted({p for p in places if p is not None})
+    with conn.transaction():
+        scope_transaction(conn, principal)
+        rows = conn.execute(
+            "SELECT loc FROM unnest(%s::text[]) AS loc WHERE ct_location_of_distributor(loc)",
+            (wanted,),
+        ).fetchall()
+    foreign = sorted(set(wanted) - {r[0] for r in rows})
+    if foreign:
+        raise Forbidden(f"not locations of your sites: {', '.join(foreign[:5])}")
+
+
 def _epc(value: str) -> str:
     try:
         return canonical_epc(value)
@@ -72,7 +101,12 @@ def _epc(value: str) -> str:
         raise BadRequest(f"not a valid EPC: {exc}") from None
 
 
-@router.post("/epcis/capture", summary="Capture an EPCIS 2.0 document", status_code=202)
+@router.post(
+    "/epcis/capture",
+    summary="Capture an EPCIS 2.0 document",
+    status_code=202,
+    responses={403: {"description": "A distributor's event not at its own sites"}},
+)
 def capture(
     conn: Conn,
     principal: CurrentPrincipal,
@@ -87,8 +121,11 @@ def capture(
             status_code=413,
             headers={**_EPCIS_HEADERS, "GS1-EPCIS-Capture-Limit": str(MAX_CAPTURE_EVENTS)},
         )
+    owner = _own_tenant(principal, tenant)
     try:
-        result = capture_document(conn, document, tenant=_own_tenant(principal, tenant))
+        if principal.role is not Role.BRAND:
+            _check_distributor_locations(conn, principal, document)
+        result = capture_document(conn, document, tenant=owner)
     except EpcisSchemaUnavailable as exc:
         raise Unavailable(str(exc)) from None
     except EpcisValidationError as exc:
