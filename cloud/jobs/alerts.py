@@ -25,6 +25,7 @@ def delivery_policy(settings: AlertSettings) -> DeliveryPolicy:
         max_attempts=settings.webhook_max_attempts,
         backoff_base=settings.webhook_backoff_base,
         backoff_max=settings.webhook_backoff_max,
+        allow_private=settings.private_webhooks_allowed,
     )
 
 
