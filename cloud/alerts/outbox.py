@@ -42,12 +42,14 @@ Conn = psycopg.Connection[Any]
 
 _ENQUEUE = """
 WITH events AS (
-    SELECT a.*, e.event, e.at
-    FROM alerts a
-    CROSS JOIN LATERAL (VALUES ('opened', a.opened_at), ('acknowledged', a.acknowledged_at),
-                               ('resolved', a.resolved_at)) AS e (event, at)
-    WHERE (a.state <> 'resolved' OR a.resolved_at >= %(since)s)
-      AND e.at IS NOT NULL AND e.at >= %(since)s
+    SELECT a.*, 'opened' AS event, a.opened_at AS at
+    FROM alerts a WHERE a.opened_at >= %(since)s
+    UNION ALL
+    SELECT a.*, 'acknowledged', a.acknowledged_at
+    FROM alerts a WHERE a.acknowledged_at >= %(since)s
+    UNION ALL
+    SELECT a.*, 'resolved', a.resolved_at
+    FROM alerts a WHERE a.resolved_at >= %(since)s
 )
 INSERT INTO alert_notifications (tenant_id, alert_id, event, subscription_id, payload)
 SELECT ev.tenant_id, ev.id, ev.event, s.id,

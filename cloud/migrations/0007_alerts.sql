@@ -33,6 +33,10 @@ CREATE UNIQUE INDEX alerts_one_unresolved ON alerts (tenant_id, kind, dedupe_key
     WHERE state <> 'resolved';
 CREATE INDEX alerts_inbox ON alerts (tenant_id, state, opened_at DESC);
 CREATE INDEX alerts_key_history ON alerts (tenant_id, kind, dedupe_key, opened_at DESC);
+-- The outbox sweep reads recent events by time.
+CREATE INDEX alerts_opened ON alerts (opened_at);
+CREATE INDEX alerts_acknowledged ON alerts (acknowledged_at) WHERE acknowledged_at IS NOT NULL;
+CREATE INDEX alerts_resolved ON alerts (resolved_at) WHERE resolved_at IS NOT NULL;
 
 -- Low-stock thresholds per product, for one site or (site_id '') every site.
 CREATE TABLE alert_stock_thresholds (
