@@ -6,8 +6,9 @@ connect, a retained signed birth (``online``, naming the will's seq) after CONNA
 signed heartbeats. A paho client per agent is cheap (≈4 KB); a thread per client is
 not, so every client runs on one :mod:`selectors` loop through paho's external-loop API
 (``on_socket_open``/``register_write`` callbacks, ``loop_read``/``loop_write``/
-``loop_misc``). Connects are paced (a bounded number awaiting CONNACK) so the broker's
-listen backlog never overflows.
+``loop_misc``). Connects are paced: at most ``max_connecting`` await their CONNACK, below
+Mosquitto's listen backlog of 100, because paho's TCP connect blocks and a connect whose
+SYN the kernel dropped from a full backlog would stall the whole loop for a second.
 
 The loop is single-threaded; other threads and signal handlers talk to it only through
 :meth:`Swarm.request` (a queue drained by the loop). :meth:`Swarm.drop` closes sockets
@@ -103,7 +104,7 @@ class Swarm:
         *,
         heartbeat_s: float = 30.0,
         keepalive_s: int = 60,
-        max_connecting: int = 256,
+        max_connecting: int = 64,
         seed: int = 0,
     ) -> None:
         if not heartbeat_s > 0:
