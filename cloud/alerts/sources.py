@@ -158,10 +158,11 @@ def stock_levels(
             continue
         trend = stock.forecast(points, min_points=settings.stockout_min_points)
         if trend is not None:
+            # since: the count that made the forecast (a later one re-forecasts; a stable
+            # start keeps a resolved alert from reopening until new counts say so again).
             f = stock.stockout_condition(
-                tenant, site, gtin, trend, now=now, horizon=settings.stockout_horizon,
-                since=points[0][0],
-            )  # fmt: skip
+                tenant, site, gtin, trend, now=now, horizon=settings.stockout_horizon, since=at
+            )
             if f is not None:
                 forecasts.append(f)
     return low, forecasts
