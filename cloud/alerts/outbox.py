@@ -120,12 +120,19 @@ def _post(
         EVENT_HEADER: f"alert.{event}",
     }
     try:
-        response = client.post(url, content=body, headers=headers, timeout=timeout)
+        # Streamed: only the first KiB of an error body is read, whatever the receiver sends.
+        with client.stream("POST", url, content=body, headers=headers, timeout=timeout) as r:
+            if r.is_success:
+                return r.status_code, None
+            head = b""
+            for chunk in r.iter_bytes():
+                head += chunk
+                if len(head) >= 1024:
+                    break
     except httpx.HTTPError as exc:
         return None, f"{type(exc).__name__}: {exc}"[:500]
-    if response.is_success:
-        return response.status_code, None
-    return response.status_code, f"HTTP {response.status_code}: {response.text[:200]}"
+    text = head[:200].decode("utf-8", "replace")
+    return r.status_code, f"HTTP {r.status_code}: {text}"
 
 
 def _deliver_one(
