@@ -241,6 +241,12 @@ def test_api_port_matches_its_setting_and_publication() -> None:
     assert binding.container_port == int(env["CT_API_PORT"])
 
 
+def test_api_healthcheck_asks_the_api_port() -> None:
+    api = OURS["api"]
+    probe = " ".join(api["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{d.environment(api)['CT_API_PORT']}/openapi.json" in probe
+
+
 def test_mqtt_tls_port_is_the_published_one() -> None:
     from tests.deploy.test_mosquitto import listeners
 
