@@ -8,9 +8,10 @@ import psycopg
 
 from cloud.auth.principal import Principal, Role
 
-__all__ = ["APP_ROLE", "scope_transaction"]
+__all__ = ["APP_ROLE", "SCOPED_SCHEMA", "scope_transaction"]
 
 APP_ROLE: Final = "ct_app"
+SCOPED_SCHEMA: Final = "ct_scoped"
 _SCOPED_ROLES: Final = frozenset({Role.BRAND, Role.DISTRIBUTOR})
 
 
@@ -25,6 +26,8 @@ def scope_transaction(conn: psycopg.Connection[Any], principal: Principal) -> No
     if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
         raise RuntimeError("scope_transaction needs an open transaction")
     conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
+    # Time series are read through the scoped views of the same names (migration 0006).
+    conn.execute(f"SET LOCAL search_path = {SCOPED_SCHEMA}, public")
     conn.execute(
         "SELECT set_config('ct.tenant_id', %s, true), set_config('ct.distributor_id', %s, true)",
         (principal.tenant_id, principal.distributor_id or ""),

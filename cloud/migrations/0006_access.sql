@@ -8,6 +8,11 @@
 --   * Every tenant table gets `ENABLE ROW LEVEL SECURITY` and one policy `ct_scope`
 --     FOR ALL TO ct_app, built from ct_tenant(), ct_distributor() and ct_site_visible();
 --     then GRANT only what the API needs to ct_app.
+--   * Time-series tables (readings, stock_counts, scans and the rollups) are hypertables
+--     and continuous aggregates on TimescaleDB, where RLS is not supported: ct_app reads
+--     them through security-barrier views of the same name in schema ct_scoped, first on
+--     its search_path (`SET LOCAL search_path = ct_scoped, public`), and has no privilege
+--     on the tables themselves. Recreate a view when its table gains columns.
 --   * The owner (migrations, ingest, scheduler jobs) is not bound by RLS (no FORCE).
 --   * Unset settings read as NULL: nothing is visible (fail closed).
 
@@ -63,11 +68,15 @@ CREATE TABLE mqtt_service_users (
 
 -- ------------------------------------------------------------------ the application role
 
+-- Roles are cluster-wide: another database's migration may create it at the same moment.
+-- Creating it needs CREATEROLE; a DBA may create it beforehand instead.
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ct_app') THEN
         CREATE ROLE ct_app NOLOGIN;
     END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN
+    NULL;
 END
 $$;
 -- The connecting user switches to ct_app per request.
@@ -90,7 +99,7 @@ CREATE FUNCTION ct_distributor() RETURNS text LANGUAGE sql STABLE PARALLEL SAFE 
 CREATE FUNCTION ct_site_visible(tenant text, site text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT $1 = ct_tenant() AND (ct_distributor() = '' OR EXISTS (
-        SELECT 1 FROM sites s
+        SELECT 1 FROM public.sites s
         WHERE s.tenant_id = $1 AND s.id = $2 AND s.distributor_id = ct_distributor()))
 $$;
 
@@ -99,10 +108,10 @@ $$;
 CREATE FUNCTION ct_location_of_distributor(loc text) RETURNS boolean
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT loc IS NOT NULL AND EXISTS (
-        SELECT 1 FROM sites s
+        SELECT 1 FROM public.sites s
         WHERE s.tenant_id = ct_tenant() AND s.distributor_id = ct_distributor()
           AND (s.id = loc OR EXISTS (
-              SELECT 1 FROM epcis_locations l
+              SELECT 1 FROM public.epcis_locations l
               WHERE l.location = loc AND l.tenant_id = s.tenant_id AND l.site_id = s.id)))
 $$;
 
@@ -125,16 +134,33 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['devices', 'readings', 'stock_counts', 'scans', 'custody_inbox',
-                             'epcis_locations', 'stock_discrepancies', 'readings_1m',
-                             'readings_1h']
+    FOREACH t IN ARRAY ARRAY['devices', 'custody_inbox', 'epcis_locations',
+                             'stock_discrepancies']
     LOOP
-        IF (SELECT relkind FROM pg_class WHERE oid = to_regclass(t)) IN ('r', 'p') THEN
-            EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
-            EXECUTE format('CREATE POLICY ct_scope ON %I TO ct_app'
-                           ' USING (tenant_id = ct_tenant()'
-                           ' AND (ct_distributor() = %L OR ct_site_visible(tenant_id, site_id)))',
-                           t, '');
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('CREATE POLICY ct_scope ON %I TO ct_app'
+                       ' USING (tenant_id = ct_tenant()'
+                       ' AND (ct_distributor() = %L OR ct_site_visible(tenant_id, site_id)))',
+                       t, '');
+    END LOOP;
+END
+$$;
+
+-- Site-bound time series: scoped views (see the convention above), on both backends.
+CREATE SCHEMA ct_scoped;
+GRANT USAGE ON SCHEMA ct_scoped TO ct_app;
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['readings', 'stock_counts', 'scans', 'readings_1m', 'readings_1h']
+    LOOP
+        IF to_regclass('public.' || t) IS NOT NULL THEN
+            EXECUTE format('CREATE VIEW ct_scoped.%I WITH (security_barrier) AS'
+                           ' SELECT * FROM public.%I WHERE tenant_id = ct_tenant()'
+                           ' AND (ct_distributor() = %L OR ct_site_visible(tenant_id, site_id))',
+                           t, t, '');
+            EXECUTE format('GRANT SELECT ON ct_scoped.%I TO ct_app', t);
         END IF;
     END LOOP;
 END
@@ -206,16 +232,8 @@ CREATE POLICY ct_scope ON ledger_entries TO ct_app
 
 -- ------------------------------------------------------------------ grants
 
-GRANT SELECT ON tenants, distributors, sites, devices, readings, stock_counts, scans,
-    products, ingest_log, ingest_gaps, evicted_seqs, device_configs, device_alarms,
-    epcis_locations, epcis_parties, custody_events, units, consumer_scans,
+GRANT SELECT ON tenants, distributors, sites, devices, products, ingest_log, ingest_gaps,
+    evicted_seqs, device_configs, device_alarms, epcis_locations, epcis_parties, custody_events, units, consumer_scans,
     stock_discrepancies, brand_settings, storage_backend, storage_policies,
     ledger_entries TO ct_app;
 GRANT INSERT, UPDATE ON brand_settings TO ct_app;
-DO $$
-BEGIN
-    -- Plain PostgreSQL: rollup tables under RLS. TimescaleDB: continuous aggregates are
-    -- views without RLS; the API filters them by tenant and site (docs/security.md).
-    GRANT SELECT ON readings_1m, readings_1h TO ct_app;
-END
-$$;
