@@ -8,6 +8,7 @@ See docs/console.md.
 
 from __future__ import annotations
 
+import html
 from importlib.resources import files
 from urllib.parse import urlencode
 
@@ -15,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from cloud.console.errors import CsrfError, LoginRequired
+from cloud.console.errors import BadInput, CsrfError, LoginRequired
 
 __all__ = ["mount_console"]
 
@@ -34,6 +35,14 @@ def mount_console(app: FastAPI) -> None:
     async def login_required(_request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse(
             f"/console/login?{urlencode({'next': exc.next_url})}", status_code=303
+        )
+
+    @app.exception_handler(BadInput)
+    async def bad_input(_request: Request, exc: BadInput) -> Response:
+        return HTMLResponse(
+            f"<!doctype html><title>Bad request</title><p>{html.escape(str(exc))}</p>"
+            '<p><a href="/console/map">Back to the console</a></p>',
+            status_code=400,
         )
 
     @app.exception_handler(CsrfError)

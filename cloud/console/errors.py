@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cloud.errors import CloudError
 
-__all__ = ["ConsoleError", "CsrfError", "LoginRequired"]
+__all__ = ["BadInput", "ConsoleError", "CsrfError", "LoginRequired"]
 
 
 class ConsoleError(CloudError):
@@ -21,3 +21,7 @@ class LoginRequired(ConsoleError):
 
 class CsrfError(ConsoleError):
     """A form POST whose CSRF token does not match the session."""
+
+
+class BadInput(ConsoleError):
+    """Input no page can use (e.g. a NUL character, which PostgreSQL text cannot hold)."""

@@ -27,7 +27,7 @@ from cloud.api.deps import Catalog, get_conn, get_settings
 from cloud.auth.tokens import login as token_login
 from cloud.console import charts
 from cloud.console.csrf import valid_csrf
-from cloud.console.errors import CsrfError
+from cloud.console.errors import BadInput, CsrfError
 from cloud.console.explorer import find_units, proof_state, scan_map, unit_view
 from cloud.console.lookup import BadLookup, parse_lookup
 from cloud.console.pages import alerts_table_exists, channel_sites, list_alerts, site_detail
@@ -44,7 +44,14 @@ __all__ = ["RANGES", "router", "templates"]
 
 _logger = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/console", include_in_schema=False)
+
+def _no_nul(request: Request) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in the path or query before any query."""
+    if "\x00" in request.url.path or "%00" in request.url.query or "\x00" in request.url.query:
+        raise BadInput("the request contains a NUL character")
+
+
+router = APIRouter(prefix="/console", include_in_schema=False, dependencies=[Depends(_no_nul)])
 templates = Jinja2Templates(directory=str(files("cloud.console") / "templates"))
 
 RANGES: Final = {
@@ -95,7 +102,8 @@ def login_submit(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str | None, Form(max_length=2048)] = None,
 ) -> Response:
-    token = token_login(conn, settings, username, password)
+    credentials_ok = "\x00" not in username and "\x00" not in password  # never valid
+    token = token_login(conn, settings, username, password) if credentials_ok else None
     if token is None:
         _logger.info("console login refused for %r", username)
         return _page(

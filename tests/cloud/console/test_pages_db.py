@@ -9,6 +9,8 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloud.api import create_app
 from cloud.settings import CloudSettings
@@ -28,6 +30,12 @@ def app_client(world: World) -> Iterator[TestClient]:
     app = create_app(CloudSettings(database_url=world.database_url))
     with TestClient(app, follow_redirects=False) as client:
         yield client
+
+
+@pytest.fixture
+def logged_in(app_client: TestClient) -> TestClient:
+    login(app_client, "ana@acme")
+    return app_client
 
 
 def login(client: TestClient, user: str, password: str = PASSWORD, next_url: str = "") -> None:
@@ -156,3 +164,30 @@ def test_logout_needs_the_csrf_token(app_client: TestClient) -> None:
     assert out.status_code == 303
     app_client.cookies.clear()
     assert app_client.get("/console/map").status_code == 303
+
+
+ODD_INPUT_ROUTES = [
+    "/console/sites/{}", "/console/sites/wh-sh?range={}", "/console/alerts?state={}",
+    "/console/alerts?kind={}&site={}", "/console/units?q={}", "/console/unit?epc={}",
+    "/console/scans?days={}", "/console/login?next={}",
+]  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    route=st.sampled_from(ODD_INPUT_ROUTES),
+    text=st.text(max_size=40),
+)
+def test_console_pages_never_fail_on_odd_input(
+    logged_in: TestClient, route: str, text: str
+) -> None:
+    path = route.format(quote(text, safe=""), quote(text, safe=""))
+    if route.startswith("/console/sites/{}"):
+        path = route.format(quote(text, safe="") or "x")
+    response = logged_in.get(path)
+    assert response.status_code < 500, (path, response.text[:300])
+
+
+def test_login_with_a_nul_character_is_refused(app_client: TestClient) -> None:
+    response = app_client.post("/console/login", data={"username": "ana\x00", "password": "x"})
+    assert response.status_code == 401
