@@ -114,10 +114,14 @@ def disable_user(conn: psycopg.Connection[Any], username: str) -> bool:
 
 def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> User | None:
     """The active user with this name and password, else None (constant work on a miss)."""
-    row = conn.execute(
-        f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = %s",  # noqa: S608 (constant column list)
-        (username,),
-    ).fetchone()
+    row = (
+        None  # no user name holds a NUL, and PostgreSQL text cannot (found by API fuzzing)
+        if "\x00" in username
+        else conn.execute(
+            f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = %s",  # noqa: S608 (constant column list)
+            (username,),
+        ).fetchone()
+    )
     encoded: str | None = None if row is None else row[-1]
     if not verify_password(encoded, password) or row is None or row[6] is not None:
         return None

@@ -145,6 +145,10 @@ def parse_thresholds(data: Mapping[str, Any]) -> Thresholds:
         return ThresholdSettings.model_validate(dict(data)).thresholds()
     except ValidationError as exc:
         raise VerdictInputError(f"invalid thresholds: {exc}") from None
+    except OverflowError:  # a window too long for a timedelta (found by API fuzzing)
+        raise VerdictInputError(
+            f"invalid thresholds: a window is longer than {timedelta.max.days} days"
+        ) from None
 
 
 def set_thresholds(conn: Conn, tenant: str, data: Mapping[str, Any]) -> Thresholds:

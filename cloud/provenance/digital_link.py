@@ -142,7 +142,10 @@ class SsccLink:
 
 def parse_link(uri: str) -> DigitalLink | SsccLink:
     """Parse an uncompressed Digital Link URI with primary key AI (01) or AI (00)."""
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:  # e.g. an unbalanced "[" in the host (found by API fuzzing)
+        raise IdentifierError(f"not a valid URI ({exc}): {uri!r}") from None
     if parts.scheme not in ("https", "http"):
         raise IdentifierError(f"Digital Link must use https or http; got {uri!r}")
     if not parts.netloc or "@" in parts.netloc:

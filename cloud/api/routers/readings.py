@@ -58,7 +58,12 @@ def series(
     start: Annotated[datetime, Query(description="Inclusive, device time, with timezone.")],
     end: Annotated[datetime, Query(description="Exclusive; at most 400 days after start.")],
     bucket_seconds: Annotated[
-        int | None, Query(ge=1, description="Bucket width; default gives about 300 points.")
+        int | None,
+        Query(
+            ge=1,
+            le=int(queries.MAX_SERIES_RANGE.total_seconds()),  # wider is one bucket anyway
+            description="Bucket width; default gives about 300 points.",
+        ),
     ] = None,
     device: str | None = None,
     sensor: str | None = None,
