@@ -2,7 +2,8 @@
 # Install what ChannelTrace needs to run its demo and its tests. Idempotent: a second run
 # with nothing missing only checks and returns within a second or two.
 #
-#   (a) system services: Mosquitto and the PostgreSQL server (apt, as root; a clear message otherwise)
+#   (a) system services: Mosquitto and the PostgreSQL server, Chromium for browser tests
+#       (apt, as root; a clear message otherwise)
 #   (b) npm packages when the repository has a package.json (and the TimescaleDB stand-in's)
 #   (c) the Python venv in .venv with the project installed editable with its dev extras
 set -euo pipefail
@@ -30,6 +31,9 @@ have_mosquitto || apt_pkgs+=(mosquitto mosquitto-clients)
 have_pg_server || apt_pkgs+=(postgresql)
 # promtool (Debian's prometheus package) checks and unit-tests deploy/prometheus.
 command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
+# Headless Chromium for the console's browser tests (Playwright drives /usr/bin/chromium;
+# fonts-liberation is only a Recommends, and pages need a font to lay out text).
+[ -x /usr/bin/chromium ] || apt_pkgs+=(chromium fonts-liberation)
 # Debian splits venv/ensurepip out of python3.
 if [ ! -x .venv/bin/python ] && ! "${PYTHON:-python3}" -c 'import ensurepip' >/dev/null 2>&1; then
     apt_pkgs+=(python3-venv)
