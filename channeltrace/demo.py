@@ -191,4 +191,7 @@ def run_demo(duration: float, *, interval: float, say: Say, keep: Path | None = 
         from channeltrace.demo_alerts import run_alerts
 
         result.sections += run_alerts(services.database_url, say)
+        from channeltrace.demo_console import run_console
+
+        result.sections += run_console(services.database_url, api.base_url, say)
     return result
