@@ -435,7 +435,8 @@ def test_raw_sql_under_the_application_role_sees_only_its_rows(
             for table, _ in TABLES:
                 assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
         for table in ("public.readings", "public.stock_counts", "users", "api_keys"):
-            with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+            with conn.transaction(force_rollback=True):
                 conn.execute("SET LOCAL ROLE ct_app")
-                conn.execute(f"SELECT 1 FROM {table}")  # only through the scoped views
+                with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
+                    conn.execute(f"SELECT 1 FROM {table}")  # only through the scoped views
     assert leaks == 0
