@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyCookie, APIKeyHeader, OAuth2PasswordBearer
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from cloud.api.errors import NotFound, Unavailable
@@ -81,7 +82,23 @@ def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def get_principal(request: Request, conn: Conn, settings: Settings) -> Principal:
+# Declared for the OpenAPI document (the "Authorize" button of /docs, API fuzzers); the
+# headers themselves are read below, so that a wrong scheme is a 401 rather than ignored.
+_BEARER = OAuth2PasswordBearer(
+    tokenUrl="/auth/token", auto_error=False, description="A token from /auth/token or an API key"
+)
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
+_SESSION = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The console session")
+
+
+def get_principal(
+    request: Request,
+    conn: Conn,
+    settings: Settings,
+    _bearer: Annotated[str | None, Security(_BEARER)],
+    _api_key: Annotated[str | None, Security(_API_KEY)],
+    _session: Annotated[str | None, Security(_SESSION)],
+) -> Principal:
     """The authenticated caller: the first credential present decides (no fall-through)."""
     from cloud.auth.apikeys import parse_api_key, resolve_api_key
     from cloud.auth.tokens import principal_from_token
