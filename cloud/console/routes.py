@@ -22,8 +22,10 @@ import psycopg
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from psycopg_pool import PoolTimeout
 
 from cloud.api.deps import Catalog, get_conn, get_settings
+from cloud.api.errors import Unavailable
 from cloud.auth.tokens import login as token_login
 from cloud.console import charts
 from cloud.console.csrf import valid_csrf
@@ -243,8 +245,11 @@ def unit_page(
     except BadLookup as exc:
         return _page(request, "units.html", session, status=400, q=epc, units=None, error=str(exc))
     pool = request.app.state.pool
-    with pool.connection(timeout=5.0) as public:  # checkpoints and anchors: no tenant data
-        proofs = proof_state(public)
+    try:
+        with pool.connection(timeout=5.0) as public:  # checkpoints and anchors: no tenant data
+            proofs = proof_state(public)
+    except PoolTimeout:
+        raise Unavailable("no database connection for the proof status within 5 s") from None
     view = None if lookup.epc is None else unit_view(conn, session.tenant, lookup.epc, proofs)
     if view is None:
         return _page(request, "not_found.html", session, status=404, what=f"unit {epc}")
