@@ -69,3 +69,10 @@ def test_rate_limiter_counts_per_client_and_says_when_to_retry() -> None:
     assert not refused.allowed
     assert 1 <= refused.retry_after_s <= 60
     assert limiter.hit("10.0.0.2").allowed  # another client has its own budget
+
+
+def test_the_app_refuses_to_start_without_a_token_secret_in_production() -> None:
+    from cloud.api import create_app
+
+    with pytest.raises(AuthConfigError, match="CT_AUTH_TOKEN_SECRET is required"):
+        create_app(CloudSettings(environment="production"))
