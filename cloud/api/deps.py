@@ -12,6 +12,7 @@ tenant and distributor set, so PostgreSQL row-level security applies.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -157,14 +158,18 @@ def get_scoped_conn(conn: Conn, principal: CurrentPrincipal) -> Iterator[psycopg
 ScopedConn = Annotated[psycopg.Connection[Any], Depends(get_scoped_conn, scope="function")]
 
 
+_LIMITER_LOCK = threading.Lock()
+
+
 def rate_limited(request: Request) -> None:
     """429 with ``Retry-After`` when this client exceeds ``CT_PUBLIC_RATE_LIMIT``."""
     from cloud.auth.ratelimit import RateLimiter
 
-    limiter = getattr(request.app.state, "rate_limiter", None)
-    if limiter is None:
-        settings: CloudSettings = request.app.state.settings
-        limiter = request.app.state.rate_limiter = RateLimiter(settings.public_rate_limit)
+    with _LIMITER_LOCK:  # one limiter per app, created by the first public request
+        limiter = getattr(request.app.state, "rate_limiter", None)
+        if limiter is None:
+            settings: CloudSettings = request.app.state.settings
+            limiter = request.app.state.rate_limiter = RateLimiter(settings.public_rate_limit)
     address = request.client.host if request.client is not None else "unknown"
     verdict = limiter.hit(address)
     if not verdict.allowed:
