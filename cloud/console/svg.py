@@ -257,9 +257,19 @@ def project(
     return x, y
 
 
+def _landscape(bounds: Bounds, max_aspect: float = 0.75) -> Bounds:
+    """``bounds`` widened east and west so the drawing is no taller than ``max_aspect`` of
+    its width (a screen is wider than tall; a north-south channel would be a thin strip)."""
+    cos_mid = max(0.1, math.cos(math.radians((bounds.north + bounds.south) / 2)))
+    wanted = (bounds.north - bounds.south) / (max_aspect * cos_mid)
+    extra = max(0.0, wanted - (bounds.east - bounds.west)) / 2
+    west, east = max(-180.0, bounds.west - extra), min(180.0, bounds.east + extra)
+    return Bounds(bounds.south, west, bounds.north, east)
+
+
 def point_map(points: Sequence[MapPoint], *, title: str, width: int = 720) -> Markup:
     """A map of ``points`` over a graticule; its height keeps the box's aspect ratio."""
-    bounds = bounds_of(points)
+    bounds = _landscape(bounds_of(points))
     mid_lat = math.radians((bounds.north + bounds.south) / 2)
     aspect = (bounds.north - bounds.south) / ((bounds.east - bounds.west) * math.cos(mid_lat))
     height = max(200, min(900, round(width * aspect)))
