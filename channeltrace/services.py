@@ -22,6 +22,7 @@ import signal
 import stat
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -41,6 +42,7 @@ from channeltrace._process import (
 
 __all__ = [
     "LOOPBACK",
+    "WRITE_HEAVY_SETTINGS",
     "Mosquitto",
     "Postgres",
     "ServiceError",
@@ -65,6 +67,18 @@ _PG_STOP_SIGNALS: dict[str, signal.Signals] = {
 }
 _PG_USER = "postgres"  # the superuser role and, when we are root, the OS user
 _MAX_SOCKET_PATH = 90  # sun_path holds 107 bytes and "/.s.PGSQL.NNNNN" must fit too
+# Server settings for a write-heavy ingest (docs/ingest.md, "Database server settings").
+# With the defaults (max_wal_size 1GB) a bulk load of a few million rows forces a checkpoint
+# every ~13 s; its full-page writes then inflate every commit for the whole checkpoint, the
+# p99 publish -> queryable latency with it. Checkpoints driven by time, spread over 90 % of
+# the interval, keep them out of the way. Pass ``settings`` to start_postgres to override.
+WRITE_HEAVY_SETTINGS: dict[str, str] = {
+    "max_wal_size": "8GB",
+    "checkpoint_timeout": "15min",
+    "checkpoint_completion_target": "0.9",
+    "shared_buffers": "256MB",
+    "wal_buffers": "16MB",
+}
 
 
 # --------------------------------------------------------------------------- Mosquitto
@@ -219,9 +233,18 @@ class Postgres(Service):
 
     name = "postgres"
 
-    def __init__(self, bindir: Path, workdir: Path, port: int, *, fast: bool = False) -> None:
+    def __init__(
+        self,
+        bindir: Path,
+        workdir: Path,
+        port: int,
+        *,
+        fast: bool = False,
+        settings: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(workdir, port, workdir / "postgres.log")
         self._bindir = bindir
+        self._settings = {**WRITE_HEAVY_SETTINGS, **(settings or {})}
         self._datadir = workdir / "data"
         self._sockdir = workdir / "run"
         self._fast = fast
@@ -301,6 +324,8 @@ class Postgres(Service):
             "-c", f"listen_addresses={self.host}", "-c", f"unix_socket_directories={sockets}",
             "-c", "max_connections=200",
         ]  # fmt: skip
+        for name, value in self._settings.items():
+            argv += ["-c", f"{name}={value}"]
         if self._fast:
             # Throwaway clusters only: a crash may corrupt them.
             for setting in ("fsync=off", "synchronous_commit=off", "full_page_writes=off"):
@@ -377,8 +402,14 @@ def start_postgres(
     fast: bool = False,
     bindir: Path | None = None,
     timeout: float = 60.0,
+    settings: Mapping[str, str] | None = None,
 ) -> Postgres:
-    """initdb into ``workdir/data`` (unless already there) and start the server."""
-    server = Postgres(bindir or find_postgres_bindir(), workdir, port or free_port(), fast=fast)
+    """initdb into ``workdir/data`` (unless already there) and start the server.
+
+    The server runs :data:`WRITE_HEAVY_SETTINGS`, updated with ``settings`` (name -> value).
+    """
+    server = Postgres(
+        bindir or find_postgres_bindir(), workdir, port or free_port(), fast=fast, settings=settings
+    )
     server.start(timeout)
     return server

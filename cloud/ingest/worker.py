@@ -14,6 +14,7 @@ RAM. A message is never acknowledged before it is stored.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
@@ -39,7 +40,7 @@ from cloud.metrics import IngestMetrics
 from wire import Kind, subscription
 from wire.broker import parse_mqtt_url
 
-__all__ = ["IngestOptions", "IngestStats", "IngestWorker"]
+__all__ = ["IngestOptions", "IngestStats", "IngestWorker", "tune_gc"]
 
 _logger = logging.getLogger(__name__)
 DEVICE_KINDS = (Kind.TELEMETRY, Kind.STOCK, Kind.EVENTS, Kind.STATE)
@@ -47,6 +48,19 @@ DEVICE_KINDS = (Kind.TELEMETRY, Kind.STOCK, Kind.EVENTS, Kind.STATE)
 # the broker after our acks arrives without such pauses, so drains keep full batches).
 _QUIET_S = 0.003
 _SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of downtime
+# Young-generation threshold while ingesting: a batch of 500 messages of 100 readings makes
+# ~10^5 short-lived objects, so with the default (700) collections run constantly and promote
+# objects still held by a batch in flight; the resulting full collections stopped every
+# thread for up to ~60 ms (measured: 1,976 collections, 660 ms in 2.6 s of preparing;
+# with this and gc.freeze(): 24 collections, 113 ms, longest 17 ms).
+_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """Freeze what start-up allocated and collect rarely (process-wide; see _GC_THRESHOLDS)."""
+    gc.collect()
+    gc.freeze()  # imports, settings, clients: never garbage, never traversed again
+    gc.set_threshold(*_GC_THRESHOLDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +70,16 @@ class IngestOptions:
     client_id: str
     share_group: str | None = "ingest"
     batch_messages: int = 500
+    # A batch also ends at this many message bytes (~20k readings): 500 messages of 100
+    # readings would be 50k rows, a quarter of a second of COPY that every message behind
+    # it waits for; smaller batches cost throughput (measured at 1 MiB: -7 % batched drain).
+    batch_bytes: int = 2 << 20
     batch_seconds: float = 0.05
     receive_maximum: int = 1_000
     skew_flag_seconds: float = 120.0
     max_future_seconds: float = DEFAULT_MAX_FUTURE_SECONDS
     verify_threads: int = 2
+    tune_gc: bool = True  # tune_gc() when run() starts
 
 
 @dataclass(slots=True)
@@ -93,6 +112,7 @@ class IngestWorker:
         # At most one prepared batch waits while the writer commits the previous one.
         self._handoff: queue.Queue[_Prepared | None] = queue.Queue(maxsize=1)
         self._writer_idle = threading.Event()  # set while the writer waits for a batch
+        self._closing = threading.Event()  # run() is shutting down: stop queueing messages
         self._in_hand = 0  # messages taken from the inbox and not yet acknowledged
         self._in_hand_lock = threading.Lock()
         self.metrics.queue_depth.set_function(lambda: self._inbox.qsize() + self._in_hand)
@@ -117,6 +137,7 @@ class IngestWorker:
             client.tls_set()
         client.on_connect = self._on_connect
         client.on_message = self._on_message
+        client.set_publish_handler(self._on_publish)  # QoS 0/1 without paho's MQTTMessage
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -163,12 +184,23 @@ class IngestWorker:
         self.metrics.db_retries.inc()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self._on_publish(bytes(msg._topic), bytes(msg.payload), msg.mid)
+
+    def _on_publish(self, raw_topic: bytes, payload: bytes, mid: int) -> None:
         try:
-            topic = msg.topic
+            topic = raw_topic.decode("utf-8")
         except UnicodeDecodeError:  # MQTT requires UTF-8 topics; keep the evidence anyway
-            topic = bytes(msg._topic).decode("utf-8", "replace")
-        # Blocks the network thread when full: back-pressure onto the broker.
-        self._inbox.put(Inbound(topic, bytes(msg.payload), datetime.now(UTC), msg.mid))
+            topic = raw_topic.decode("utf-8", "replace")
+        inbound = Inbound(topic, payload, datetime.now(UTC), mid)
+        # Blocks the network thread when full: back-pressure onto the broker. Once the worker
+        # is closing nobody empties the inbox: the message is left unacknowledged (the broker
+        # redelivers it) so that the network thread can finish instead of waiting forever.
+        while not self._closing.is_set():
+            try:
+                self._inbox.put(inbound, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def _collect(self, stop: threading.Event) -> list[Inbound]:
         """The next batch: what the inbox holds, topped up only while the writer is busy.
@@ -184,17 +216,21 @@ class IngestWorker:
         except queue.Empty:
             return []
         batch = [first]
-        limit = self.options.batch_messages
+        size = len(first.data)
+        limit, max_bytes = self.options.batch_messages, self.options.batch_bytes
         deadline = time.monotonic() + self.options.batch_seconds
-        while len(batch) < limit and not stop.is_set():
+        while len(batch) < limit and size < max_bytes and not stop.is_set():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
-                batch.append(inbox.get(timeout=min(remaining, _QUIET_S)))
+                inbound = inbox.get(timeout=min(remaining, _QUIET_S))
             except queue.Empty:
                 if self._writer_idle.is_set():
                     break  # the stream paused and nothing waits for the writer: go
+                continue
+            batch.append(inbound)
+            size += len(inbound.data)
         return batch
 
     def prepare_batch(self, batch: list[Inbound]) -> tuple[list[Accepted], list[DeadLetter]]:
@@ -281,6 +317,8 @@ class IngestWorker:
 
     def run(self, stop: threading.Event, *, on_ready: Callable[[], None] | None = None) -> None:
         """Consume until ``stop`` is set; batches already prepared are committed first."""
+        if self.options.tune_gc:
+            tune_gc()
         broker = parse_mqtt_url(self.options.mqtt_url)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = _SESSION_EXPIRY_S
@@ -306,6 +344,7 @@ class IngestWorker:
                     last_report = time.monotonic()
                     _logger.info("ingest stats: %s", self.stats)
         finally:
+            self._closing.set()
             self._handoff.put(None)
             writer.join()
             self._client.disconnect()

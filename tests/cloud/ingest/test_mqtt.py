@@ -1,4 +1,4 @@
-"""The ingest's paho client: buffered reads and batched acknowledgements."""
+"""The ingest's paho client: buffered reads, batched acknowledgements, lean PUBLISH parsing."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import socket
 import struct
 
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from paho.mqtt._packet import decode_publish
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 
-from cloud.ingest.mqtt import IngestClient, _BufferedSocket
+from cloud.ingest.mqtt import IngestClient, _BufferedSocket, split_publish
 
 
 def test_buffered_socket_serves_many_small_reads_from_one_recv() -> None:
@@ -47,3 +50,80 @@ def test_ack_many_queues_the_same_pubacks_as_ack_in_one_write() -> None:
 
     client.ack_many([])
     assert len(client._out_packet) == 1
+
+
+def _publish_body(topic: bytes, mid: int | None, props: bytes | None, payload: bytes) -> bytes:
+    body = struct.pack("!H", len(topic)) + topic
+    if mid is not None:
+        body += struct.pack("!H", mid)
+    if props is not None:  # MQTT 5: variable byte integer length, then the properties
+        length, encoded = len(props), b""
+        while True:
+            byte, length = length % 128, length // 128
+            encoded += bytes([byte | (0x80 if length else 0)])
+            if not length:
+                break
+        body += encoded + props
+    return body + payload
+
+
+# Text MQTT allows in strings (paho refuses U+0000, surrogates and U+FEFF in properties).
+_MQTT_TEXT = st.text(st.characters(min_codepoint=1, max_codepoint=0xD7FF), max_size=100)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    topic=st.binary(min_size=1, max_size=300),
+    qos=st.sampled_from([0, 1]),
+    mid=st.integers(min_value=1, max_value=65535),
+    v5=st.booleans(),
+    user_props=st.lists(st.tuples(_MQTT_TEXT, _MQTT_TEXT), max_size=3),
+    payload=st.binary(max_size=2000),
+)
+def test_split_publish_agrees_with_paho(
+    topic: bytes,
+    qos: int,
+    mid: int,
+    v5: bool,
+    user_props: list[tuple[str, str]],
+    payload: bytes,
+) -> None:
+    props = b""
+    for key, value in user_props:  # User Property (0x26): two UTF-8 strings
+        k, v = key.encode(), value.encode()
+        props += b"\x26" + struct.pack("!H", len(k)) + k + struct.pack("!H", len(v)) + v
+    command = 0x30 | (qos << 1)
+    body = _publish_body(topic, mid if qos else None, props if v5 else None, payload)
+    protocol = MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311
+    expected = decode_publish(command, body, protocol)
+    assert split_publish(command, body, v5=v5) == (expected.topic, expected.mid, expected.payload)
+
+
+@pytest.mark.parametrize(
+    ("command", "body"),
+    [
+        (0x34, _publish_body(b"t", 5, b"", b"qos 2")),  # QoS 2: paho's own state machine
+        (0x32, _publish_body(b"", 5, b"", b"alias")),  # topic alias: empty topic
+        (0x32, b"\x00"),  # truncated before the topic length ends
+        (0x32, b"\x00\x09abc"),  # topic longer than the packet
+        (0x32, _publish_body(b"t", None, None, b"")),  # QoS 1 without a packet id
+        (0x32, _publish_body(b"t", 5, None, b"") + b"\xff\xff\xff\xff\x7f"),  # bad varint
+        (0x32, _publish_body(b"t", 5, None, b"") + b"\x05ab"),  # properties past the end
+    ],
+)
+def test_split_publish_leaves_unusual_packets_to_paho(command: int, body: bytes) -> None:
+    assert split_publish(command, body, v5=True) is None
+
+
+def test_the_publish_handler_gets_what_on_message_would_have() -> None:
+    client = IngestClient(
+        CallbackAPIVersion.VERSION2, client_id="t", protocol=MQTTProtocolVersion.MQTTv5,
+        manual_ack=True,
+    )  # fmt: skip
+    received: list[tuple[bytes, bytes, int]] = []
+    client.set_publish_handler(lambda topic, payload, mid: received.append((topic, payload, mid)))
+    packet = _publish_body(b"ct/v1/a", 9, b"", b"data")
+    client._in_packet = {**client._in_packet, "command": 0x32, "packet": bytearray(packet)}
+    assert client._handle_publish() == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert received == [(b"ct/v1/a", b"data", 9)]
+    assert not client._out_packet  # manual ack: nothing acknowledged on receipt
