@@ -194,8 +194,14 @@ def alert_inbox(
     )
     return _page(
         request, "alerts.html", session, alerts=alerts, state=state, kind=kind or "",
-        site=site or "", states=ALERT_STATES, available=available,
+        site=site or "", states=ALERT_STATES, available=available, kinds=_alert_kinds(),
     )  # fmt: skip
+
+
+def _alert_kinds() -> list[str]:
+    from cloud.alerts.model import AlertKind
+
+    return [k.value for k in AlertKind]
 
 
 @router.post("/alerts/{alert_id}/{action}")
