@@ -247,6 +247,15 @@ def test_api_healthcheck_asks_the_api_port() -> None:
     assert f"http://127.0.0.1:{d.environment(api)['CT_API_PORT']}/openapi.json" in probe
 
 
+def test_broker_may_hold_a_large_fleet() -> None:
+    # docs/scaling.md: 10,000 sessions on one Mosquitto; each is an open descriptor.
+    nofile = SERVICES["mosquitto"]["ulimits"]["nofile"]
+    assert min(nofile["soft"], nofile["hard"]) >= 100_000
+    from tests.deploy.test_mosquitto import directives
+
+    assert "max_connections" not in directives()  # Mosquitto 2's default: unlimited
+
+
 def test_mqtt_tls_port_is_the_published_one() -> None:
     from tests.deploy.test_mosquitto import listeners
 
