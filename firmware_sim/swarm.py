@@ -70,6 +70,7 @@ class SwarmAgent:
     connected: bool = False
     will_seq: int = 0
     will: bytes = b""
+    session: int = 0  # bumped per connection, so heartbeats of an old session stop
 
     @property
     def state_topic(self) -> Topic:
@@ -118,7 +119,8 @@ class Swarm:
         self._selector = selectors.DefaultSelector()
         self._to_connect: collections.deque[int] = collections.deque()
         self._connecting = 0
-        self._beats: list[tuple[float, int]] = []  # (due, agent index) heap
+        self._beats: list[tuple[float, int, int]] = []  # (due, agent index, session) heap
+        self._retries: list[tuple[float, int]] = []  # lost sessions: (due, agent index) heap
         self._requests: collections.deque[tuple[Command, Sequence[int]]] = collections.deque()
         self._misc_cursor = 0
         self._stopping = False
@@ -153,6 +155,8 @@ class Swarm:
             for key, mask in self._selector.select(timeout=0.05):
                 self._service(key.data, mask)
             now = time.monotonic()
+            while self._retries and self._retries[0][0] <= now:
+                self._to_connect.append(heapq.heappop(self._retries)[1])
             self._send_heartbeats(now)
             self._keepalives()
             if tick is not None and now >= next_tick:
@@ -244,13 +248,13 @@ class Swarm:
 
     def _send_heartbeats(self, now: float) -> None:
         while self._beats and self._beats[0][0] <= now:
-            _, index = heapq.heappop(self._beats)
+            _, index, session = heapq.heappop(self._beats)
             agent = self.agents[index]
-            if not agent.connected or agent.client is None:
+            if not agent.connected or agent.client is None or agent.session != session:
                 continue  # a reconnect schedules its own heartbeats
             self._publish(agent, state_message("heartbeat"))
             self.stats.heartbeats += 1
-            heapq.heappush(self._beats, (now + self._heartbeat_s, index))
+            heapq.heappush(self._beats, (now + self._heartbeat_s, index, session))
 
     def _keepalives(self) -> None:
         # loop_misc sends PINGREQ when a session was idle for a keepalive; visiting every
@@ -310,8 +314,9 @@ class Swarm:
         self.stats.connects += 1
         self._publish(agent, state_message("online", will_seq=agent.will_seq), retain=True)
         self.stats.births += 1
+        agent.session += 1
         due = time.monotonic() + self._rng.uniform(0.1, self._heartbeat_s)
-        heapq.heappush(self._beats, (due, index))
+        heapq.heappush(self._beats, (due, index, agent.session))
 
     def _on_disconnect(self, client: mqtt.Client, index: int, _f: Any, code: Any, _p: Any) -> None:
         agent = self.agents[index]
@@ -324,7 +329,11 @@ class Swarm:
             self._connecting -= 1
         self.stats.lost += 1
         agent.client, agent.connected = None, False
-        _logger.warning("%s: connection lost: %s", agent.device.device_id, code)
+        # Like a gateway: come back after a randomised delay, with a new will and birth.
+        delay = self._rng.uniform(1.0, 5.0)
+        heapq.heappush(self._retries, (time.monotonic() + delay, index))
+        _logger.warning("%s: connection lost (%s); reconnecting in %.1f s",
+                        agent.device.device_id, code, delay)  # fmt: skip
 
     def _on_socket_open(self, _c: mqtt.Client, index: int, sock: Any) -> None:
         self._selector.register(sock, selectors.EVENT_READ, index)

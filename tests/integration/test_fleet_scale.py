@@ -4,13 +4,15 @@
 warehouse against a private Mosquitto; a real ``channeltrace cloud ingest`` keeps
 ``devices.status`` from births, heartbeats and wills. SIGUSR1 closes a third of the
 sockets without DISCONNECT (the broker fires their wills), SIGUSR2 brings them back.
-``bench/fleet.py`` runs the same at 10,000 connections and times it.
+``bench/fleet.py`` runs the same at 10,000 connections and times it. A broker restart
+loses every session; the swarm brings them back, as gateways do.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +23,8 @@ import pytest
 
 from channeltrace.services import Mosquitto
 from firmware_sim.fleet import plan_fleet
-from firmware_sim.swarm import pick_drop
+from firmware_sim.loadgen import make_fleet
+from firmware_sim.swarm import Swarm, pick_drop
 from tests.integration.processes import Background, channeltrace, wait_for
 
 pytestmark = pytest.mark.integration
@@ -123,3 +126,31 @@ def _last_json(lines: list[str], key: str) -> dict[str, Any]:
     ]
     assert found, "\n".join(lines)
     return found[-1]
+
+
+def test_swarm_sessions_come_back_after_a_broker_restart(
+    make_mosquitto: Callable[..., Mosquitto],
+) -> None:
+    broker = make_mosquitto()
+    swarm = Swarm(make_fleet(50, prefix="rs"), broker.url, heartbeat_s=0.5)
+    stop = threading.Event()
+    swarm.connect_all()
+    runner = threading.Thread(target=swarm.run, kwargs={"until": stop.is_set}, daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: swarm.stats.connected == 50, DEADLINE_S, lambda: str(swarm.stats))
+        broker.stop()  # every session is lost; the broker's own wills go nowhere
+        wait_for(lambda: swarm.stats.lost == 50, DEADLINE_S, lambda: str(swarm.stats))
+        broker.start()  # same port
+        wait_for(lambda: swarm.stats.connected == 50, DEADLINE_S, lambda: str(swarm.stats))
+        beats = swarm.stats.heartbeats
+        wait_for(lambda: swarm.stats.heartbeats >= beats + 50, DEADLINE_S, str)
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert not runner.is_alive()
+    assert (swarm.stats.connects, swarm.stats.births, swarm.stats.refused) == (100, 100, 0)
+    assert swarm.stats.publish_errors == 0
+    # Each agent sealed its seqs in order across both sessions: two wills, two births.
+    assert all(agent.session == 2 for agent in swarm.agents)
+    assert all(agent.client is None for agent in swarm.agents)  # the stop closed them
