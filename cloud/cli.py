@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 
 from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signals
+from cloud.auth.cli import apikeys_app, users_app
+from cloud.broker.cli import broker_app
 from cloud.config_cli import config_app
 from cloud.scheduler_cli import scheduler_command
 
@@ -82,7 +84,7 @@ def cloud_ingest(
     ] = None,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT (default: CT_METRICS_PORT)."),
+        typer.Option(help="Serve Prometheus metrics on PORT (default: CT_METRICS_PORT)."),
     ] = None,
     verbose: Verbose = False,
 ) -> None:
@@ -101,9 +103,9 @@ def cloud_ingest(
     port = metrics_port or settings.metrics_port
     if port is not None:
         try:
-            serve_metrics(metrics.registry, port)
+            serve_metrics(metrics.registry, port, settings.metrics_host)
         except OSError as exc:
-            raise fail(f"cannot serve metrics on 127.0.0.1:{port}: {exc}") from None
+            raise fail(f"cannot serve metrics on {settings.metrics_host}:{port}: {exc}") from None
     worker = IngestWorker(
         IngestOptions(
             database_url=database_url or settings.database_url,
@@ -138,13 +140,18 @@ def cloud_api(
     import uvicorn
 
     from cloud.api import create_app
+    from cloud.auth.errors import AuthConfigError
     from cloud.settings import get_settings
 
     settings = get_settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
+    try:
+        app = create_app(settings)
+    except AuthConfigError as exc:
+        raise fail(str(exc)) from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_config=None,
@@ -152,4 +159,7 @@ def cloud_api(
 
 
 cloud_app.add_typer(config_app, name="config")
+cloud_app.add_typer(users_app, name="users")
+cloud_app.add_typer(apikeys_app, name="apikeys")
+cloud_app.add_typer(broker_app, name="broker")
 cloud_app.command("scheduler")(scheduler_command)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["CloudSettings", "get_settings"]
@@ -33,6 +33,8 @@ class CloudSettings(BaseSettings):
     ingest_verify_threads: Annotated[int, Field(ge=1, le=64)] = 2
     # Prometheus endpoint of this process on 127.0.0.1; unset: no endpoint.
     metrics_port: Annotated[int, Field(ge=1, le=65_535)] | None = None
+    # Its bind address: 0.0.0.0 inside a container so that Prometheus can reach it.
+    metrics_host: str = "127.0.0.1"
 
     # Read API (``channeltrace cloud api``): loopback unless deliberately exposed.
     api_host: str = "127.0.0.1"
@@ -40,6 +42,13 @@ class CloudSettings(BaseSettings):
     api_pool_max_size: Annotated[int, Field(ge=1, le=200)] = 10
     # A device silent for longer than this is shown as "stale" even if its status is online.
     device_stale_after_seconds: Annotated[float, Field(gt=0)] = 300.0
+
+    # Access control (docs/security.md). Outside development CT_AUTH_TOKEN_SECRET is required.
+    environment: Literal["development", "staging", "production"] = "development"
+    auth_token_secret: SecretStr | None = None
+    auth_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] = 3_600
+    # Public endpoints (resolver, ledger proofs): requests per client, in-memory, e.g. "60/minute".
+    public_rate_limit: str = "120/minute"
 
 
 @lru_cache(maxsize=1)

@@ -12,10 +12,21 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
-from cloud.api.deps import get_conn
+from cloud.api.deps import get_conn, ledger_bundle_access, rate_limited
 from cloud.api.errors import ApiError
 from cloud.api.queries import RollupCatalog
-from cloud.api.routers import devices, provenance, readings, resolver, sites, stock
+from cloud.api.routers import (
+    alerts,
+    auth,
+    devices,
+    provenance,
+    readings,
+    resolver,
+    sites,
+    stock,
+)
+from cloud.auth.tokens import token_secret
+from cloud.console import mount_console
 from cloud.settings import CloudSettings
 from ledger import api as ledger_api
 
@@ -25,7 +36,12 @@ _logger = logging.getLogger(__name__)
 
 
 def create_app(settings: CloudSettings) -> FastAPI:
-    """An app reading ``settings.database_url`` through a pool opened for its lifetime."""
+    """An app reading ``settings.database_url`` through a pool opened for its lifetime.
+
+    Raises :class:`cloud.auth.errors.AuthConfigError` at once when the token secret is
+    unusable (missing or the public development one outside development).
+    """
+    token_secret(settings)  # fail at start, not at the first login
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -53,15 +69,25 @@ def create_app(settings: CloudSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.catalog = RollupCatalog()
-    for module in (sites, devices, readings, stock, provenance, resolver):
+    for module in (auth, sites, devices, readings, stock, provenance, resolver, alerts):
         app.include_router(module.router)
     app.include_router(ledger_api.router)  # proof bundles, checkpoints, anchors
     app.dependency_overrides[ledger_api.get_conn] = get_conn
+    app.dependency_overrides[ledger_api.public_access] = rate_limited
+    app.dependency_overrides[ledger_api.bundle_access] = ledger_bundle_access
+    mount_console(app)  # server-rendered pages under /console (docs/console.md)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         if exc.status >= 500:
             _logger.warning("%s", exc.message)
         return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(psycopg.DataError)
+    async def bad_value(_request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # A value the client sent that PostgreSQL cannot hold or compare (a NUL character
+        # in text, a number out of range): the request is wrong, not the server.
+        _logger.info("refused a request value: %s", exc)
+        return JSONResponse({"detail": f"invalid value in the request: {exc}"}, status_code=400)
 
     return app
