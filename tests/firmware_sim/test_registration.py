@@ -1,0 +1,49 @@
+"""Bulk registration of a simulated fleet, on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from cloud.migrate import migrate
+from firmware_sim.loadgen import LoadDevice, make_fleet
+from firmware_sim.registration import register_bulk
+from wire import WireError, format_public_key
+
+pytestmark = pytest.mark.integration
+
+
+def _counts(conn: psycopg.Connection[tuple[int, ...]]) -> tuple[int, ...]:
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM tenants), (SELECT count(*) FROM sites),"
+        " (SELECT count(*) FROM devices), (SELECT count(*) FROM device_keys)"
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+def test_bulk_registration_is_idempotent_and_adds_rotated_keys(database_url: str) -> None:
+    migrate(database_url)
+    fleet = make_fleet(500, sites=7)
+    with psycopg.connect(database_url) as conn:
+        assert register_bulk(conn, fleet) == 500
+        assert _counts(conn) == (1, 7, 500, 500)
+        assert register_bulk(conn, fleet) == 500  # again: nothing new
+        assert _counts(conn) == (1, 7, 500, 500)
+        rotated = LoadDevice(fleet[0].device_id, fleet[0].tenant, fleet[0].site)
+        register_bulk(conn, [rotated])
+        assert _counts(conn) == (1, 7, 500, 501)
+        keys = conn.execute(
+            "SELECT public_key FROM device_keys WHERE device_id = %s ORDER BY added_at",
+            (fleet[0].device_id,),
+        ).fetchall()
+    assert {k for (k,) in keys} == {format_public_key(fleet[0].key), format_public_key(rotated.key)}
+
+
+def test_bulk_registration_refuses_a_bad_identifier_before_writing(database_url: str) -> None:
+    migrate(database_url)
+    fleet = [*make_fleet(3), LoadDevice("bad/id", "acme", "wh-000")]
+    with psycopg.connect(database_url) as conn:
+        with pytest.raises(WireError):
+            register_bulk(conn, fleet)
+        assert _counts(conn) == (0, 0, 0, 0)
