@@ -1,5 +1,5 @@
 """``python -m channeltrace`` runs the command line."""
 
-from channeltrace.cli import main
+from channeltrace.entry import main
 
 main()
