@@ -35,6 +35,7 @@ from cloud.console.lookup import BadLookup, parse_lookup
 from cloud.console.pages import alerts_table_exists, channel_sites, list_alerts, site_detail
 from cloud.console.session import (
     ConsoleConn,
+    ConsoleSession,
     Session,
     clear_session_cookie,
     set_session_cookie,
@@ -68,7 +69,13 @@ Settings = Annotated[CloudSettings, Depends(get_settings)]
 Owner = Annotated[psycopg.Connection[Any], Depends(get_conn)]
 
 
-def _page(request: Request, name: str, session: Any, status: int = 200, **context: Any) -> Response:
+def _page(
+    request: Request,
+    name: str,
+    session: ConsoleSession | None,
+    status: int = 200,
+    **context: Any,
+) -> Response:
     return templates.TemplateResponse(
         request, name, {"session": session, **context}, status_code=status
     )
@@ -117,7 +124,7 @@ def login_submit(
     return response
 
 
-def _check_csrf(session: Any, token: str | None) -> None:
+def _check_csrf(session: ConsoleSession, token: str | None) -> None:
     if not valid_csrf(session.token, token):
         raise CsrfError("the form's CSRF token does not match this session; reload the page")
 
