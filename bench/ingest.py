@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,9 @@ CHANGES = (
     "gc.freeze() after start-up, young-generation threshold 50,000: no ~60 ms full collections",
     "batches also end at 2 MiB of messages (about 20k readings) instead of 500 messages only",
     "PostgreSQL: max_wal_size 8GB, checkpoint_timeout 15min, shared_buffers 256MB,"
-    " wal_buffers 16MB (channeltrace.services.WRITE_HEAVY_SETTINGS)",
+    " wal_buffers 16MB, backend_flush_after 512kB, bgwriter_lru_maxpages 1000,"
+    " bgwriter_delay 50ms (channeltrace.services.WRITE_HEAVY_SETTINGS)",
+    "(c) also prints where the slowest 1 % of probes spent their time",
     "drains count from before the workers start (they store as soon as they subscribe)",
 )
 
@@ -214,11 +217,12 @@ def live(
 def latency(
     ingest: Ingest, db: str, mqtt_url: str, fleet: list[LoadDevice], probe: LoadDevice,
     readings_per_s: float, per: int, seconds: float,
-) -> list[float]:  # fmt: skip
+) -> list[Probe]:  # fmt: skip
     """Publish -> queryable latencies of a probe device under a steady background load."""
     ingest.start()
     sent_at: dict[int, float] = {}
     seen_at: dict[int, float] = {}
+    received_at: dict[int, float] = {}  # the worker's receive time (ingest_log.received_at)
     stop = threading.Event()
     load = threading.Thread(
         target=lambda: _steady(mqtt_url, fleet, readings_per_s / per, per, seconds), daemon=True
@@ -232,12 +236,13 @@ def latency(
             floor = 0  # every seq up to here has been seen
             while not stop.is_set():
                 rows = conn.execute(
-                    "SELECT seq FROM ingest_log WHERE device_id = %s AND seq > %s",
+                    "SELECT seq, received_at FROM ingest_log WHERE device_id = %s AND seq > %s",
                     (probe.device_id, floor),
                 ).fetchall()
                 now = time.time()
-                for (seq,) in rows:
+                for seq, received in rows:
                     seen_at.setdefault(int(seq), now)
+                    received_at.setdefault(int(seq), received.timestamp())
                 while floor + 1 in seen_at:
                     floor += 1
                 time.sleep(0.002)
@@ -261,7 +266,29 @@ def latency(
     stop.set()
     poller.join()
     ingest.stop()
-    return [seen_at[s] - sent_at[s] for s in sent_at if s in seen_at]
+    return [
+        Probe(seen_at[s] - sent_at[s], received_at[s] - sent_at[s]) for s in sent_at if s in seen_at
+    ]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe message: publish -> queryable, and the part of it before the worker had it."""
+
+    total: float
+    to_worker: float  # publish -> the worker's receive (publisher, broker, network thread)
+
+
+def describe_tail(probes: list[Probe]) -> str:
+    """Where the slowest 1 % of probes spent their time: before or after the worker got them."""
+    slow = sorted(probes, key=lambda p: p.total)[-max(1, len(probes) // 100) :]
+    before = statistics.mean(p.to_worker for p in slow) * 1000
+    total = statistics.mean(p.total for p in slow) * 1000
+    return (
+        f"slowest 1 %: {total:.0f} ms on average, {before:.0f} ms of it before the worker"
+        f" received them, {total - before:.0f} ms from receipt to stored (inbox, prepare,"
+        " commit)"
+    )
 
 
 def _steady(mqtt_url: str, fleet: list[LoadDevice], rate: float, per: int, seconds: float) -> None:
@@ -410,11 +437,12 @@ def run(opts: argparse.Namespace, mqtt_url: str, create_db: Callable[[str], str]
 
     half = batched / 2
     say(f"(c) publish -> queryable latency at half load ({half:,.0f} readings/s)")
-    lat = sorted(latency(ingest, db, mqtt_url, fleet, probe, half, opts.batch,
-                         opts.latency_seconds))  # fmt: skip
+    probes = latency(ingest, db, mqtt_url, fleet, probe, half, opts.batch, opts.latency_seconds)
+    lat = sorted(p.total for p in probes)
     p50 = statistics.median(lat) * 1000
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
     say(f"    {len(lat)} probes: p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {lat[-1] * 1000:.0f} ms")
+    say(f"    {describe_tail(probes)}")
 
     say(f"(d) binary COPY ceiling into readings ({opts.copy_rows:,} rows)")
     ceiling = copy_ceiling(db, opts.copy_rows)

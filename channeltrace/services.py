@@ -71,13 +71,20 @@ _MAX_SOCKET_PATH = 90  # sun_path holds 107 bytes and "/.s.PGSQL.NNNNN" must fit
 # With the defaults (max_wal_size 1GB) a bulk load of a few million rows forces a checkpoint
 # every ~13 s; its full-page writes then inflate every commit for the whole checkpoint, the
 # p99 publish -> queryable latency with it. Checkpoints driven by time, spread over 90 % of
-# the interval, keep them out of the way. Pass ``settings`` to start_postgres to override.
+# the interval, keep them out of the way. Without checkpoints the bulk writes pile up as
+# dirty pages in the kernel until its writeback (~30 s later) stalls every commit's fsync
+# (measured: both ingest workers' commits blocked ~550 ms at once): backends and the
+# background writer push their writes out as they go instead. Pass ``settings`` to
+# start_postgres to override.
 WRITE_HEAVY_SETTINGS: dict[str, str] = {
     "max_wal_size": "8GB",
     "checkpoint_timeout": "15min",
     "checkpoint_completion_target": "0.9",
     "shared_buffers": "256MB",
     "wal_buffers": "16MB",
+    "backend_flush_after": "512kB",
+    "bgwriter_lru_maxpages": "1000",
+    "bgwriter_delay": "50ms",
 }
 
 
