@@ -247,6 +247,23 @@ def test_api_healthcheck_asks_the_api_port() -> None:
     assert f"http://127.0.0.1:{d.environment(api)['CT_API_PORT']}/openapi.json" in probe
 
 
+def test_database_runs_the_ingest_write_heavy_settings() -> None:
+    from channeltrace.services import WRITE_HEAVY_SETTINGS
+
+    command = [str(a) for a in SERVICES["timescaledb"]["command"]]
+    assert command[0] == "postgres"
+    settings = dict(
+        command[i + 1].split("#")[0].strip().split("=", 1)
+        for i, arg in enumerate(command)
+        if arg == "-c"
+    )
+    assert settings["shared_preload_libraries"] == "timescaledb"
+    # shared_buffers follows the host's RAM (25 %), the launcher's is for a shared test box.
+    expected = {k: v for k, v in WRITE_HEAVY_SETTINGS.items() if k != "shared_buffers"}
+    assert {k: settings.get(k) for k in expected} == expected
+    assert "shared_buffers" in settings
+
+
 def test_broker_may_hold_a_large_fleet() -> None:
     # docs/scaling.md: 10,000 sessions on one Mosquitto; each is an open descriptor.
     nofile = SERVICES["mosquitto"]["ulimits"]["nofile"]
