@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -396,13 +397,17 @@ def main() -> None:
     opts = parser.parse_args()
     began = time.monotonic()
     logs = workdir("ct-bench-")
-    broker = start_mosquitto(workdir("ct-mq-"))
-    server = start_postgres(workdir("ct-pg-"), fast=False)
+    broker_dir, server_dir = workdir("ct-mq-"), workdir("ct-pg-")
+    broker = start_mosquitto(broker_dir)
+    server = start_postgres(server_dir, fast=False)
     try:
         run(opts, broker.url, server.create_database, logs)
     finally:
         broker.stop()
         server.stop()
+        # A run leaves 2-3 GB of database and WAL (max_wal_size is 8GB); keep only the logs.
+        shutil.rmtree(broker_dir, ignore_errors=True)
+        shutil.rmtree(server_dir, ignore_errors=True)
     say(f"total bench time {time.monotonic() - began:.0f} s (logs in {logs})")
 
 

@@ -251,7 +251,10 @@ class Postgres(Service):
     ) -> None:
         super().__init__(workdir, port, workdir / "postgres.log")
         self._bindir = bindir
-        self._settings = {**WRITE_HEAVY_SETTINGS, **(settings or {})}
+        # Throwaway (fast) clusters keep PostgreSQL's WAL defaults: a session of tests on a
+        # shared disk must not grow up to max_wal_size of WAL before its first checkpoint.
+        base = {} if fast else WRITE_HEAVY_SETTINGS
+        self._settings = {**base, **(settings or {})}
         self._datadir = workdir / "data"
         self._sockdir = workdir / "run"
         self._fast = fast
@@ -413,7 +416,8 @@ def start_postgres(
 ) -> Postgres:
     """initdb into ``workdir/data`` (unless already there) and start the server.
 
-    The server runs :data:`WRITE_HEAVY_SETTINGS`, updated with ``settings`` (name -> value).
+    Unless ``fast``, the server runs :data:`WRITE_HEAVY_SETTINGS`; ``settings`` (name -> value)
+    are applied on top.
     """
     server = Postgres(
         bindir or find_postgres_bindir(), workdir, port or free_port(), fast=fast, settings=settings
