@@ -194,4 +194,7 @@ def run_demo(duration: float, *, interval: float, say: Say, keep: Path | None = 
         from channeltrace.demo_console import run_console
 
         result.sections += run_console(services.database_url, api.base_url, say)
+        from channeltrace.demo_access import run_access
+
+        result.sections += run_access(services.database_url, api, workdir, say)
     return result

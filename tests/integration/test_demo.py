@@ -31,5 +31,14 @@ def test_demo_shows_every_capability_and_loses_nothing(monkeypatch: pytest.Monke
     assert "audit: index 1" in out
     assert "excursion alert opened" in out
     assert "webhook delivered (1 call, alert.opened)" in out
+    assert "channel map:" in out
+    # Access control: a distributor sees its own warehouse only, another brand nothing,
+    # row-level security agrees, and the broker refuses a gateway on another's topic.
+    assert "sees wh-shanghai only; wh-beijing → 404" in out
+    assert "asking for acme-wines's sites → 404" in out
+    assert "no credentials → 401" in out
+    assert re.search(r"readings visible: brand [1-9]\d*, distributor [1-9]\d* .*other brand 0", out)
+    assert "publishes under its own topic → PUBACK 0x10" in out
+    assert "topic → PUBACK 0x87 (not authorized)" in out
     if ANVIL_BINARY.is_file():
         assert "verified with only the RPC and the log key: VALID" in out
