@@ -121,7 +121,7 @@ def mqtt_publisher(mqtt_url: str, *, timeout_s: float = 10.0) -> Callable[[str, 
         if broker.username:
             client.username_pw_set(broker.username, broker.password)
         if broker.tls:
-            client.tls_set()
+            client.tls_set(ca_certs=broker.ca_file)
         try:
             client.connect(broker.host, broker.port, keepalive=30)
         except OSError as exc:

@@ -134,7 +134,7 @@ class IngestWorker:
         if broker.username:
             client.username_pw_set(broker.username, broker.password)
         if broker.tls:
-            client.tls_set()
+            client.tls_set(ca_certs=broker.ca_file)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.set_publish_handler(self._on_publish)  # QoS 0/1 without paho's MQTTMessage
