@@ -48,6 +48,8 @@ def _ledger_audit(conn: psycopg.Connection[Any]) -> None:
     record_audit(conn, report)
     if not report.ok:
         _logger.error("ledger audit: %d finding(s)", len(report.findings))
+        for finding in report.findings[:20]:  # all of them are in ledger_audit_runs
+            _logger.error("ledger audit finding: %s", finding)
 
 
 def alerts_jobs(settings: SchedulerSettings) -> list[Job]:

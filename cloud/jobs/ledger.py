@@ -1,4 +1,8 @@
-"""The ledger's periodic jobs: checkpoints, anchoring and the audit, for the scheduler."""
+"""The ledger's periodic jobs: checkpoints and anchoring, for the scheduler.
+
+The hourly audit runs as ``alerts.ledger_audit`` (cloud/jobs/alerts.py), which records each
+run so that a failure raises an alert.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from cloud.scheduler import Job
 __all__ = ["ledger_jobs"]
 
 _logger = logging.getLogger(__name__)
-_AUDIT_INTERVAL_S = 3600.0
 
 
 def _checkpoint(conn: psycopg.Connection[Any]) -> None:
@@ -42,25 +45,12 @@ def _anchor(conn: psycopg.Connection[Any]) -> None:
     _logger.info("anchoring: %s", outcome)
 
 
-def _audit(conn: psycopg.Connection[Any]) -> None:
-    from ledger.jobs import audit
-    from ledger.keys import load_log_key
-    from ledger.settings import get_settings
-
-    report = audit(conn, load_log_key(get_settings()).verifier())
-    if not report.ok:
-        # Alerts (issue 7) will raise these; until then the log carries them.
-        for finding in report.findings:
-            _logger.error("ledger audit finding: %s", finding)
-
-
 def ledger_jobs(settings: SchedulerSettings) -> list[Job]:
     from ledger.settings import get_settings
 
     ledger = get_settings()
     jobs = [
         Job("ledger.checkpoint", ledger.ledger_checkpoint_interval_seconds, _checkpoint),
-        Job("ledger.audit", _AUDIT_INTERVAL_S, _audit),
     ]
     if ledger.eth_rpc_url is not None and ledger.ledger_contract is not None:
         jobs.append(Job("ledger.anchor", ledger.ledger_anchor_interval_seconds, _anchor))
