@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 from typing import Annotated
 
 import typer
+
+from channeltrace.signals import stop_on_signals
 
 __all__ = ["Verbose", "fail", "setup_logging", "stop_on_signals"]
 
@@ -21,19 +21,6 @@ def setup_logging(verbose: bool, *, quiet: bool = False) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
-
-
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT, so long-running commands finish cleanly."""
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: object) -> None:
-        logging.getLogger("channeltrace").info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop
 
 
 def fail(message: str) -> typer.Exit:

@@ -12,9 +12,7 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -44,18 +42,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handle(signum: int, _frame: object) -> None:
-        logging.getLogger("channeltrace").info("signal %d: stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop
-
-
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     args = _parser().parse_args(argv)
@@ -69,11 +55,12 @@ def main(argv: list[str] | None = None) -> int:
                 format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                 stream=sys.stderr,
             )
+            from channeltrace.signals import stop_on_signals
             from edge.runner import run_agent
 
             summary = run_agent(
                 args.config,
-                _stop_on_signals(),
+                stop_on_signals(),
                 samples=args.samples,
                 duration_s=args.duration,
                 drain_s=args.drain,
