@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from channeltrace.cli_support import Verbose, fail, setup_logging
+from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signals
 from channeltrace.demo_fleet import FLEET
 from cloud.cli import cloud_app
 from cloud.codes_cli import codes_app
 from edge.cli import edge_app
 from firmware_sim.cli import sim_app
 from ledger.cli import ledger_app
+
+if TYPE_CHECKING:
+    from channeltrace.demo import DemoResult
 
 __all__ = ["app", "main"]
 
@@ -42,13 +45,30 @@ def demo(
     keep: Annotated[
         Path | None, typer.Option(help="Keep keys, configs and data in this directory.")
     ] = None,
+    serve: Annotated[
+        bool,
+        typer.Option(help="Afterwards keep the API and console up until Ctrl-C, to look around."),
+    ] = False,
     verbose: Verbose = False,
 ) -> None:
     """Run the whole system on embedded defaults and show what was sent and stored."""
     setup_logging(verbose, quiet=True)
     from channeltrace.demo import run_demo
 
-    result = run_demo(duration, interval=interval, say=typer.echo, keep=keep)
+    def report(result: DemoResult) -> None:
+        _print_result(result)
+        if serve:
+            typer.echo("")
+            typer.echo("API and console stay up (URLs above); Ctrl-C stops everything.")
+            stop_on_signals().wait()
+
+    result = run_demo(duration, interval=interval, say=typer.echo, keep=keep, on_done=report)
+    lost = result.readings_taken - result.readings_stored
+    if lost != 0:
+        raise fail(f"{lost} readings were not stored")
+
+
+def _print_result(result: DemoResult) -> None:
     echo = typer.echo
     echo("")
     echo("== Latest conditions per warehouse (read API)")
@@ -78,8 +98,6 @@ def demo(
         echo(f"== {title}")
         for line in lines:
             echo(f"  {line}")
-    if lost != 0:
-        raise fail(f"{lost} readings were not stored")
 
 
 def main() -> None:

@@ -138,7 +138,16 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_demo(duration: float, *, interval: float, say: Say, keep: Path | None = None) -> DemoResult:
+def run_demo(
+    duration: float,
+    *,
+    interval: float,
+    say: Say,
+    keep: Path | None = None,
+    on_done: Callable[[DemoResult], None] | None = None,
+) -> DemoResult:
+    """Walk through every capability; ``on_done(result)`` runs while the services, API and
+    console are still up (``channeltrace demo --serve`` waits there)."""
     from cloud.migrate import migrate
     from wire import format_public_key, generate_private_key
 
@@ -197,4 +206,6 @@ def run_demo(duration: float, *, interval: float, say: Say, keep: Path | None = 
         from channeltrace.demo_access import run_access
 
         result.sections += run_access(services.database_url, api, workdir, say)
+        if on_done is not None:
+            on_done(result)
     return result

@@ -57,7 +57,8 @@ def run_console(
         (
             "Console (docs/console.md)",
             [
-                f"{base_url}/console/ — user {_USER}, password {password} (while the demo runs)",
+                f"{base_url}/console/ — user {_USER}, password {password}"
+                " (while the demo runs; --serve keeps it up)",
                 f"channel map: {sum(statuses.values())} sites ({sites})",
                 f"alert inbox: {alerts} open",
             ],

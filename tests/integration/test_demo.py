@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+import urllib.request
 
 import pytest
 
 from channeltrace.chain import ANVIL_BINARY
-from tests.integration.processes import channeltrace
+from tests.integration.processes import Background
 
 pytestmark = pytest.mark.integration
 
@@ -15,7 +16,18 @@ pytestmark = pytest.mark.integration
 def test_demo_shows_every_capability_and_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in ("CT_MQTT_URL", "CT_DATABASE_URL", "CT_ETH_RPC_URL"):
         monkeypatch.delenv(key, raising=False)  # the demo starts its own services
-    out = channeltrace(["demo", "--duration", "6"], timeout=300).stdout
+    demo = Background(["demo", "--duration", "6", "--serve"])
+    try:
+        demo.wait_for_line("Ctrl-C stops everything", timeout=300)
+        # --serve: the console is still up after the walkthrough.
+        console = re.search(r"(http://127\.0\.0\.1:\d+/console/)", demo.output())
+        assert console is not None, demo.output()
+        with urllib.request.urlopen(console[1] + "login", timeout=30) as response:
+            assert response.status == 200
+            assert b'name="password"' in response.read()
+    finally:
+        assert demo.stop(timeout=60) == 0, demo.output()
+    out = demo.output()
     taken = int(re.search(r"readings taken by the agents\s+(\d+)", out)[1])  # type: ignore[index]
     stored = int(re.search(r"readings stored in PostgreSQL\s+(\d+)", out)[1])  # type: ignore[index]
     assert taken > 0
