@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -80,7 +81,12 @@ class IngestMetrics:
         )
 
 
-def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> None:
-    """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread."""
-    start_http_server(port, addr=host, registry=registry)
-    _logger.info("metrics on http://%s:%d/metrics", host, port)
+def serve_metrics(registry: CollectorRegistry, port: int, host: str = "127.0.0.1") -> WSGIServer:
+    """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread.
+
+    Returns the server: ``shutdown()`` then ``server_close()`` stop it (tests do; the
+    services let it die with the process). ``port`` 0 picks a free port (``server_port``).
+    """
+    server, _thread = start_http_server(port, addr=host, registry=registry)
+    _logger.info("metrics on http://%s:%d/metrics", host, server.server_port)
+    return server

@@ -11,6 +11,10 @@ connection at every tick and steps down when it is broken.
 Jobs are ``Job(name, interval_s, func)``; ``func`` receives a fresh autocommit connection
 per run and must be idempotent (a job may run once more around a leadership change).
 A job's exception is logged and the job runs again at its next interval.
+
+An optional :class:`SchedulerObserver` hears of leadership after every election tick and of
+every job run (duration and outcome): :mod:`cloud.scheduler_metrics` turns that into
+Prometheus metrics.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -29,7 +34,7 @@ from psycopg.conninfo import make_conninfo
 
 from cloud.errors import SchedulerError
 
-__all__ = ["LEADER_LOCK_KEY", "Job", "JobStats", "Scheduler"]
+__all__ = ["LEADER_LOCK_KEY", "Job", "JobStats", "Scheduler", "SchedulerObserver"]
 
 _logger = logging.getLogger(__name__)
 
@@ -59,6 +64,14 @@ class Job:
             raise SchedulerError(f"job {self.name}: expected interval_s > 0, got {self.interval_s}")
 
 
+class SchedulerObserver(Protocol):
+    """Hears what a :class:`Scheduler` does; called from its threads, must not block."""
+
+    def leadership(self, is_leader: bool) -> None: ...
+
+    def job_finished(self, name: str, seconds: float, ok: bool) -> None: ...
+
+
 @dataclass(slots=True)
 class JobStats:
     runs: int = 0
@@ -77,6 +90,7 @@ class Scheduler:
         leader_retry_s: float = 5.0,
         lock_key: int = LEADER_LOCK_KEY,
         name: str = "scheduler",
+        observer: SchedulerObserver | None = None,
     ) -> None:
         names = [j.name for j in jobs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -89,6 +103,7 @@ class Scheduler:
         self._retry_s = leader_retry_s
         self._lock_key = lock_key
         self._name = name
+        self._observer = observer
         self._lock_conn: psycopg.Connection[Any] | None = None
         self._mutex = threading.Lock()
         self.stats = {j.name: JobStats() for j in self._jobs}
@@ -142,6 +157,13 @@ class Scheduler:
 
     def _elect(self) -> None:
         self.elections += 1
+        try:
+            self._elect_locked()
+        finally:
+            if self._observer is not None:
+                self._observer.leadership(self.is_leader)
+
+    def _elect_locked(self) -> None:
         with self._mutex:
             if self._lock_conn is not None:
                 if self._lock_alive(self._lock_conn):
@@ -200,6 +222,8 @@ class Scheduler:
                     self._lock_conn.close()  # closing the session releases the lock
                 self._lock_conn = None
                 _logger.info("%s: resigned leadership (%s)", self._name, why)
+        if self._observer is not None:
+            self._observer.leadership(False)
 
     # ------------------------------------------------------------------ jobs
 
@@ -209,12 +233,17 @@ class Scheduler:
             stats.skipped_not_leader += 1
             return False
         stats.runs += 1
+        started = time.monotonic()
+        ok = False
         try:
             with psycopg.connect(self._url, autocommit=True) as conn:
                 job.func(conn)
+            ok = True
         except Exception:
             stats.failures += 1
             _logger.exception(
                 "%s: job %s failed; next run in %.0f s", self._name, job.name, job.interval_s
             )
+        if self._observer is not None:
+            self._observer.job_finished(job.name, time.monotonic() - started, ok)
         return True

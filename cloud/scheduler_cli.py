@@ -18,23 +18,41 @@ def scheduler_command(
         str | None,
         typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL)."),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on PORT (default: CT_METRICS_PORT)."),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Run storage maintenance and other periodic jobs; any number of replicas may run it."""
     setup_logging(verbose)
     from cloud.errors import SchedulerError
     from cloud.jobs import build_jobs, get_scheduler_settings
+    from cloud.metrics import serve_metrics
     from cloud.scheduler import Scheduler
+    from cloud.scheduler_metrics import SchedulerMetrics
+    from cloud.settings import get_settings
 
     settings = get_scheduler_settings()
+    jobs = build_jobs(settings)
+    metrics = SchedulerMetrics.create(job.name for job in jobs)
     try:
         scheduler = Scheduler(
             database_url or settings.database_url,
-            build_jobs(settings),
+            jobs,
             leader_retry_s=settings.scheduler_leader_retry_s,
+            observer=metrics,
         )
     except SchedulerError as exc:
         raise fail(str(exc)) from None
+    cloud_settings = get_settings()
+    port = metrics_port or cloud_settings.metrics_port
+    if port is not None:
+        host = cloud_settings.metrics_host
+        try:
+            serve_metrics(metrics.registry, port, host)
+        except OSError as exc:
+            raise fail(f"cannot serve metrics on {host}:{port}: {exc}") from None
     stop = stop_on_signals()
     scheduler.start()
     try:
