@@ -133,23 +133,37 @@ def cloud_api(
         str | None, typer.Option(help="Bind address (default: CT_API_HOST, 127.0.0.1).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: CT_API_PORT, 8000).")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on PORT (default: CT_METRICS_PORT)."),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
-    """Serve the read API (OpenAPI at /docs and /openapi.json)."""
+    """Serve the read API (OpenAPI at /docs and /openapi.json); metrics on their own port."""
     setup_logging(verbose)
     import uvicorn
 
     from cloud.api import create_app
+    from cloud.api.metrics import ApiMetrics
     from cloud.auth.errors import AuthConfigError
+    from cloud.metrics import serve_metrics
     from cloud.settings import get_settings
 
     settings = get_settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
+    metrics_at = metrics_port or settings.metrics_port
+    metrics = ApiMetrics.create() if metrics_at is not None else None
     try:
-        app = create_app(settings)
+        app = create_app(settings, metrics)
     except AuthConfigError as exc:
         raise fail(str(exc)) from None
+    if metrics is not None and metrics_at is not None:
+        where = f"{settings.metrics_host}:{metrics_at}"
+        try:
+            serve_metrics(metrics.registry, metrics_at, settings.metrics_host)
+        except OSError as exc:
+            raise fail(f"cannot serve metrics on {where}: {exc}") from None
     uvicorn.run(
         app,
         host=host or settings.api_host,

@@ -14,6 +14,7 @@ from psycopg_pool import ConnectionPool
 
 from cloud.api.deps import get_conn, ledger_bundle_access, rate_limited
 from cloud.api.errors import ApiError
+from cloud.api.metrics import ApiMetrics, RequestMetricsMiddleware
 from cloud.api.queries import RollupCatalog
 from cloud.api.routers import (
     alerts,
@@ -35,8 +36,11 @@ __all__ = ["create_app"]
 _logger = logging.getLogger(__name__)
 
 
-def create_app(settings: CloudSettings) -> FastAPI:
+def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> FastAPI:
     """An app reading ``settings.database_url`` through a pool opened for its lifetime.
+
+    With ``metrics``, every request is counted and timed there (``cloud.api.metrics``);
+    the caller serves that registry on a port of its own.
 
     Raises :class:`cloud.auth.errors.AuthConfigError` at once when the token secret is
     unusable (missing or the public development one outside development).
@@ -76,6 +80,8 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.dependency_overrides[ledger_api.public_access] = rate_limited
     app.dependency_overrides[ledger_api.bundle_access] = ledger_bundle_access
     mount_console(app)  # server-rendered pages under /console (docs/console.md)
+    if metrics is not None:
+        app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -1,0 +1,98 @@
+"""Prometheus metrics of the API: requests and latency by route template and status class.
+
+The labels are bounded: ``route`` is the matched route's template (``/v1/sites/{site}``,
+a mount's prefix such as ``/console/static``, or ``<unmatched>``), never the raw path, and
+``status`` is the class (``2xx`` ... ``5xx``). The registry is served on its own port
+(``CT_METRICS_PORT``, by ``channeltrace cloud api``), not by the public app: nothing about
+the metrics endpoint is reachable through the API's port or its reverse proxy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["UNMATCHED", "ApiMetrics", "RequestMetricsMiddleware", "route_template", "status_class"]
+
+UNMATCHED = "<unmatched>"
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Most reads answer in milliseconds; exports and proof bundles may take seconds.
+_LATENCY_BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiMetrics:
+    """The API's instruments, registered in ``registry``."""
+
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry | None = None) -> ApiMetrics:
+        reg = registry if registry is not None else CollectorRegistry()
+        return cls(
+            registry=reg,
+            requests=Counter(
+                "ct_api_requests",
+                "HTTP requests answered, by method, route template and status class.",
+                ["method", "route", "status"],
+                registry=reg,
+            ),
+            latency=Histogram(
+                "ct_api_request_duration_seconds",
+                "Time from request to the end of the response body, by route and status class.",
+                ["route", "status"],
+                buckets=_LATENCY_BUCKETS,
+                registry=reg,
+            ),
+        )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        klass = status_class(status)
+        self.requests.labels(
+            method=method if method in _METHODS else "other", route=route, status=klass
+        ).inc()
+        self.latency.labels(route=route, status=klass).observe(seconds)
+
+
+def status_class(status: int) -> str:
+    """``404`` → ``"4xx"``; anything outside 100–599 → ``"other"``."""
+    return f"{status // 100}xx" if 100 <= status <= 599 else "other"
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route Starlette matched for ``scope`` (after the app ran)."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) and path else UNMATCHED
+
+
+class RequestMetricsMiddleware:
+    """Pure ASGI middleware recording every HTTP request in an :class:`ApiMetrics`."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception before the response started becomes a 500 outside us
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            self.metrics.observe(
+                scope["method"], route_template(scope), status, time.perf_counter() - started
+            )
