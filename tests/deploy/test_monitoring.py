@@ -11,7 +11,9 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from cloud.api.metrics import ApiMetrics
 from cloud.metrics import IngestMetrics
+from cloud.scheduler_metrics import SchedulerMetrics
 from tests.deploy import _deploy as d
 
 PROMETHEUS = d.DEPLOY / "prometheus"
@@ -37,14 +39,20 @@ def _mounts(service: str) -> dict[str, str]:
 
 
 def exported_metric_names() -> set[str]:
-    """Sample names the ingest exports (``_total``, ``_bucket``, ... included)."""
+    """Sample names the ingest, API and scheduler export (``_total``, ``_bucket``, ...)."""
     metrics = IngestMetrics.create(CollectorRegistry())
     metrics.messages.labels(outcome="stored").inc()
     metrics.rows.labels(table="readings").inc()
     metrics.dead_letters.labels(reason="bad_signature").inc()
     metrics.batch_seconds.observe(0.01)
     metrics.lag_seconds.observe(0.01)
-    return {s.name for family in metrics.registry.collect() for s in family.samples} | {"up"}
+    api = ApiMetrics.create(CollectorRegistry())
+    api.observe("GET", "/v1/tenants/{tenant}/sites", 200, 0.01)
+    scheduler = SchedulerMetrics.create(["storage.partitions"], CollectorRegistry())
+    scheduler.job_finished("storage.partitions", 0.1, ok=True)
+    registries = (metrics.registry, api.registry, scheduler.registry)
+    names = {s.name for reg in registries for family in reg.collect() for s in family.samples}
+    return names | {"up"}
 
 
 def _promql_metric_names(expr: str) -> set[str]:
@@ -88,7 +96,8 @@ def test_prometheus_config_is_mounted_and_scrapes_every_metrics_port() -> None:
     assert scraped == exporting
     for name in exporting:
         assert d.environment(SERVICES[name])["CT_METRICS_HOST"] == "0.0.0.0"
-        assert not d.port_bindings(SERVICES[name]), "metrics stay on the backend network"
+        published = {b.container_port for b in d.port_bindings(SERVICES[name])}
+        assert exporting[name] not in published, f"{name}: metrics stay on the backend network"
 
 
 def test_prometheus_rules_use_exported_metrics() -> None:
