@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["UNMATCHED", "ApiMetrics", "RequestMetricsMiddleware", "route_template", "status_class"]
@@ -64,10 +65,29 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status <= 599 else "other"
 
 
-def route_template(scope: Scope) -> str:
-    """The template of the route Starlette matched for ``scope`` (after the app ran)."""
+def route_template(scope: Scope, request_scope: Scope | None = None) -> str:
+    """The template of the route that answered ``scope`` (after the app ran).
+
+    FastAPI records its own routes in ``scope["route"]``; for the others (the OpenAPI and
+    docs pages, mounts such as the console's static files) the application's routes are
+    matched against ``request_scope``, a copy of the scope taken before the app ran (a
+    mount rewrites ``root_path`` while it handles the request).
+    """
     path = getattr(scope.get("route"), "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED
+    if isinstance(path, str) and path:
+        return path
+    routes: list[BaseRoute] = getattr(scope.get("app"), "routes", [])
+    partial: str | None = None
+    for route in routes:
+        match, _child = route.matches(request_scope if request_scope is not None else scope)
+        template = getattr(route, "path", None)
+        if not isinstance(template, str) or not template:
+            continue
+        if match is Match.FULL:
+            return template
+        if match is Match.PARTIAL and partial is None:
+            partial = template  # the path exists, not for this method (405)
+    return partial or UNMATCHED
 
 
 class RequestMetricsMiddleware:
@@ -82,6 +102,7 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        request_scope = dict(scope)
         status = 500  # an exception before the response started becomes a 500 outside us
 
         async def send_recording(message: Message) -> None:
@@ -94,5 +115,8 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send_recording)
         finally:
             self.metrics.observe(
-                scope["method"], route_template(scope), status, time.perf_counter() - started
+                scope["method"],
+                route_template(scope, request_scope),
+                status,
+                time.perf_counter() - started,
             )

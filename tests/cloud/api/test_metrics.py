@@ -89,6 +89,14 @@ def test_unmatched_paths_share_one_label_and_errors_count_as_5xx(
     assert count(metrics, "GET", "/broken", "5xx") == 1
 
 
+def test_a_method_the_route_lacks_keeps_the_template(
+    tiny: tuple[TestClient, ApiMetrics],
+) -> None:
+    client, metrics = tiny
+    assert client.post("/items/1").status_code == 405
+    assert count(metrics, "POST", "/items/{item_id}", "4xx") == 1
+
+
 def test_unknown_methods_are_folded(tiny: tuple[TestClient, ApiMetrics]) -> None:
     client, metrics = tiny
     client.request("BREW", "/items/1")
@@ -112,6 +120,9 @@ def test_the_api_app_exports_request_metrics_on_its_own_port(database_url: str) 
             assert client.get("/v1/tenants/acme/sites").status_code == 200
             for site in ("wh-1", "wh-2"):
                 assert client.get(f"/v1/tenants/acme/sites/{site}").status_code == 404
+            # Routes that are not FastAPI's own: the OpenAPI document, a static mount.
+            assert client.get("/openapi.json").status_code == 200
+            assert client.get("/console/static/console.css").status_code == 200
             # The public app has no /metrics route.
             assert client.get("/metrics").status_code == 404
         url = f"http://127.0.0.1:{server.server_port}/metrics"
@@ -128,4 +139,6 @@ def test_the_api_app_exports_request_metrics_on_its_own_port(database_url: str) 
     }
     assert got[("/v1/tenants/{tenant}/sites", "2xx")] == 1
     assert got[("/v1/tenants/{tenant}/sites/{site}", "4xx")] == 2
+    assert got[("/openapi.json", "2xx")] == 1
+    assert got[("/console/static", "2xx")] == 1
     assert got[(UNMATCHED, "4xx")] == 1
