@@ -94,10 +94,10 @@ def test_prometheus_config_is_mounted_and_scrapes_every_metrics_port() -> None:
     }
     assert exporting, "no service serves metrics"
     assert scraped == exporting
-    for name in exporting:
+    for name, port in exporting.items():
         assert d.environment(SERVICES[name])["CT_METRICS_HOST"] == "0.0.0.0"
         published = {b.container_port for b in d.port_bindings(SERVICES[name])}
-        assert exporting[name] not in published, f"{name}: metrics stay on the backend network"
+        assert port not in published, f"{name}: metrics stay on the backend network"
 
 
 def test_prometheus_rules_use_exported_metrics() -> None:
