@@ -94,18 +94,16 @@ def cloud_ingest(
     subscription). At exit one JSON line reports what this worker stored.
     """
     setup_logging(verbose)
+    from cloud.cli_metrics import serve_metrics_or_exit
     from cloud.ingest.worker import IngestOptions, IngestWorker
-    from cloud.metrics import IngestMetrics, serve_metrics
+    from cloud.metrics import IngestMetrics
     from cloud.settings import get_settings
 
     settings = get_settings()
     metrics = IngestMetrics.create()
-    port = metrics_port or settings.metrics_port
-    if port is not None:
-        try:
-            serve_metrics(metrics.registry, port, settings.metrics_host)
-        except OSError as exc:
-            raise fail(f"cannot serve metrics on {settings.metrics_host}:{port}: {exc}") from None
+    serve_metrics_or_exit(
+        metrics.registry, metrics_port or settings.metrics_port, settings.metrics_host
+    )
     worker = IngestWorker(
         IngestOptions(
             database_url=database_url or settings.database_url,
@@ -146,7 +144,7 @@ def cloud_api(
     from cloud.api import create_app
     from cloud.api.metrics import ApiMetrics
     from cloud.auth.errors import AuthConfigError
-    from cloud.metrics import serve_metrics
+    from cloud.cli_metrics import serve_metrics_or_exit
     from cloud.settings import get_settings
 
     settings = get_settings()
@@ -158,12 +156,8 @@ def cloud_api(
         app = create_app(settings, metrics)
     except AuthConfigError as exc:
         raise fail(str(exc)) from None
-    if metrics is not None and metrics_at is not None:
-        where = f"{settings.metrics_host}:{metrics_at}"
-        try:
-            serve_metrics(metrics.registry, metrics_at, settings.metrics_host)
-        except OSError as exc:
-            raise fail(f"cannot serve metrics on {where}: {exc}") from None
+    if metrics is not None:
+        serve_metrics_or_exit(metrics.registry, metrics_at, settings.metrics_host)
     uvicorn.run(
         app,
         host=host or settings.api_host,

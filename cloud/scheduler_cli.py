@@ -26,9 +26,9 @@ def scheduler_command(
 ) -> None:
     """Run storage maintenance and other periodic jobs; any number of replicas may run it."""
     setup_logging(verbose)
+    from cloud.cli_metrics import serve_metrics_or_exit
     from cloud.errors import SchedulerError
     from cloud.jobs import build_jobs, get_scheduler_settings
-    from cloud.metrics import serve_metrics
     from cloud.scheduler import Scheduler
     from cloud.scheduler_metrics import SchedulerMetrics
     from cloud.settings import get_settings
@@ -46,13 +46,9 @@ def scheduler_command(
     except SchedulerError as exc:
         raise fail(str(exc)) from None
     cloud_settings = get_settings()
-    port = metrics_port or cloud_settings.metrics_port
-    if port is not None:
-        host = cloud_settings.metrics_host
-        try:
-            serve_metrics(metrics.registry, port, host)
-        except OSError as exc:
-            raise fail(f"cannot serve metrics on {host}:{port}: {exc}") from None
+    serve_metrics_or_exit(
+        metrics.registry, metrics_port or cloud_settings.metrics_port, cloud_settings.metrics_host
+    )
     stop = stop_on_signals()
     scheduler.start()
     try:
