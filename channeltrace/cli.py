@@ -31,6 +31,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"channeltrace {version('channeltrace')}")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            typer.echo("channeltrace (not installed: no version metadata)")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """ChannelTrace: live channel stock, storage conditions and provenance."""
+
+
 app.add_typer(edge_app, name="edge")
 app.add_typer(cloud_app, name="cloud")
 app.add_typer(codes_app, name="codes")
@@ -62,7 +87,12 @@ def demo(
             typer.echo("API and console stay up (URLs above); Ctrl-C stops everything.")
             stop_on_signals().wait()
 
-    result = run_demo(duration, interval=interval, say=typer.echo, keep=keep, on_done=report)
+    from channeltrace.errors import DemoStepFailed
+
+    try:
+        result = run_demo(duration, interval=interval, say=typer.echo, keep=keep, on_done=report)
+    except DemoStepFailed as exc:
+        raise fail(str(exc)) from None
     lost = result.readings_taken - result.readings_stored
     if lost != 0:
         raise fail(f"{lost} readings were not stored")

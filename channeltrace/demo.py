@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from channeltrace.demo_fleet import FLEET, TENANT, count_rows, provision_fleet, run_fleet, tamper
+from channeltrace.errors import ApiRequestFailed, DemoStepFailed
 
 __all__ = ["DemoResult", "run_demo"]
 
@@ -86,6 +87,32 @@ def _services(stack: ExitStack, workdir: Path, say: Say) -> Iterator[Services]:
     yield Services(mqtt_url, database_url, broker, chain_url)
 
 
+_RERUN = "rerun with -v (and --keep DIR to keep the services' data and logs) to see the details"
+
+
+@contextmanager
+def _step(name: str) -> Iterator[None]:
+    """Turn whatever goes wrong in one step into a one-line :class:`DemoStepFailed`."""
+    from channeltrace._process import ServiceError
+
+    try:
+        yield
+    except DemoStepFailed:
+        raise
+    except ApiRequestFailed as exc:
+        raise DemoStepFailed(name, f"the API {exc}", _RERUN) from exc
+    except ServiceError as exc:
+        hint = (
+            "run `make demo` as root to install it, or point CT_MQTT_URL / CT_DATABASE_URL "
+            "at running services"
+        )
+        raise DemoStepFailed(name, " ".join(str(exc).split()), hint) from exc
+    except Exception as exc:  # each step's own errors vary; the person needs one line
+        _logger.debug("demo step %s failed", name, exc_info=True)
+        problem = " ".join(str(exc).split()) or type(exc).__name__
+        raise DemoStepFailed(name, f"{type(exc).__name__}: {problem}", _RERUN) from exc
+
+
 def _start_ingest(stack: ExitStack, services: Services) -> None:
     from cloud.ingest.worker import IngestOptions, IngestWorker
 
@@ -98,6 +125,48 @@ def _start_ingest(stack: ExitStack, services: Services) -> None:
     stack.callback(stop.set)
     if not worker.subscribed.wait(15):
         raise RuntimeError("ingest did not subscribe to the broker within 15 s")
+
+
+def _stream(
+    stack: ExitStack,
+    services: Services,
+    workdir: Path,
+    duration: float,
+    interval: float,
+    result: DemoResult,
+    say: Say,
+) -> None:
+    """Real agents sample and publish through the ingest, across a broker outage."""
+    from wire import format_public_key, generate_private_key
+
+    config_key = generate_private_key()  # the cloud's remote-config signing key
+    agents = provision_fleet(workdir, services.mqtt_url, services.database_url, interval,
+                             format_public_key(config_key))  # fmt: skip
+    fleet = ", ".join(f"{d} ({p} at {s})" for d, s, _, p in FLEET)
+    say(f"provisioned and registered {len(agents)} gateways: {fleet}")
+    _start_ingest(stack, services)
+    say("ingest subscribed; agents sampling")
+    outcome = run_fleet(agents, duration, database_url=services.database_url,
+                        mqtt_url=services.mqtt_url, broker=services.broker,
+                        config_key=config_key, say=say)  # fmt: skip
+    result.readings_taken = outcome.readings_taken
+    result.config_ack = outcome.config_ack
+    result.outage_s = outcome.outage_s
+
+
+def _attack(services: Services, workdir: Path, result: DemoResult, say: Say) -> None:
+    """Tampered, forged, replayed and garbage messages, then what was stored and refused."""
+    say("attacker publishes a tampered, a forged, a replayed and a garbage message ...")
+    first = FLEET[0]
+    tamper(services.mqtt_url, workdir / "devices" / first[0], first[0], first[1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        stored = count_rows(services.database_url, "SELECT count(*) FROM readings")
+        dead = count_rows(services.database_url, "SELECT count(*) FROM dead_letters")
+        if stored >= result.readings_taken and dead >= 4:
+            break
+        time.sleep(0.2)
+    _delivery(result, services.database_url)
 
 
 def _delivery(result: DemoResult, database_url: str) -> None:
@@ -149,7 +218,6 @@ def run_demo(
     """Walk through every capability; ``on_done(result)`` runs while the services, API and
     console are still up (``channeltrace demo --serve`` waits there)."""
     from cloud.migrate import migrate
-    from wire import format_public_key, generate_private_key
 
     result = DemoResult()
     workdir = keep or Path(tempfile.mkdtemp(prefix="channeltrace-demo-"))
@@ -158,54 +226,37 @@ def run_demo(
     with ExitStack() as stack:
         if keep is None:
             stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        services = stack.enter_context(_services(stack, workdir, say))
-        applied = migrate(services.database_url)
-        say(f"schema: {len(applied)} migration(s) applied")
-
-        config_key = generate_private_key()  # the cloud's remote-config signing key
-        agents = provision_fleet(workdir, services.mqtt_url, services.database_url, interval,
-                                 format_public_key(config_key))  # fmt: skip
-        fleet = ", ".join(f"{d} ({p} at {s})" for d, s, _, p in FLEET)
-        say(f"provisioned and registered {len(agents)} gateways: {fleet}")
-        _start_ingest(stack, services)
-        say("ingest subscribed; agents sampling")
-        outcome = run_fleet(agents, duration, database_url=services.database_url,
-                            mqtt_url=services.mqtt_url, broker=services.broker,
-                            config_key=config_key, say=say)  # fmt: skip
-        result.readings_taken = outcome.readings_taken
-        result.config_ack = outcome.config_ack
-        result.outage_s = outcome.outage_s
-
-        say("attacker publishes a tampered, a forged, a replayed and a garbage message ...")
-        first = FLEET[0]
-        tamper(services.mqtt_url, workdir / "devices" / first[0], first[0], first[1])
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            stored = count_rows(services.database_url, "SELECT count(*) FROM readings")
-            dead = count_rows(services.database_url, "SELECT count(*) FROM dead_letters")
-            if stored >= result.readings_taken and dead >= 4:
-                break
-            time.sleep(0.2)
-        _delivery(result, services.database_url)
-
+        with _step("services"):
+            services = stack.enter_context(_services(stack, workdir, say))
+            applied = migrate(services.database_url)
+            say(f"schema: {len(applied)} migration(s) applied")
+        with _step("streaming"):
+            _stream(stack, services, workdir, duration, interval, result, say)
+        with _step("attacker"):
+            _attack(services, workdir, result, say)
         from channeltrace.demo_api import serve_api
 
-        api = stack.enter_context(serve_api(services.database_url))
-        _read_api(result, api)
+        with _step("read API"):
+            api = stack.enter_context(serve_api(services.database_url))
+            _read_api(result, api)
         from channeltrace.demo_provenance import run_provenance
 
-        result.sections += run_provenance(
-            services.database_url, services.chain_url, api, workdir, say
-        )
+        with _step("provenance"):
+            result.sections += run_provenance(
+                services.database_url, services.chain_url, api, workdir, say
+            )
         from channeltrace.demo_alerts import run_alerts
 
-        result.sections += run_alerts(services.database_url, say)
+        with _step("alerts"):
+            result.sections += run_alerts(services.database_url, say)
         from channeltrace.demo_console import run_console
 
-        result.sections += run_console(services.database_url, api.base_url, say)
+        with _step("console"):
+            result.sections += run_console(services.database_url, api.base_url, say)
         from channeltrace.demo_access import run_access
 
-        result.sections += run_access(services.database_url, api, workdir, say)
+        with _step("access control"):
+            result.sections += run_access(services.database_url, api, workdir, say)
         if on_done is not None:
             on_done(result)
     return result

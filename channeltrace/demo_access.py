@@ -12,7 +12,6 @@ from __future__ import annotations
 import queue
 import subprocess
 import time
-import urllib.error
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 from channeltrace._process import LOOPBACK, free_port, port_open, user_exists
 from channeltrace.demo_api import ApiClient
 from channeltrace.demo_fleet import FLEET, TENANT
+from channeltrace.errors import ApiRequestFailed
 
 __all__ = ["run_access"]
 
@@ -34,8 +34,10 @@ _WAIT_S = 10.0  # an upper bound for broker round trips
 def _status(client: ApiClient, path: str) -> tuple[int, Any]:
     try:
         return 200, client.get(path)
-    except urllib.error.HTTPError as exc:
-        return exc.code, None
+    except ApiRequestFailed as exc:
+        if exc.status is None:
+            raise
+        return exc.status, None
 
 
 def _prepare_principals(database_url: str) -> tuple[str, str, str]:

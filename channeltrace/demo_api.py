@@ -9,18 +9,41 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from channeltrace._process import LOOPBACK, free_port
+from channeltrace.errors import ApiRequestFailed
 
 __all__ = ["ApiClient", "serve_api"]
 
 
+_MAX_DETAIL = 300  # characters of an error body shown on the one line
+
+
+def _error_detail(body: bytes) -> str:
+    """The server's own words: a problem document's detail/title, else the body's start."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        words = document.get("detail") or document.get("title") or document.get("message")
+        if isinstance(words, str | list | dict):
+            text = words if isinstance(words, str) else json.dumps(words)
+    text = " ".join(text.split())
+    return text[:_MAX_DETAIL] + ("…" if len(text) > _MAX_DETAIL else "") or "(empty body)"
+
+
 class ApiClient:
-    """GET/POST JSON against the demo's API (our own http://127.0.0.1 URL only)."""
+    """GET/POST JSON against the demo's API (our own http://127.0.0.1 URL only).
+
+    An error answer raises :class:`ApiRequestFailed` with its status and the server's words.
+    """
 
     def __init__(self, base_url: str, api_key: str | None = None) -> None:
         self.base_url = base_url
@@ -32,8 +55,7 @@ class ApiClient:
         request = urllib.request.Request(  # noqa: S310
             self.base_url + path, headers={"Accept": accept, **self._auth, **(headers or {})}
         )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            body = response.read()
+        body = self._send(request, "GET", path, timeout=30)
         return json.loads(body) if accept == "application/json" else body.decode()
 
     def post(self, path: str, document: Any, *, headers: dict[str, str] | None = None) -> Any:
@@ -47,8 +69,18 @@ class ApiClient:
                 **(headers or {}),
             },
         )
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return json.loads(response.read())
+        return json.loads(self._send(request, "POST", path, timeout=60))
+
+    @staticmethod
+    def _send(request: urllib.request.Request, method: str, path: str, timeout: float) -> bytes:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            raise ApiRequestFailed(method, path, exc.code, _error_detail(exc.read())) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ApiRequestFailed(method, path, None, str(reason)) from None
 
 
 @contextmanager

@@ -19,10 +19,20 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("channeltrace")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "(not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="channeltrace-edge", description="ChannelTrace edge agent on a warehouse gateway."
     )
+    parser.add_argument("--version", action="version", version=f"channeltrace-edge {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run", help="Sample sensors, keep readings durable, publish signed batches."

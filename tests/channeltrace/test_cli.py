@@ -70,3 +70,15 @@ def test_edge_run_reports_a_bad_config(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["edge", "run", "--config", str(config)])
     assert result.exit_code == 2
     assert "device.id" in result.output
+
+
+def test_version_is_printed_by_both_entry_points() -> None:
+    from importlib.metadata import version
+
+    expected = version("channeltrace")
+    full = subprocess.run([sys.executable, "-m", "channeltrace", "--version"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert full.stdout.strip() == f"channeltrace {expected}"
+    lean = subprocess.run([sys.executable, "-m", "edge", "--version"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert lean.stdout.strip() == f"channeltrace-edge {expected}"
