@@ -1,6 +1,11 @@
 """MQTT side of the agent: publishes sealed outbox messages with QoS 1 in seq order.
 
-A message leaves the outbox only when the broker's PUBACK arrives. At most
+A message leaves the outbox only when the broker's PUBACK arrives with reason code 0x00
+(Success). Any other code, including those below 0x80 that paho does not call failures,
+keeps it: Mosquitto 2.0.11 answers 0x10 "No matching subscribers" after a restart while the
+ingest's persistent shared subscription is offline, and delivers the message to no one.
+Refused messages are published again after a backoff (1 s doubling to 30 s) and counted
+(``refusals``). At most
 ``max_inflight`` messages are unacknowledged at once (paho silently drops
 messages past 65,535 in flight, and a bounded window keeps memory flat). After a
 reconnect paho retransmits what was in flight; anything still unacknowledged a
@@ -26,7 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from edge.errors import EdgeError
 from edge.outbox import Outbox
@@ -37,6 +42,29 @@ __all__ = ["Publisher"]
 
 _logger = logging.getLogger(__name__)
 _REPUBLISH_AFTER_S = 30.0
+_RETRY_MIN_S = 1.0  # after a refused PUBACK, wait this long before publishing again
+_RETRY_MAX_S = 30.0
+_RECONNECT_MIN_S = 1
+_RECONNECT_MAX_S = 15
+
+
+class _Client(mqtt.Client):
+    """paho's client, remembering why the last connection attempt failed (for the log)."""
+
+    last_connect_error: OSError | None = None
+
+    def reconnect(self) -> MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as exc:
+            self.last_connect_error = exc
+            raise
+
+
+def next_reconnect_delay(client: mqtt.Client, min_s: float, max_s: float) -> float:
+    """How long paho will wait before its next attempt (it doubles from min to max)."""
+    current = getattr(client, "_reconnect_delay", None)  # paho 2.x internal; None: first wait
+    return float(min_s if current is None else min(current * 2, max_s))
 
 
 class Publisher:
@@ -66,9 +94,12 @@ class Publisher:
         self._highest_sent = 0
         self.connected = threading.Event()
         self.acked = 0
+        self.refusals = 0  # PUBACKs other than 0x00 since start; the messages were kept
+        self._retry_s = _RETRY_MIN_S
+        self._paused_until = 0.0
         self.will: tuple[int, bytes] | None = None
         self._stopping = False
-        self._client = mqtt.Client(
+        self._client = _Client(
             CallbackAPIVersion.VERSION2, client_id=f"ct-edge-{topic.device}", protocol=mqtt.MQTTv5
         )
         self._client.max_inflight_messages_set(max_inflight)
@@ -78,10 +109,11 @@ class Publisher:
         if self._broker.tls:
             self._client.tls_set(ca_certs=self._broker.ca_file)
         self._client.on_connect = self._handle_connect
+        self._client.on_connect_fail = self._handle_connect_fail
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_publish = self._handle_publish
         self._client.on_message = self._handle_message
-        self._client.reconnect_delay_set(min_delay=1, max_delay=15)
+        self._client.reconnect_delay_set(min_delay=_RECONNECT_MIN_S, max_delay=_RECONNECT_MAX_S)
 
     def _set_will(self) -> None:
         self.will = self._arm_will()
@@ -91,6 +123,7 @@ class Publisher:
 
     def start(self) -> None:
         self._set_will()
+        _logger.info("connecting to broker %s:%d", self._broker.host, self._broker.port)
         self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._keepalive)
         self._client.loop_start()
 
@@ -122,6 +155,8 @@ class Publisher:
         if not self.connected.is_set():
             return 0
         now = time.monotonic()
+        if now < self._paused_until:
+            return 0  # the broker refused a message: wait out the backoff before retrying
         with self._lock:
             stale = [
                 mid for mid, (_s, at) in self._inflight.items() if now - at > _REPUBLISH_AFTER_S
@@ -160,11 +195,26 @@ class Publisher:
         with self._lock:
             return len(self._inflight)
 
+    def _handle_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
+        _logger.warning(
+            "cannot reach broker %s:%d (%s); retrying in %.0f s",
+            self._broker.host,
+            self._broker.port,
+            self._client.last_connect_error or "connection failed",
+            next_reconnect_delay(self._client, _RECONNECT_MIN_S, _RECONNECT_MAX_S),
+        )
+
     def _handle_connect(
         self, _c: mqtt.Client, _u: object, _f: Any, reason_code: Any, _p: Any
     ) -> None:
         if reason_code.is_failure:
-            _logger.error("broker refused connection: %s", reason_code)
+            _logger.error(
+                "broker %s:%d refused the connection: %s; retrying in %.0f s",
+                self._broker.host,
+                self._broker.port,
+                reason_code,
+                next_reconnect_delay(self._client, _RECONNECT_MIN_S, _RECONNECT_MAX_S),
+            )
             return
         _logger.info("connected to %s:%d", self._broker.host, self._broker.port)
         if self._on_config is not None:
@@ -203,14 +253,28 @@ class Publisher:
                 mid, reason = self._acks.get_nowait()
             except queue.Empty:
                 return
+            refused = reason.value != 0  # not Success: 0x10 "No matching subscribers" too
             with self._lock:
                 entry = self._inflight.pop(mid, None)
-                if entry is not None and reason.is_failure:
+                if entry is not None and refused:
                     self._highest_sent = min(self._highest_sent, entry[0] - 1)
             if entry is None:
                 continue
-            if reason.is_failure:
-                _logger.warning("broker refused seq %d: %s; will republish", entry[0], reason)
+            if refused:
+                self._refused(entry[0], reason)
                 continue
+            self._retry_s = _RETRY_MIN_S
             self._outbox.ack(entry[0])
             self.acked += 1
+
+    def _refused(self, seq: int, reason: Any) -> None:
+        self.refusals += 1
+        now = time.monotonic()
+        if now >= self._paused_until:  # once per backoff episode, not once per message
+            _logger.warning(
+                "broker answered seq %d with PUBACK 0x%02x (%s): kept in the outbox, "
+                "publishing again in %.0f s (%d refused so far)",
+                seq, reason.value, reason, self._retry_s, self.refusals,
+            )  # fmt: skip
+            self._paused_until = now + self._retry_s
+            self._retry_s = min(self._retry_s * 2, _RETRY_MAX_S)

@@ -40,7 +40,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.client import PUBACK
 from paho.mqtt.enums import MQTTErrorCode
 
-__all__ = ["IngestClient", "PublishHandler", "split_publish"]
+__all__ = ["IngestClient", "PublishHandler", "next_reconnect_delay", "split_publish"]
 
 PublishHandler = Callable[[bytes, bytes, int], None]
 """Called on the network thread with (topic bytes, payload, packet id; 0 for QoS 0)."""
@@ -123,10 +123,24 @@ def split_publish(
     return bytes(topic), mid, bytes(packet[pos:])
 
 
+def next_reconnect_delay(client: mqtt.Client, min_s: float, max_s: float) -> float:
+    """How long paho waits before its next connection attempt (doubling from min to max)."""
+    current = getattr(client, "_reconnect_delay", None)  # paho 2.x internal; None: first wait
+    return float(min_s if current is None else min(current * 2, max_s))
+
+
 class IngestClient(mqtt.Client):
     """paho's client with buffered reads, batched acknowledgements and lean PUBLISH handling."""
 
     _publish_handler: PublishHandler | None = None
+    last_connect_error: OSError | None = None  # why the last connection attempt failed
+
+    def reconnect(self) -> MQTTErrorCode:
+        try:
+            return super().reconnect()
+        except OSError as exc:
+            self.last_connect_error = exc
+            raise
 
     def set_publish_handler(self, handler: PublishHandler) -> None:
         """Receive QoS 0/1 messages as ``handler(topic, payload, mid)`` instead of

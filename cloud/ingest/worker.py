@@ -32,7 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cloud.ingest.keys import BatchKeyCache, device_of_topic
-from cloud.ingest.mqtt import IngestClient
+from cloud.ingest.mqtt import IngestClient, next_reconnect_delay
 from cloud.ingest.prepare import DEFAULT_MAX_FUTURE_SECONDS, Accepted, DeadLetter, Inbound, prepare
 from cloud.ingest.store import WriteResult
 from cloud.ingest.writer import BatchWriter
@@ -48,6 +48,8 @@ DEVICE_KINDS = (Kind.TELEMETRY, Kind.STOCK, Kind.EVENTS, Kind.STATE)
 # the broker after our acks arrives without such pauses, so drains keep full batches).
 _QUIET_S = 0.003
 _SESSION_EXPIRY_S = 7 * 24 * 3600  # the broker keeps our queue for a week of downtime
+_RECONNECT_MIN_S = 1
+_RECONNECT_MAX_S = 10
 # Young-generation threshold while ingesting: a batch of 500 messages of 100 readings makes
 # ~10^5 short-lived objects, so with the default (700) collections run constantly and promote
 # objects still held by a batch in flight; the resulting full collections stopped every
@@ -136,12 +138,25 @@ class IngestWorker:
         if broker.tls:
             client.tls_set(ca_certs=broker.ca_file)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.set_publish_handler(self._on_publish)  # QoS 0/1 without paho's MQTTMessage
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
-        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        client.reconnect_delay_set(min_delay=_RECONNECT_MIN_S, max_delay=_RECONNECT_MAX_S)
         return client
+
+    def _broker_name(self) -> str:
+        broker = parse_mqtt_url(self.options.mqtt_url)
+        return f"{broker.host}:{broker.port}"
+
+    def _on_connect_fail(self, client: mqtt.Client, _userdata: object) -> None:
+        _logger.warning(
+            "cannot reach broker %s (%s); retrying in %.0f s",
+            self._broker_name(),
+            self._client.last_connect_error or "connection failed",
+            next_reconnect_delay(client, _RECONNECT_MIN_S, _RECONNECT_MAX_S),
+        )
 
     def _on_connect(
         self,
@@ -152,7 +167,12 @@ class IngestWorker:
         _properties: Properties | None,
     ) -> None:
         if reason_code.is_failure:
-            _logger.error("broker refused the connection: %s", reason_code)
+            _logger.error(
+                "broker %s refused the connection: %s; retrying in %.0f s",
+                self._broker_name(),
+                reason_code,
+                next_reconnect_delay(client, _RECONNECT_MIN_S, _RECONNECT_MAX_S),
+            )
             return
         # Per kind rather than '+': config topics are the cloud's own output.
         topics = [
@@ -323,6 +343,8 @@ class IngestWorker:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = _SESSION_EXPIRY_S
         props.ReceiveMaximum = self.options.receive_maximum
+        _logger.info("connecting to broker %s:%d as %s", broker.host, broker.port,
+                     self.options.client_id)  # fmt: skip
         self._client.connect_async(
             broker.host, broker.port, keepalive=30, clean_start=False, properties=props
         )

@@ -98,7 +98,15 @@ def agent_status(config: Path) -> dict[str, Any]:
     return status
 
 
-def ingest_worker(broker_url: str, database_url: str, tmp_path: Path) -> Background:
+def ingest_worker(
+    broker_url: str,
+    database_url: str,
+    tmp_path: Path,
+    *,
+    client_id: str | None = None,
+    share_group: str | None = None,
+) -> Background:
+    """A real ``cloud ingest`` process; the same client id and group resume its session."""
     channeltrace(["cloud", "migrate", "--database-url", database_url])
     worker = Background(
         [
@@ -109,9 +117,9 @@ def ingest_worker(broker_url: str, database_url: str, tmp_path: Path) -> Backgro
             "--mqtt-url",
             broker_url,
             "--client-id",
-            f"ingest-{uuid.uuid4().hex[:8]}",
+            client_id or f"ingest-{uuid.uuid4().hex[:8]}",
         ],
-        env={"CT_INGEST_SHARE_GROUP": f"g{uuid.uuid4().hex[:8]}"},
+        env={"CT_INGEST_SHARE_GROUP": share_group or f"g{uuid.uuid4().hex[:8]}"},
         log=tmp_path / "ingest.log",
     )
     worker.wait_for_line("ingest ready")

@@ -135,6 +135,33 @@ def test_broker_outage_of_30s_loses_and_duplicates_nothing(
     assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
 
 
+def test_puback_0x10_after_a_broker_restart_keeps_the_messages(
+    agents: Agents, broker: Mosquitto, database_url: str, tmp_path: Path
+) -> None:
+    """Mosquitto 2.0.11, restarted while the ingest's persistent shared session is offline,
+    answers PUBACK 0x10 "No matching subscribers" and delivers to no one: the agent must
+    keep those messages and publish them again, not free them."""
+    client_id, group = "ingest-0x10", "g0x10"
+    ingest = ingest_worker(broker.url, database_url, tmp_path, client_id=client_id,
+                           share_group=group)  # fmt: skip
+    device = "gw-0x10"
+    config = provision_agent(tmp_path, broker.url, database_url, device, interval_s=0.05, batch=5)
+    agent = agents.start(config)
+    wait_for(partial(stored_more_than, database_url, device, 0), 30, ingest.output)
+    assert ingest.stop() == 0  # its session (and shared subscription) stays on the broker
+    broker.stop()
+    broker.start()  # restored from persistence, with the ingest's session offline
+    wait_for(lambda: "PUBACK 0x10" in agent.output(), 60, agent.output)
+    ingest = ingest_worker(broker.url, database_url, tmp_path, client_id=client_id,
+                           share_group=group)  # fmt: skip
+    try:
+        status = stop_and_wait_stored(agent, config, database_url, device)
+        assert_exactly_once_in_order(database_url, device, status["accepted"]["telemetry"])
+    finally:
+        ingest.stop()
+    assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
+
+
 def test_kill_9_five_times_loses_and_duplicates_nothing(
     agents: Agents, broker: Mosquitto, ingest: Background, database_url: str, tmp_path: Path
 ) -> None:
