@@ -91,6 +91,7 @@ def serve_api(database_url: str, tenant: str | None = None) -> Iterator[ApiClien
 
     from channeltrace.demo_fleet import TENANT
     from cloud.api.app import create_app
+    from cloud.api.serve import uvicorn_config
     from cloud.auth.apikeys import create_api_key
     from cloud.settings import CloudSettings
 
@@ -98,10 +99,14 @@ def serve_api(database_url: str, tenant: str | None = None) -> Iterator[ApiClien
         api_key = create_api_key(conn, tenant_id=tenant or TENANT, role="brand", label="demo")
 
     port = free_port()
-    app = create_app(CloudSettings(database_url=database_url))
+    # The demo runs on the public development secrets, so it says development itself
+    # (the default is production, which refuses them); it trusts no proxy.
+    settings = CloudSettings(database_url=database_url, environment="development")
+    app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=LOOPBACK, port=port, log_level="error", access_log=False)
-    )
+        uvicorn_config(app, settings, host=LOOPBACK, port=port, log_level="error",
+                       access_log=False)
+    )  # fmt: skip
     thread = threading.Thread(target=server.run, name="api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -140,14 +140,19 @@ def cloud_api(
     """Serve the read API (OpenAPI at /docs and /openapi.json); metrics on their own port."""
     setup_logging(verbose)
     import uvicorn
+    from pydantic import ValidationError
 
     from cloud.api import create_app
     from cloud.api.metrics import ApiMetrics
+    from cloud.api.serve import uvicorn_config
     from cloud.auth.errors import AuthConfigError
     from cloud.cli_metrics import serve_metrics_or_exit
-    from cloud.settings import get_settings
+    from cloud.settings import get_settings, settings_problems
 
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        raise fail(settings_problems(exc)) from None
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
     metrics_at = metrics_port or settings.metrics_port
@@ -158,12 +163,14 @@ def cloud_api(
         raise fail(str(exc)) from None
     if metrics is not None:
         serve_metrics_or_exit(metrics.registry, metrics_at, settings.metrics_host)
-    uvicorn.run(
-        app,
-        host=host or settings.api_host,
-        port=port or settings.api_port,
+    config = uvicorn_config(
+        app, settings, host=host or settings.api_host, port=port or settings.api_port,
         log_config=None,
-    )
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise fail("the API did not start (the reason is logged above)")
 
 
 cloud_app.add_typer(config_app, name="config")

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["CloudSettings", "get_settings"]
+__all__ = [
+    "CloudSettings",
+    "Environment",
+    "IpNetwork",
+    "get_settings",
+    "parse_networks",
+    "settings_problems",
+]
+
+Environment = Literal["development", "staging", "production"]
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(value: str | list[str] | tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    """Addresses and CIDR networks, comma-separated (``"10.0.0.5, 172.18.0.0/16"``)."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    networks: list[IpNetwork] = []
+    for raw in items:
+        item = str(raw).strip()
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"expected IP addresses or CIDR networks separated by commas, got {item!r}"
+            ) from None
+    return tuple(networks)
 
 
 class CloudSettings(BaseSettings):
@@ -43,14 +71,38 @@ class CloudSettings(BaseSettings):
     # A device silent for longer than this is shown as "stale" even if its status is online.
     device_stale_after_seconds: Annotated[float, Field(gt=0)] = 300.0
 
-    # Access control (docs/security.md). Outside development CT_AUTH_TOKEN_SECRET is required.
-    environment: Literal["development", "staging", "production"] = "development"
+    # Access control (docs/security.md). Outside development CT_AUTH_TOKEN_SECRET is required
+    # and public development secrets are refused; the demo and tests set development.
+    environment: Environment = "production"
     auth_token_secret: SecretStr | None = None
     auth_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] = 3_600
     # Public endpoints (resolver, ledger proofs): requests per client, in-memory, e.g. "60/minute".
     public_rate_limit: str = "120/minute"
+    # Peers whose X-Forwarded-For/-Proto/-Host and X-Region headers are believed (the TLS
+    # reverse proxy): addresses or CIDR networks, comma-separated. Empty: nobody's.
+    trusted_proxies: Annotated[tuple[IpNetwork, ...], NoDecode] = ()
+    # Request bodies larger than this are refused (413) before they are read.
+    api_max_body_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 64 * 1_024
+    # EPCIS capture documents (up to 10,000 events), from callers presenting a credential.
+    api_max_capture_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 8 * 1_024 * 1_024
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> tuple[IpNetwork, ...]:
+        if isinstance(value, str | list | tuple):
+            return parse_networks(value)
+        return value  # type: ignore[no-any-return]
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> CloudSettings:
     return CloudSettings()
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """One line naming each bad variable: ``CT_API_PORT: Input should be ...``."""
+    return "; ".join(
+        f"CT_{'_'.join(str(p) for p in e['loc']).upper()}: "
+        f"{e['msg'].removeprefix('Value error, ')}"
+        for e in exc.errors()
+    )

@@ -1,6 +1,6 @@
 """Loading the log's signing key and the anchoring account's key, refusing dev defaults.
 
-In ``development`` (the default environment) a missing key falls back to a well-known
+In ``development`` (set by the demo and the tests) a missing key falls back to a well-known
 development key so that the demo runs with no configuration; in ``staging`` and
 ``production`` a missing key is an error, and so is the development key itself, however
 it was supplied: a checkpoint signed with a published key proves nothing.

@@ -22,7 +22,8 @@ class LedgerSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")
 
-    environment: Literal["development", "staging", "production"] = "development"
+    # Production unless said otherwise: the demo and tests set development explicitly.
+    environment: Literal["development", "staging", "production"] = "production"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/channeltrace"
     eth_rpc_url: str | None = None
 

@@ -56,7 +56,7 @@ class AlertSettings(BaseSettings):
     # unless set (CT_ALERTS_WEBHOOK_ALLOW_PRIVATE=true for on-premises receivers).
     webhook_allow_private: bool | None = None
     environment: Literal["development", "staging", "production"] = Field(
-        default="development", validation_alias="CT_ENVIRONMENT"
+        default="production", validation_alias="CT_ENVIRONMENT"
     )
 
     @property

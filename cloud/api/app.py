@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
-from cloud.api.deps import get_conn, ledger_bundle_access, rate_limited
+from cloud.api.deps import SESSION_COOKIE, get_conn, ledger_bundle_access, rate_limited
+from cloud.api.docs import mount_docs
 from cloud.api.errors import ApiError
 from cloud.api.metrics import ApiMetrics, RequestMetricsMiddleware
+from cloud.api.middleware import BodyLimitMiddleware, RouteLimit, TrustedProxyMiddleware
 from cloud.api.queries import RollupCatalog
 from cloud.api.routers import (
     alerts,
@@ -31,9 +33,12 @@ from cloud.console import mount_console
 from cloud.settings import CloudSettings
 from ledger import api as ledger_api
 
-__all__ = ["create_app"]
+__all__ = ["CAPTURE_PATH", "create_app"]
 
 _logger = logging.getLogger(__name__)
+
+CAPTURE_PATH: Final = "/epcis/capture"
+"""The EPCIS capture route: the one body larger than ``CT_API_MAX_BODY_BYTES``."""
 
 
 def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> FastAPI:
@@ -70,7 +75,10 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
         summary="Sites, devices, readings, stock and delivery completeness of a brand's "
         "distribution channel.",
         lifespan=lifespan,
+        docs_url=None,  # mount_docs serves them with assets of our own, not a CDN's
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.settings = settings
     app.state.catalog = RollupCatalog()
     for module in (auth, sites, devices, readings, stock, provenance, resolver, alerts):
@@ -80,7 +88,15 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
     app.dependency_overrides[ledger_api.public_access] = rate_limited
     app.dependency_overrides[ledger_api.bundle_access] = ledger_bundle_access
     mount_console(app)  # server-rendered pages under /console (docs/console.md)
-    if metrics is not None:
+    # Middleware, innermost first (each add wraps the ones before it); docs/security.md.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_bytes=settings.api_max_body_bytes,
+        routes=[RouteLimit(CAPTURE_PATH, settings.api_max_capture_bytes)],
+        session_cookie=SESSION_COOKIE,
+    )
+    app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
+    if metrics is not None:  # outermost: refusals by the limits above are counted too
         app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
 
     @app.exception_handler(ApiError)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Annotated, Any
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
 import psycopg
 from fastapi import Depends, HTTPException, Request, Security
@@ -26,17 +28,34 @@ from cloud.api.queries import RollupCatalog
 from cloud.auth.principal import Principal
 from cloud.settings import CloudSettings
 
+if TYPE_CHECKING:
+    from cloud.auth.ratelimit import RateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class RateCheck:
+    """One counted request: allowed, or refused for ``retry_after_s`` seconds."""
+
+    allowed: bool
+    retry_after_s: int
+    limit: str
+
 __all__ = [
     "SESSION_COOKIE",
     "Catalog",
     "Conn",
     "CurrentPrincipal",
+    "Pool",
+    "RateCheck",
     "RateLimited",
     "ScopedConn",
     "Settings",
     "TenantPrincipal",
+    "check_rate",
+    "database_errors",
     "get_catalog",
     "get_conn",
+    "get_pool",
     "get_principal",
     "get_scoped_conn",
     "get_settings",
@@ -50,18 +69,31 @@ SESSION_COOKIE = "ct_session"
 _CHECKOUT_TIMEOUT_S = 5.0
 
 
-def get_conn(request: Request) -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection for the duration of one request."""
-    pool: ConnectionPool[psycopg.Connection[Any]] = request.app.state.pool
+@contextmanager
+def database_errors() -> Iterator[None]:
+    """A pool that has no connection to lend, or a database that is down, is a 503."""
     try:
-        with pool.connection(timeout=_CHECKOUT_TIMEOUT_S) as conn:
-            yield conn
+        yield
     except PoolTimeout:
         raise Unavailable(
             f"no database connection available within {_CHECKOUT_TIMEOUT_S:g} s"
         ) from None
     except psycopg.OperationalError as exc:
         raise Unavailable(f"database unavailable: {exc}") from None
+
+
+def get_conn(request: Request) -> Iterator[psycopg.Connection[Any]]:
+    """A pooled connection for the duration of one request."""
+    pool: ConnectionPool[psycopg.Connection[Any]] = request.app.state.pool
+    with database_errors(), pool.connection(timeout=_CHECKOUT_TIMEOUT_S) as conn:
+        yield conn
+
+
+def get_pool(request: Request) -> ConnectionPool[psycopg.Connection[Any]]:
+    """The pool itself, for routes that must not hold a connection throughout (logins);
+    borrow inside :func:`database_errors`."""
+    pool: ConnectionPool[psycopg.Connection[Any]] = request.app.state.pool
+    return pool
 
 
 def get_settings(request: Request) -> CloudSettings:
@@ -75,6 +107,7 @@ def get_catalog(request: Request) -> RollupCatalog:
 
 
 Conn = Annotated[psycopg.Connection[Any], Depends(get_conn)]
+Pool = Annotated[ConnectionPool[psycopg.Connection[Any]], Depends(get_pool)]
 Settings = Annotated[CloudSettings, Depends(get_settings)]
 Catalog = Annotated[RollupCatalog, Depends(get_catalog)]
 
@@ -115,6 +148,7 @@ def get_principal(
     elif api_key is not None:
         token = None
     elif cookie:
+        _check_cookie_csrf(request, cookie)
         token = cookie
     else:
         raise _unauthorized("authentication required (bearer token or X-API-Key)")
@@ -131,6 +165,26 @@ def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _check_cookie_csrf(request: Request, cookie: str) -> None:
+    """A write authenticated by the session cookie alone must carry its CSRF token.
+
+    A browser attaches the cookie to any request to us, even one a hostile page makes;
+    only our own pages know the token (docs/security.md). 403 otherwise.
+    """
+    from cloud.auth.csrf import CSRF_HEADER, valid_csrf
+
+    if request.method in _SAFE_METHODS:
+        return
+    if not valid_csrf(cookie, request.headers.get(CSRF_HEADER)):
+        raise HTTPException(
+            403,
+            f"a write authenticated by the session cookie needs the {CSRF_HEADER} header "
+            "of that session (GET /auth/me gives it), or a bearer token or API key instead",
+        )
 
 
 def tenant_principal(tenant: str, principal: CurrentPrincipal) -> Principal:
@@ -161,22 +215,38 @@ ScopedConn = Annotated[psycopg.Connection[Any], Depends(get_scoped_conn, scope="
 _LIMITER_LOCK = threading.Lock()
 
 
-def rate_limited(request: Request) -> None:
-    """429 with ``Retry-After`` when this client exceeds ``CT_PUBLIC_RATE_LIMIT``."""
+def _limiter(request: Request) -> RateLimiter:
     from cloud.auth.ratelimit import RateLimiter
 
     with _LIMITER_LOCK:  # one limiter per app, created by the first public request
-        limiter = getattr(request.app.state, "rate_limiter", None)
+        limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
         if limiter is None:
             settings: CloudSettings = request.app.state.settings
             limiter = request.app.state.rate_limiter = RateLimiter(settings.public_rate_limit)
+    return limiter
+
+
+def check_rate(request: Request) -> RateCheck:
+    """Count one public request of this client against ``CT_PUBLIC_RATE_LIMIT``.
+
+    The client is the peer, or the address a trusted proxy forwarded
+    (:mod:`cloud.api.middleware.proxies`): an ``X-Forwarded-For`` from anyone else was
+    removed before this runs, so a new header per request is not a new client.
+    """
+    limiter = _limiter(request)
     address = request.client.host if request.client is not None else "unknown"
     verdict = limiter.hit(address)
-    if not verdict.allowed:
+    return RateCheck(verdict.allowed, verdict.retry_after_s, limiter.limit)
+
+
+def rate_limited(request: Request) -> None:
+    """429 with ``Retry-After`` when this client exceeds ``CT_PUBLIC_RATE_LIMIT``."""
+    check = check_rate(request)
+    if not check.allowed:
         raise HTTPException(
             429,
-            f"rate limit {limiter.limit} exceeded; retry later",
-            headers={"Retry-After": str(verdict.retry_after_s)},
+            f"rate limit {check.limit} exceeded; retry in {check.retry_after_s} s",
+            headers={"Retry-After": str(check.retry_after_s)},
         )
 
 

@@ -15,7 +15,7 @@ import psycopg
 
 from cloud.auth.errors import AuthConfigError
 from cloud.auth.principal import Principal
-from cloud.auth.users import User, active_user_principal, authenticate
+from cloud.auth.users import ConnectionSource, User, active_user_principal, authenticate
 from cloud.settings import CloudSettings
 
 __all__ = [
@@ -41,7 +41,11 @@ def token_secret(settings: CloudSettings) -> bytes:
     """The signing secret; :class:`AuthConfigError` outside development without a real one."""
     if settings.auth_token_secret is None:
         if settings.environment != "development":
-            raise AuthConfigError(f"CT_AUTH_TOKEN_SECRET is required in {settings.environment}")
+            raise AuthConfigError(
+                f"CT_AUTH_TOKEN_SECRET is required in {settings.environment} (at least "
+                f"{_MIN_SECRET_BYTES} random bytes, e.g. from `openssl rand -hex 32`); "
+                "CT_ENVIRONMENT=development uses a public one, for trying it locally"
+            )
         return DEV_TOKEN_SECRET.encode()
     secret = settings.auth_token_secret.get_secret_value()
     if settings.environment != "development" and secret == DEV_TOKEN_SECRET:
@@ -92,8 +96,12 @@ def principal_from_token(
 
 
 def login(
-    conn: psycopg.Connection[Any], settings: CloudSettings, username: str, password: str
+    source: ConnectionSource, settings: CloudSettings, username: str, password: str
 ) -> str | None:
-    """A bearer token for an active user's right password, else None."""
-    user = authenticate(conn, username, password)
+    """A bearer token for an active user's right password, else None.
+
+    Give routes the pool (:func:`cloud.auth.users.authenticate`): no connection is held
+    while the password hash is verified.
+    """
+    user = authenticate(source, username, password)
     return None if user is None else issue_token(settings, user)

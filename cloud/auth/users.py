@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from cloud.auth.errors import CredentialError
 from cloud.auth.passwords import hash_password, needs_rehash, verify_password
 from cloud.auth.principal import Principal, Role
 
 __all__ = [
+    "ConnectionSource",
+    "LoginRecord",
     "User",
     "active_user_principal",
     "authenticate",
+    "check_login",
     "create_user",
     "disable_user",
+    "find_login",
     "list_users",
+    "rehash_if_needed",
 ]
 
 _LOGIN_ROLES = frozenset({Role.BRAND, Role.DISTRIBUTOR})
@@ -112,26 +119,75 @@ def disable_user(conn: psycopg.Connection[Any], username: str) -> bool:
     return cur.rowcount > 0
 
 
-def authenticate(conn: psycopg.Connection[Any], username: str, password: str) -> User | None:
-    """The active user with this name and password, else None (constant work on a miss)."""
-    row = (
-        None  # no user name holds a NUL, and PostgreSQL text cannot (found by API fuzzing)
-        if "\x00" in username
-        else conn.execute(
-            f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = %s",  # noqa: S608 (constant column list)
-            (username,),
-        ).fetchone()
-    )
-    encoded: str | None = None if row is None else row[-1]
-    if not verify_password(encoded, password) or row is None or row[6] is not None:
+@dataclass(frozen=True, slots=True)
+class LoginRecord:
+    """What a password check needs of a user, read before the (slow) hash verification."""
+
+    user: User
+    password_hash: str
+
+
+def find_login(conn: psycopg.Connection[Any], username: str) -> LoginRecord | None:
+    """The user named ``username`` and its password hash, else None (one quick query)."""
+    if "\x00" in username:  # no user name holds a NUL, and PostgreSQL text cannot
         return None
-    if needs_rehash(row[-1]):
+    row = conn.execute(
+        f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = %s",  # noqa: S608 (constant column list)
+        (username,),
+    ).fetchone()
+    return None if row is None else LoginRecord(_user(row[:-1]), str(row[-1]))
+
+
+def check_login(record: LoginRecord | None, password: str) -> User | None:
+    """The active user if ``password`` is right, else None; pure CPU, no database.
+
+    A missing user costs one verification of a dummy hash, as a wrong password does.
+    """
+    encoded = None if record is None else record.password_hash
+    if not verify_password(encoded, password) or record is None:
+        return None
+    return None if record.user.disabled_at is not None else record.user
+
+
+def rehash_if_needed(conn: psycopg.Connection[Any], record: LoginRecord, password: str) -> None:
+    """Store a new hash when the hasher's parameters changed since this one was made."""
+    if needs_rehash(record.password_hash):
         with conn.transaction():
             conn.execute(
-                "UPDATE users SET password_hash = %s WHERE id = %s",
-                (hash_password(password), row[0]),
+                "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s",
+                (hash_password(password), record.user.id, record.password_hash),
             )
-    return _user(row[:-1])
+
+
+ConnectionSource = psycopg.Connection[Any] | ConnectionPool[psycopg.Connection[Any]]
+"""A connection the caller holds anyway, or a pool to borrow one from per step."""
+
+
+_CHECKOUT_TIMEOUT_S = 5.0
+
+
+def _borrow(source: ConnectionSource) -> AbstractContextManager[psycopg.Connection[Any]]:
+    if isinstance(source, psycopg.Connection):
+        return nullcontext(source)
+    return source.connection(timeout=_CHECKOUT_TIMEOUT_S)
+
+
+def authenticate(source: ConnectionSource, username: str, password: str) -> User | None:
+    """The active user with this name and password, else None (constant work on a miss).
+
+    From a pool, a connection is held for the lookup only and given back before the
+    Argon2 verification, which takes tens of milliseconds of CPU: password guessing cannot
+    pin the pool's connections. Raises :class:`psycopg_pool.PoolTimeout` when none is free.
+    """
+    with _borrow(source) as conn:
+        record = find_login(conn, username)
+    user = check_login(record, password)
+    if user is None or record is None:
+        return None
+    if needs_rehash(record.password_hash):
+        with _borrow(source) as conn:
+            rehash_if_needed(conn, record, password)
+    return user
 
 
 def active_user_principal(conn: psycopg.Connection[Any], user_id: int) -> Principal | None:

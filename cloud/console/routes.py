@@ -18,17 +18,16 @@ from importlib.resources import files
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlencode
 
-import psycopg
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import PoolTimeout
 
-from cloud.api.deps import Catalog, get_conn, get_settings
+from cloud.api.deps import Catalog, Pool, check_rate, database_errors, get_settings
 from cloud.api.errors import Unavailable
+from cloud.auth.csrf import valid_csrf
 from cloud.auth.tokens import login as token_login
 from cloud.console import charts
-from cloud.console.csrf import valid_csrf
 from cloud.console.errors import BadInput, CsrfError
 from cloud.console.explorer import find_units, proof_state, scan_map, unit_view
 from cloud.console.lookup import BadLookup, parse_lookup
@@ -66,7 +65,6 @@ RANGES: Final = {
 ALERT_STATES: Final = ("open", "acknowledged", "resolved")
 SCAN_DAYS: Final = (1, 7, 30, 90)
 Settings = Annotated[CloudSettings, Depends(get_settings)]
-Owner = Annotated[psycopg.Connection[Any], Depends(get_conn)]
 
 
 def _page(
@@ -105,14 +103,26 @@ def login_form(request: Request, next: str | None = None) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(
     request: Request,
-    conn: Owner,
+    pool: Pool,
     settings: Settings,
     username: Annotated[str, Form(max_length=128)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str | None, Form(max_length=2048)] = None,
 ) -> Response:
+    # The same per-client budget as POST /auth/token: guessing passwords through the
+    # console is no cheaper than through the API.
+    rate = check_rate(request)
+    if not rate.allowed:
+        _logger.info("console login throttled (%s)", rate.limit)
+        response = _page(
+            request, "login.html", None, status=429, next=_safe_next(next), username=username,
+            error=f"Too many attempts from your address; try again in {rate.retry_after_s} s.",
+        )  # fmt: skip
+        response.headers["Retry-After"] = str(rate.retry_after_s)
+        return response
     credentials_ok = "\x00" not in username and "\x00" not in password  # never valid
-    token = token_login(conn, settings, username, password) if credentials_ok else None
+    with database_errors():  # a connection for the lookup only, not for Argon2
+        token = token_login(pool, settings, username, password) if credentials_ok else None
     if token is None:
         _logger.info("console login refused for %r", username)
         return _page(

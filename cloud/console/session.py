@@ -2,7 +2,9 @@
 :mod:`cloud.auth.tokens`, and the database connection scoped to its principal.
 
 The cookie is HttpOnly (scripts never see the token), SameSite=Lax (cross-site POSTs do not
-carry it), Secure when the request came over HTTPS, and lives as long as the token. A page
+carry it), Secure when the request came over HTTPS (directly, or through a proxy in
+``CT_TRUSTED_PROXIES`` that says so in ``X-Forwarded-Proto``: the request's scheme is set
+by :mod:`cloud.api.middleware.proxies`), and lives as long as the token. A page
 without a valid session raises :class:`LoginRequired`, which the console answers with a
 redirect to the login form (never a JSON 401: these are pages for people).
 """
@@ -18,9 +20,9 @@ from fastapi import Depends, Request, Response
 
 from cloud.api.deps import SESSION_COOKIE, get_conn, get_settings
 from cloud.auth import Principal, Role
+from cloud.auth.csrf import csrf_token
 from cloud.auth.scope import scope_transaction
 from cloud.auth.tokens import principal_from_token
-from cloud.console.csrf import csrf_token
 from cloud.console.errors import LoginRequired
 from cloud.settings import CloudSettings
 

@@ -46,6 +46,7 @@ PUBLIC = {
     ("GET", "/docs"): "the schema",
     ("GET", "/docs/oauth2-redirect"): "the schema",
     ("GET", "/redoc"): "the schema",
+    ("GET", "/docs/static"): "Swagger UI and ReDoc scripts and stylesheets",
     ("GET", "/console"): "redirects to the login page",
     ("GET", "/console/"): "redirects to the login page",
     ("GET", "/console/login"): "the login form",
@@ -288,7 +289,7 @@ def _thresholds(client: TestClient, world: World) -> None:
 
 
 def _console_alert_actions(client: TestClient, world: World) -> None:
-    from cloud.console.csrf import csrf_token
+    from cloud.auth.csrf import csrf_token
 
     for viewer in SCOPES:
         for owner, alert_id in world.alerts.items():

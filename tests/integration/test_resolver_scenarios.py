@@ -29,12 +29,13 @@ from cloud.provenance.digital_link import DigitalLink
 from cloud.provenance.gs1 import Gtin
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key
-from cloud.settings import CloudSettings
+from cloud.settings import CloudSettings, parse_networks
 from cloud.storage.products import Distributor, Product, save_distributor, save_product
 
 pytestmark = pytest.mark.integration
 
 HOST = "testserver"
+PROXY = ("127.0.0.1", 50000)  # the peer address of the test client: a trusted proxy
 GTIN = "09506000134352"
 LOT = "L2025-05"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -251,9 +252,15 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
         register_brand_key(conn, "acme", entry)
         record_issued_codes(conn, "acme", "batch-0001", codes, LOT)
         brand_key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
-    # a week of scans from one test client: the public rate limit is not under test here
-    app = create_app(CloudSettings(database_url=database_url, public_rate_limit="10000/minute"))
-    state = World(TestClient(app), codes, key, brand_key)
+    # a week of scans from one test client: the public rate limit is not under test here;
+    # the client plays the TLS proxy that sets X-Region (CT_TRUSTED_PROXIES)
+    settings = CloudSettings(
+        database_url=database_url,
+        public_rate_limit="10000/minute",
+        trusted_proxies=parse_networks(PROXY[0]),
+    )
+    app = create_app(settings)
+    state = World(TestClient(app, client=PROXY), codes, key, brand_key)
     app.dependency_overrides[scan_clock] = lambda: state.clock[0]
     with state.client:
         epcs = [c.link.uri for c in codes[:6]]  # the printed Digital Links name the units
@@ -341,6 +348,20 @@ def test_first_seen_outside_the_region_is_diversion(world: World) -> None:
     assert answer["findings"][0]["evidence"]["basis"] == "scan"
     # a country-level hint (CF-IPCountry) alone never accuses
     assert world.scan(_code(world, 4), headers={"CF-IPCountry": "CN"})["verdict"] == "genuine"
+
+
+def test_edge_headers_count_only_from_a_trusted_proxy(world: World) -> None:
+    """A phone talking to the API directly cannot pick its region or the code's host."""
+    direct = TestClient(world.client.app, client=("203.0.113.9", 40000))
+    scan = {"Accept": "application/json", "X-Region": "CN-ZJ"}
+    answer = direct.get(_code(world, 3), headers=scan).json()
+    assert answer["verdict"] == "genuine"  # the claimed region outside the area is ignored
+    # The code is verified against the host it was printed for; a forwarded host from
+    # anyone but the proxy is not believed (so the scan stays genuine) ...
+    moved = {"Accept": "application/json", "X-Forwarded-Host": "id.elsewhere.example"}
+    assert direct.get(_code(world, 4), headers=moved).json()["verdict"] == "genuine"
+    # ... while from the proxy it is the host the code is checked against: not ours.
+    assert world.scan(_code(world, 5), headers=moved)["verdict"] == "counterfeit"
 
 
 def test_family_scanning_one_bottle_five_times_over_a_week(world: World) -> None:

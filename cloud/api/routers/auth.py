@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
-from cloud.api.deps import Conn, CurrentPrincipal, RateLimited, Settings
+from cloud.api.deps import (
+    SESSION_COOKIE,
+    CurrentPrincipal,
+    Pool,
+    RateLimited,
+    Settings,
+    database_errors,
+)
 
 __all__ = ["router"]
 
@@ -21,11 +28,12 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     responses={401: {"description": "Wrong username or password"}, 429: {}},
 )
 def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], conn: Conn, settings: Settings
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], pool: Pool, settings: Settings
 ) -> dict[str, Any]:
     from cloud.auth.tokens import login
 
-    issued = login(conn, settings, form.username, form.password)
+    with database_errors():  # a connection for the lookup only, not for Argon2
+        issued = login(pool, settings, form.username, form.password)
     if issued is None:
         raise HTTPException(
             401, "wrong username or password", headers={"WWW-Authenticate": "Bearer"}
@@ -37,11 +45,24 @@ def token(
     }
 
 
-@router.get("/me", summary="The authenticated caller", responses={401: {}})
-def me(principal: CurrentPrincipal) -> dict[str, Any]:
-    return {
+@router.get(
+    "/me",
+    summary="The authenticated caller",
+    description="Authenticated by the console's session cookie alone, the answer also holds "
+    "`csrf_token`: send it as the `X-CSRF-Token` header with every write.",
+    responses={401: {}},
+)
+def me(request: Request, principal: CurrentPrincipal) -> dict[str, Any]:
+    from cloud.auth.csrf import csrf_token
+
+    answer: dict[str, Any] = {
         "subject": principal.subject,
         "role": principal.role.value,
         "tenant_id": principal.tenant_id,
         "distributor_id": principal.distributor_id,
     }
+    cookie = request.cookies.get(SESSION_COOKIE)
+    headers = request.headers
+    if cookie and "authorization" not in headers and "x-api-key" not in headers:
+        answer["csrf_token"] = csrf_token(cookie)
+    return answer

@@ -4,10 +4,13 @@ Answers a phone with an HTML page (no JavaScript, Chinese and English by
 ``Accept-Language``) and a client asking for ``application/json`` with JSON. Every request
 is a recorded scan: the client may give ``lat``/``lon`` (and ``acc`` in metres) or
 ``region``; otherwise the region comes from an edge header (``X-Region``,
-``CF-IPCountry``). IP addresses are never stored (the public rate limit keys on a salted
-hash of the peer address, in memory only). The code is verified as printed: the URI
-is rebuilt from the request's host (``X-Forwarded-Host`` behind a proxy) and raw path with
-the ``https`` scheme, because codes are printed ``https`` and TLS ends at the proxy.
+``CF-IPCountry``) set by a proxy in ``CT_TRUSTED_PROXIES`` (from anyone else these
+headers, and ``X-Forwarded-Host``, never reach this route: see
+:mod:`cloud.api.middleware.proxies`). IP addresses are never stored (the public rate limit
+keys on a salted hash of the client address, in memory only). The code is verified as
+printed: the URI is rebuilt from the request's host (``X-Forwarded-Host`` behind a trusted
+proxy) and raw path with the ``https`` scheme, because codes are printed ``https`` and TLS
+ends at the proxy.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def test_token_round_trip_expiry_and_forgery() -> None:
 
 
 def test_token_secret_rules_outside_development() -> None:
-    assert token_secret(CloudSettings()) == DEV_TOKEN_SECRET.encode()
+    assert token_secret(CloudSettings(environment="development")) == DEV_TOKEN_SECRET.encode()
     with pytest.raises(AuthConfigError, match="required in production"):
         token_secret(CloudSettings(environment="production"))
     with pytest.raises(AuthConfigError, match="refused"):

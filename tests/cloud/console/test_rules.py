@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.console.csrf import csrf_token, valid_csrf
+from cloud.auth.csrf import csrf_token, valid_csrf
 from cloud.console.lookup import BadLookup, Lookup, parse_lookup
 from cloud.console.status import SiteStatus, site_status
 

@@ -1,0 +1,54 @@
+"""Started plainly, every deployable is in production: development secrets are refused."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from cloud.alerts import AlertSettings
+from cloud.auth.errors import AuthConfigError
+from cloud.auth.tokens import DEV_TOKEN_SECRET, token_secret
+from cloud.settings import CloudSettings
+from ledger.errors import KeyConfigError
+from ledger.keys import DEV_LOG_KEY, load_anchor_private_key, load_log_key
+from ledger.settings import LedgerSettings
+from tests.plugins.environment import TEST_ENVIRONMENT
+
+
+@pytest.fixture
+def plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CT_ENVIRONMENT, as on a server where nobody set it."""
+    monkeypatch.delenv("CT_ENVIRONMENT", raising=False)
+    for name in ("CT_AUTH_TOKEN_SECRET", "CT_LEDGER_KEY", "CT_LEDGER_KEY_FILE",
+                 "CT_LEDGER_ANCHOR_KEY", "CT_LEDGER_ANCHOR_KEY_FILE",
+                 "CT_ALERTS_WEBHOOK_ALLOW_PRIVATE"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("plain_environment")
+def test_every_settings_class_defaults_to_production() -> None:
+    assert CloudSettings().environment == "production"
+    assert LedgerSettings().environment == "production"
+    assert AlertSettings().environment == "production"
+
+
+@pytest.mark.usefixtures("plain_environment")
+def test_development_secrets_are_refused_by_default() -> None:
+    from cloud.api import create_app
+
+    with pytest.raises(AuthConfigError, match="CT_AUTH_TOKEN_SECRET is required in production"):
+        create_app(CloudSettings())
+    with pytest.raises(AuthConfigError, match="refused in production"):
+        token_secret(CloudSettings(auth_token_secret=SecretStr(DEV_TOKEN_SECRET)))
+    with pytest.raises(KeyConfigError, match="required in production"):
+        load_log_key(LedgerSettings())
+    with pytest.raises(KeyConfigError):
+        load_log_key(LedgerSettings(ledger_key=SecretStr(DEV_LOG_KEY.to_skey())))
+    with pytest.raises(KeyConfigError, match="required in production"):
+        load_anchor_private_key(LedgerSettings())
+    assert not AlertSettings().private_webhooks_allowed
+
+
+def test_the_tests_say_development_explicitly() -> None:
+    assert TEST_ENVIRONMENT == "development"
+    assert CloudSettings().environment == "development"
