@@ -40,7 +40,7 @@ sys.path.insert(0, str(_HERE.parent))
 from edge.agent import Agent  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.outbox import Kind, Outbox  # noqa: E402
-from edge.provision import provision  # noqa: E402
+from edge.provision import SensorChoice, provision  # noqa: E402
 from firmware_sim.climate import ClimateSensor  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -88,6 +88,7 @@ def bench_agent_loop(directory: Path, seconds: float, probes: int) -> None:
         tenant="acme",
         site="wh-1",
         broker_url="mqtt://127.0.0.1:1",
+        sensor=SensorChoice.simulated(),
     )
     config = load_config(prov.config_path)
     sensors = [ClimateSensor(f"p{i}", profile="dairy", seed=i) for i in range(probes)]
@@ -163,6 +164,7 @@ def bench_agent_process(
         tenant="acme",
         site="wh-1",
         broker_url=mqtt_url or "mqtt://127.0.0.1:1",
+        sensor=SensorChoice.simulated(),
     )
     text = prov.config_path.read_text().replace("interval_s = 1.0", "interval_s = 0.01")
     prov.config_path.write_text(text)

@@ -51,13 +51,14 @@ def provision_fleet(
     from cloud.registry import DeviceRegistration, register_device
     from edge.agent import Agent
     from edge.config import load_config
-    from edge.provision import provision
+    from edge.provision import SensorChoice, provision
 
     agents: list[Agent] = []
     with psycopg.connect(database_url) as conn:
         for device, site, region, profile in FLEET:
             prov = provision(workdir / "devices" / device, device=device, tenant=TENANT,
-                             site=site, broker_url=mqtt_url, profile=profile)  # fmt: skip
+                             site=site, broker_url=mqtt_url,
+                             sensor=SensorChoice.simulated(profile))  # fmt: skip
             register_device(conn, DeviceRegistration(**prov.registration, region=region))
             text = prov.config_path.read_text().replace(
                 "interval_s = 1.0", f"interval_s = {interval}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,30 +20,76 @@ __all__ = ["edge_app"]
 edge_app = typer.Typer(help="Edge agent on a warehouse gateway.", no_args_is_help=True)
 
 
+class Sensor(StrEnum):
+    """The probe a gateway reads (``--sensor``)."""
+
+    SIM = "sim"
+    DS18B20 = "ds18b20"
+    SHT3X = "sht3x"
+    BME280 = "bme280"
+
+
 @edge_app.command("provision")
 def edge_provision(
     device: Annotated[str, typer.Option(help="Device id, unique across the fleet.")],
     tenant: Annotated[str, typer.Option(help="Brand (tenant) id.")],
     site: Annotated[str, typer.Option(help="Warehouse (site) id.")],
+    sensor: Annotated[
+        Sensor,
+        typer.Option(
+            help="The probe this gateway reads: ds18b20 (1-Wire), sht3x or bme280 (I²C), or "
+            "sim (a simulated probe, for trials). Required: a real gateway never gets the "
+            "simulator by default.",
+            case_sensitive=False,
+        ),
+    ],
     directory: Annotated[Path, typer.Option("--dir", help="Where to write key and config.")] = Path(
         "."
     ),
     broker: Annotated[str, typer.Option(help="Broker URL.")] = "mqtt://127.0.0.1:1883",
-    profile: Annotated[str, typer.Option(help="Storage profile of the simulated probe.")] = "wine",
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Storage profile of the simulated probe (--sensor sim; default wine)."),
+    ] = None,
+    w1_device: Annotated[
+        str | None,
+        typer.Option(
+            "--w1-device",
+            help="DS18B20 ROM id as the kernel names it (28-...); default: the only probe "
+            "on the 1-Wire bus.",
+        ),
+    ] = None,
+    i2c_bus: Annotated[
+        int | None, typer.Option(help="I²C bus of an sht3x or bme280 (/dev/i2c-N; default 1).")
+    ] = None,
+    i2c_address: Annotated[
+        str | None,
+        typer.Option(help="I²C address, e.g. 0x45 (default 0x44 for sht3x, 0x76 for bme280)."),
+    ] = None,
 ) -> None:
     """Create the device key pair and config; print what the cloud must register."""
     from edge.errors import EdgeError
-    from edge.provision import provision
+    from edge.provision import SensorChoice, provision
     from wire import WireError
 
     try:
+        address = None if i2c_address is None else int(i2c_address, 0)
+    except ValueError:
+        raise fail(f"--i2c-address: expected a number such as 0x44, got {i2c_address!r}") from None
+    try:
+        choice = SensorChoice(
+            sensor.value,
+            profile=profile, w1_device=w1_device, i2c_bus=i2c_bus, i2c_address=address,
+        )  # fmt: skip
         result = provision(
-            directory, device=device, tenant=tenant, site=site, broker_url=broker, profile=profile
+            directory, device=device, tenant=tenant, site=site, broker_url=broker, sensor=choice
         )
     except (EdgeError, WireError) as exc:
         raise fail(str(exc)) from None
-    typer.echo(f"wrote {result.key_path} (private, mode 0600)")
-    typer.echo(f"wrote {result.config_path}")
+    typer.echo(f"wrote {result.key_path} (private key, mode 0600)")
+    typer.echo(f"wrote {result.config_path} (mode 0600: the broker URL may hold a password)")
+    if choice.simulated_probe:
+        typer.echo("  it reads a SIMULATED probe: for trials only, not a warehouse's climate")
     typer.echo(f"wrote {result.registration_path} — register it with:")
     typer.echo(f"  channeltrace cloud register {result.registration_path}")
     typer.echo(json.dumps(result.registration, indent=2))

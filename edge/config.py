@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -134,16 +134,27 @@ def load_config(path: Path) -> AgentConfig:
         raise ConfigError(f"{path}: {_problems(exc)}") from None
 
 
-def render_config(device: str, tenant: str, site: str, broker_url: str, *, profile: str) -> str:
-    """A commented starting config for a newly provisioned device.
+def render_config(
+    device: str, tenant: str, site: str, broker_url: str, *, sensor: Mapping[str, str | int]
+) -> str:
+    """A commented starting config for a newly provisioned device reading ``sensor`` (one
+    ``[[sensors]]`` table, e.g. ``edge.provision.SensorChoice.table``).
 
     Values are written as JSON strings, which are valid TOML basic strings, so no value
     can break out of its line.
     """
     q = json.dumps
-    seed = zlib.crc32(device.encode()) % 10_000
+    simulated = sensor.get("driver") == "sim.climate"
+    note = (
+        "# A simulated probe (trials and demos): a real gateway names its chip at provision\n"
+        "# (--sensor ds18b20|sht3x|bme280); see docs/edge.md for every driver's keys.\n"
+        if simulated
+        else "# The gateway's probe; docs/edge.md lists every driver's keys.\n"
+    )
+    table = "".join(f"{key} = {_toml_value(key, value)}\n" for key, value in sensor.items())
     return f"""# ChannelTrace edge agent configuration (see docs/edge.md).
-# Relative paths are relative to this file's directory.
+# Relative paths are relative to this file's directory. Mode 0600: the broker URL may hold
+# the device's password.
 
 [device]
 id = {q(device)}
@@ -166,12 +177,16 @@ flush_interval_s = 0.2
 heartbeat_interval_s = 30
 max_inflight = 100
 
-[[sensors]]
-driver = "sim.climate"
-id = "probe-1"
-profile = {q(profile)}
-seed = {seed}
-"""
+{note}[[sensors]]
+{table}"""
+
+
+def _toml_value(key: str, value: str | int) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TypeError(f"sensor.{key}: expected a string or an integer, got {value!r}")
+    if isinstance(value, str):
+        return json.dumps(value)
+    return f"{value:#04x}" if key == "address" else str(value)  # I²C addresses in hex
 
 
 def check_rendered(text: str, origin: str) -> AgentConfig:

@@ -110,7 +110,7 @@ def run_agents(
     cloud_public_key: str | None = None,
 ) -> list[dict[str, Any]]:
     """Provision (once) and run one real agent process per warehouse until stopped."""
-    from edge.provision import provision
+    from edge.provision import SensorChoice, provision
 
     configs: list[Path] = []
     registrations: list[Path] = []
@@ -124,7 +124,7 @@ def run_agents(
                 tenant=w.tenant,
                 site=w.site,
                 broker_url=broker_url,
-                profile=w.profile,
+                sensor=SensorChoice.simulated(w.profile),
             )
             text = prov.config_path.read_text(encoding="utf-8")
             text = text.replace("interval_s = 1.0", f"interval_s = {interval_s}")

@@ -38,7 +38,7 @@ def test_edge_provision_works_without_cloud_dependencies(tmp_path: Path) -> None
     target = tmp_path / "gw"
     result = subprocess.run(
         [sys.executable, "-c", _EDGE_ONLY, "edge", "provision", "--device", "gw-7",
-         "--tenant", "acme", "--site", "wh-1", "--dir", str(target)],
+         "--tenant", "acme", "--site", "wh-1", "--sensor", "ds18b20", "--dir", str(target)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -57,11 +57,29 @@ def test_edge_provision_works_without_cloud_dependencies(tmp_path: Path) -> None
 
 def test_provision_refuses_to_replace_a_key(tmp_path: Path) -> None:
     args = ["edge", "provision", "--device", "gw-1", "--tenant", "a", "--site", "s",
-            "--dir", str(tmp_path)]  # fmt: skip
-    assert CliRunner().invoke(app, args).exit_code == 0
+            "--sensor", "sim", "--dir", str(tmp_path)]  # fmt: skip
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0
+    assert "SIMULATED probe" in first.output
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2
     assert "refusing to replace" in again.output
+
+
+def test_provision_needs_the_sensor_named(tmp_path: Path) -> None:
+    args = ["edge", "provision", "--device", "gw-1", "--tenant", "a", "--site", "s",
+            "--dir", str(tmp_path)]  # fmt: skip
+    missing = CliRunner().invoke(app, args)
+    assert missing.exit_code == 2
+    assert "Missing option '--sensor'" in missing.output
+    assert not (tmp_path / "device.pem").exists()
+    wrong = CliRunner().invoke(app, [*args, "--sensor", "sht3x", "--i2c-address", "forty"])
+    assert wrong.exit_code == 2
+    assert "--i2c-address: expected a number such as 0x44, got 'forty'" in wrong.output
+    real = CliRunner().invoke(app, [*args, "--sensor", "sht3x", "--i2c-address", "0x45"])
+    assert real.exit_code == 0, real.output
+    assert "SIMULATED" not in real.output
+    assert "address = 0x45" in (tmp_path / "agent.toml").read_text(encoding="utf-8")
 
 
 def test_edge_run_reports_a_bad_config(tmp_path: Path) -> None:

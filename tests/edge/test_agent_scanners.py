@@ -8,12 +8,13 @@ from pathlib import Path
 
 from edge.agent import Agent
 from edge.config import load_config
-from edge.provision import provision
+from edge.provision import SensorChoice, provision
 
 
 def test_configured_wedge_scanner_feeds_the_outbox(tmp_path: Path) -> None:
     prov = provision(tmp_path / "gw", device="gw-1", tenant="acme", site="wh-1",
-                     broker_url="mqtt://127.0.0.1:1")  # fmt: skip
+                     broker_url="mqtt://127.0.0.1:1",
+                     sensor=SensorChoice.simulated())  # fmt: skip
     scans = tmp_path / "scans.txt"
     scans.write_text("4006381333931\n")  # EAN-13 read at the dock door
     text = prov.config_path.read_text() + (

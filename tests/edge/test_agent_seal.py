@@ -14,6 +14,7 @@ from edge.config import AgentConfig, load_config, render_config
 from edge.drivers import Sensor, build_sensor
 from edge.outbox import Kind as OutboxKind
 from edge.outbox import OutboxMessage
+from edge.provision import SensorChoice
 from wire import (
     Kind,
     Reading,
@@ -61,7 +62,8 @@ def key() -> Ed25519PrivateKey:
 @pytest.fixture
 def config(tmp_path: Path, key: Ed25519PrivateKey) -> AgentConfig:
     write_private_key(key, tmp_path / "device.pem")
-    text = render_config("gw-0001", "acme", "wh-sh-01", "mqtt://127.0.0.1:1", profile="dairy")
+    sensor = SensorChoice.simulated("dairy").table("gw-0001")
+    text = render_config("gw-0001", "acme", "wh-sh-01", "mqtt://127.0.0.1:1", sensor=sensor)
     (tmp_path / "agent.toml").write_text(text, encoding="utf-8")
     return load_config(tmp_path / "agent.toml")
 

@@ -8,6 +8,7 @@ import pytest
 
 from edge.config import AgentConfig, load_config, render_config
 from edge.errors import ConfigError, EdgeError
+from edge.provision import SensorChoice
 
 
 def write(tmp_path: Path, text: str, name: str = "agent.toml") -> Path:
@@ -21,7 +22,7 @@ def rendered(**overrides: str) -> str:
             "broker_url": "mqtts://user:pw@broker.example:8883", "profile": "dairy"}  # fmt: skip
     args.update(overrides)
     profile = args.pop("profile")
-    return render_config(**args, profile=profile)
+    return render_config(**args, sensor=SensorChoice.simulated(profile).table(args["device"]))
 
 
 def test_rendered_config_round_trips(tmp_path: Path) -> None:

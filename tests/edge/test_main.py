@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.provision import provision
+from edge.provision import SensorChoice, provision
 
 # Runs the lean entry point in a fresh interpreter, then reports which of the modules the
 # gateway's memory budget cannot afford were loaded along the way.
@@ -29,6 +29,7 @@ def config(tmp_path: Path) -> Path:
     result = provision(
         tmp_path / "gw", device="gw-main", tenant="acme", site="wh-1",
         broker_url="mqtt://127.0.0.1:1",  # nothing listens: the agent runs offline
+        sensor=SensorChoice.simulated(),
     )  # fmt: skip
     text = result.config_path.read_text().replace("interval_s = 1.0", "interval_s = 0.05")
     result.config_path.write_text(text)

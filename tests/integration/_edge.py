@@ -45,6 +45,8 @@ def provision_agent(
             "acme",
             "--site",
             "wh-sh-01",
+            "--sensor",
+            "sim",
             "--broker",
             broker_url,
             "--dir",

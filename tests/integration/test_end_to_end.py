@@ -32,7 +32,7 @@ def _provision(tmp_path: Path, mosquitto_url: str, database_url: str, device: st
     directory = tmp_path / device
     channeltrace(
         ["edge", "provision", "--device", device, "--tenant", "acme", "--site", "wh-sh-01",
-         "--broker", mosquitto_url, "--dir", str(directory)]
+         "--sensor", "sim", "--broker", mosquitto_url, "--dir", str(directory)]
     )  # fmt: skip
     config = directory / "agent.toml"
     # Sample fast so the test is quick; batches stay small so there are many messages.
