@@ -4,7 +4,9 @@
 #
 #   (a) system services: Mosquitto and the PostgreSQL server, Chromium for browser tests
 #       (apt, as root; a clear message otherwise)
-#   (b) npm packages when the repository has a package.json (and the TimescaleDB stand-in's)
+#   (b) npm packages when the repository has a package.json
+#   (b2) only when ../shared/timescaledb/ holds the TimescaleDB build (CI): a PostgreSQL 15
+#       with TimescaleDB for the tests, in .cache/timescaledb-pg15/ (never the system tree)
 #   (c) the Python venv in .venv with the project installed editable with its dev extras
 set -euo pipefail
 
@@ -29,6 +31,17 @@ have_pg_server() {
 apt_pkgs=()
 have_mosquitto || apt_pkgs+=(mosquitto mosquitto-clients)
 have_pg_server || apt_pkgs+=(postgresql)
+# The TimescaleDB build beside the repository (CI only; see (b2)) needs PostgreSQL 15.20 or
+# newer (its libraries call heap_datum_check, new in 15.20): upgrade Debian's postgresql-15.
+TS_SHARED="$ROOT/../shared/timescaledb"
+pg15_minor() {
+    local version
+    version="$(/usr/lib/postgresql/15/bin/postgres -V 2>/dev/null | sed -n 's/.* 15\.\([0-9]*\).*/\1/p')"
+    printf '%s' "${version:-0}"
+}
+if [ -d "$TS_SHARED" ] && [ -x /usr/lib/postgresql/15/bin/postgres ] && [ "$(pg15_minor)" -lt 20 ]; then
+    apt_pkgs+=(postgresql-15)
+fi
 # promtool (Debian's prometheus package) checks and unit-tests deploy/prometheus.
 command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
 # Headless Chromium for the console's browser tests (Playwright drives /usr/bin/chromium;
@@ -84,19 +97,40 @@ if [ -f package.json ]; then
     fi
 fi
 
-# --- (b2) the PGlite+TimescaleDB stand-in (tests of the Timescale SQL) ----------------------
-# Its own package.json/package-lock.json in deploy/pglite-timescale; reinstalled only when
-# the lock file is newer than node_modules.
-TS_FRONT=deploy/pglite-timescale
-if [ -f "$TS_FRONT/package-lock.json" ]; then
-    if ! command -v npm >/dev/null 2>&1; then
-        warn "npm is missing: the TimescaleDB compatibility tests skip (apt-get install -y nodejs npm)"
-    elif [ ! -d "$TS_FRONT/node_modules" ] || [ "$TS_FRONT/package-lock.json" -nt "$TS_FRONT/node_modules" ]; then
-        say "installing the PGlite+TimescaleDB stand-in ($TS_FRONT)"
-        (cd "$TS_FRONT" && npm ci --no-audit --no-fund)
-        touch "$TS_FRONT/node_modules"
+# --- (b2) TimescaleDB for the tests (only when ../shared/timescaledb/ holds the build) -----
+# The build is TimescaleDB for Debian bookworm's PostgreSQL 15 (README beside it). It goes
+# into a relocated copy of Debian's PostgreSQL 15 under .cache/timescaledb-pg15/ (gitignored),
+# NOT into /usr: once its files are in the system tree, CREATE EXTENSION timescaledb on any
+# server of this machine that does not preload it raises FATAL and closes the session, which
+# breaks every other PostgreSQL user of a shared machine. Debian's server finds its share and
+# lib directories relative to its binary, so the copy is a separate TimescaleDB-enabled
+# PostgreSQL; tests/plugins/timescale.py starts it with shared_preload_libraries=timescaledb.
+# Rebuilt when the system PostgreSQL or the tarball changes (stamp file).
+TS_PREFIX="$ROOT/.cache/timescaledb-pg15"
+if [ -d "$TS_SHARED" ]; then
+    ts_tarball="$(find "$TS_SHARED" -maxdepth 1 -name 'timescaledb-*-pg15-*.tar.gz' | sort | tail -n 1)"
+    pg15_bin=/usr/lib/postgresql/15/bin/postgres
+    if [ -z "$ts_tarball" ]; then
+        warn "$TS_SHARED holds no timescaledb-*-pg15-*.tar.gz: the TimescaleDB tests cannot run"
+    elif [ ! -x "$pg15_bin" ]; then
+        warn "Debian's PostgreSQL 15 is missing (apt-get install -y postgresql-15): the TimescaleDB tests cannot run"
+    elif [ "$(pg15_minor)" -lt 20 ]; then
+        warn "PostgreSQL $("$pg15_bin" -V | awk '{print $3}') is older than 15.20, which the TimescaleDB build needs:"
+        warn "apt-get install -y postgresql-15 (or run this script as root). Until then the TimescaleDB tests cannot run."
     else
-        say "PGlite+TimescaleDB stand-in up to date"
+        ts_stamp="$("$pg15_bin" -V) $(sha256sum "$ts_tarball" | cut -d' ' -f1)"
+        if [ -f "$TS_PREFIX/.stamp" ] && [ "$(cat "$TS_PREFIX/.stamp")" = "$ts_stamp" ]; then
+            say "TimescaleDB test server up to date ($TS_PREFIX)"
+        else
+            say "installing $(basename "$ts_tarball") into a copy of PostgreSQL 15 at $TS_PREFIX"
+            rm -rf "$TS_PREFIX.tmp" "$TS_PREFIX"
+            mkdir -p "$TS_PREFIX.tmp/usr/lib/postgresql" "$TS_PREFIX.tmp/usr/share/postgresql"
+            cp -a /usr/lib/postgresql/15 "$TS_PREFIX.tmp/usr/lib/postgresql/"
+            cp -a /usr/share/postgresql/15 "$TS_PREFIX.tmp/usr/share/postgresql/"
+            tar -xzf "$ts_tarball" -C "$TS_PREFIX.tmp" --no-same-owner
+            printf '%s\n' "$ts_stamp" >"$TS_PREFIX.tmp/.stamp"
+            mv "$TS_PREFIX.tmp" "$TS_PREFIX"
+        fi
     fi
 fi
 

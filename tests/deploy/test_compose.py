@@ -202,6 +202,16 @@ def test_images_are_pinned() -> None:
     assert SERVICES["anvil"]["image"].startswith("ghcr.io/foundry-rs/foundry:")
 
 
+def test_database_image_is_the_timescaledb_the_tests_run() -> None:
+    """The minor version and PostgreSQL major that tests/plugins/timescale.py runs."""
+    from tests.plugins.timescale import TESTED_POSTGRES_MAJOR, TESTED_TIMESCALEDB
+
+    tag = SERVICES["timescaledb"]["image"].removeprefix("timescale/timescaledb:")
+    version, postgres = tag.rsplit("-", 1)
+    assert version.rsplit(".", 1)[0] == TESTED_TIMESCALEDB, tag
+    assert postgres == f"pg{TESTED_POSTGRES_MAJOR}", tag
+
+
 def test_host_ports_bind_loopback_unless_meant_to_be_public() -> None:
     for name, service in SERVICES.items():
         for binding in d.port_bindings(service):

@@ -3,8 +3,9 @@
 A private server (roles are cluster-wide): migrate, run the TimescaleDB image's init script
 deploy/timescaledb/initdb/10-grafana-reader.sh with psql as the image would, then run each
 panel and variable query as ``ct_grafana`` with Grafana's macros expanded the way its
-PostgreSQL data source expands them. Plain PostgreSQL stands in for TimescaleDB here:
-readings_1m/1h are tables instead of continuous aggregates, with the same columns.
+PostgreSQL data source expands them. On both storage backends: plain PostgreSQL
+(readings_1m/1h are tables) and the real TimescaleDB of tests/plugins/timescale.py
+(continuous aggregates, with Grafana's TimescaleDB macros as deploy/grafana enables them).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -95,12 +95,15 @@ def test_macro_expansion_matches_grafana() -> None:
     assert len(dashboard_queries()) >= 15
 
 
-@pytest.fixture
-def grafana_database(make_postgres: Callable[..., Postgres]) -> str:
+@pytest.fixture(params=["postgresql", "timescaledb"])
+def grafana_database(request: pytest.FixtureRequest) -> str:
     psql = shutil.which("psql") or shutil.which("psql", path="/usr/lib/postgresql/15/bin")
     if psql is None:
         d.missing_tool("psql not found (apt-get install -y postgresql-client)")
-    server = make_postgres(fast=True)
+    if request.param == "timescaledb":
+        server: Postgres = request.getfixturevalue("make_timescale")()
+    else:
+        server = request.getfixturevalue("make_postgres")(fast=True)
     owner_url = server.create_database("channeltrace")
     migrate(owner_url)
     env = {
@@ -120,30 +123,14 @@ def test_every_dashboard_query_runs_as_the_grafana_role(grafana_database: str) -
     failures = []
     with psycopg.connect(grafana_database, autocommit=True) as conn:
         assert conn.execute("SELECT current_user").fetchone() == ("ct_grafana",)
+        backend = conn.execute("SELECT backend FROM storage_backend").fetchone()
+        timescaledb = backend == ("timescaledb",)
         for where, sql in dashboard_queries():
             try:
-                conn.execute(expand(sql)).fetchall()
+                conn.execute(expand(sql, timescaledb=timescaledb)).fetchall()
             except psycopg.Error as exc:
                 failures.append(f"{where}: {exc}")
         # Read-only, whatever a dashboard editor types.
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             conn.execute("INSERT INTO tenants (id, name) VALUES ('x', 'x')")
-    assert failures == []
-
-
-@pytest.mark.timescale_compat
-def test_every_dashboard_query_runs_on_the_timescale_schema(timescale_url: str) -> None:
-    """The TimescaleDB path (hypertables, continuous aggregates readings_1m/1h) with
-    Grafana's TimescaleDB macros, on the PGlite+TimescaleDB stand-in (a compatibility
-    check of the SQL, not a TimescaleDB server; as its superuser, no role script)."""
-    migrate(timescale_url)
-    failures = []
-    with psycopg.connect(timescale_url, autocommit=True) as conn:
-        conn.execute("SET client_min_messages = warning")
-        assert conn.execute("SELECT backend FROM storage_backend").fetchone() == ("timescaledb",)
-        for where, sql in dashboard_queries():
-            try:
-                conn.execute(expand(sql, timescaledb=True)).fetchall()
-            except psycopg.Error as exc:
-                failures.append(f"{where}: {exc}")
     assert failures == []

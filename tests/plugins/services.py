@@ -34,6 +34,7 @@ __all__ = [
     "mosquitto",
     "mosquitto_url",
     "postgres",
+    "service_dir",
 ]
 
 
@@ -48,7 +49,8 @@ def _service_missing(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-def _service_dir(prefix: str) -> Path:
+def service_dir(prefix: str) -> Path:
+    """A new work directory for a server (mode 0755)."""
     # Not tmp_path_factory: its /tmp/pytest-of-root is 0700, and PostgreSQL and Mosquitto
     # drop root privileges to their own users, who must be able to enter the directory.
     path = Path(tempfile.mkdtemp(prefix=prefix))
@@ -59,7 +61,7 @@ def _service_dir(prefix: str) -> Path:
 @pytest.fixture(scope="session")
 def mosquitto() -> Iterator[Mosquitto]:
     """A broker on a free loopback port for the whole session (do not stop it)."""
-    workdir = _service_dir("ct-mq-")
+    workdir = service_dir("ct-mq-")
     try:
         broker = start_mosquitto(workdir)
     except ServiceUnavailable as exc:
@@ -79,7 +81,7 @@ def mosquitto_url(mosquitto: Mosquitto) -> str:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
     """A PostgreSQL server for the whole session, fsync off (do not stop or kill it)."""
-    workdir = _service_dir("ct-pg-")
+    workdir = service_dir("ct-pg-")
     try:
         server = start_postgres(workdir, fast=True)
     except ServiceUnavailable as exc:
@@ -91,12 +93,19 @@ def postgres() -> Iterator[Postgres]:
 
 
 @pytest.fixture
-def database_url(postgres: Postgres) -> Iterator[str]:
-    """URL of a fresh, empty database on the session server, dropped after the test."""
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """URL of a fresh, empty database on a session server, dropped after the test.
+
+    Plain PostgreSQL (``postgres``) unless the test is parametrized ``[timescaledb]``
+    (tests/plugins/timescale.py runs the storage, ingest, API and alert tests on both).
+    """
+    backend = getattr(request, "param", "postgresql")
+    fixture = "timescale_server" if backend == "timescaledb" else "postgres"
+    server: Postgres = request.getfixturevalue(fixture)
     name = f"ct_test_{uuid.uuid4().hex[:12]}"
-    url = postgres.create_database(name)
+    url = server.create_database(name)
     yield url
-    postgres.drop_database(name)
+    server.drop_database(name)
 
 
 def _factory(
@@ -105,7 +114,7 @@ def _factory(
     started: list[tuple[Mosquitto | Postgres, Path]] = []
 
     def make(**options: Any) -> Mosquitto | Postgres:
-        workdir = _service_dir(prefix)
+        workdir = service_dir(prefix)
         try:
             service = start(workdir, **options)
         except ServiceUnavailable as exc:

@@ -14,8 +14,11 @@ from cloud.storage.partitions import partition_days
 from tests.cloud.storage._data import copy_readings, reading, seed
 
 pytestmark = pytest.mark.integration
+# Day partitions exist on plain PostgreSQL only (TimescaleDB makes chunks on insert).
+PLAIN = pytest.mark.storage_backend("postgresql")
 
 
+@PLAIN
 def test_migration_creates_partitions_ahead_and_a_default(database_url: str) -> None:
     migrate(database_url)
     today = datetime.now(UTC).date()
@@ -29,6 +32,7 @@ def test_migration_creates_partitions_ahead_and_a_default(database_url: str) -> 
             )
 
 
+@PLAIN
 def test_rows_outside_partitions_land_in_default_then_move(database_url: str) -> None:
     migrate(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -47,6 +51,7 @@ def test_rows_outside_partitions_land_in_default_then_move(database_url: str) ->
         assert storage.ensure_partitions(conn, now=far - timedelta(days=3)) == 0
 
 
+@PLAIN
 def test_retention_drops_old_partitions_and_old_default_rows(database_url: str) -> None:
     migrate(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -65,6 +70,7 @@ def test_retention_drops_old_partitions_and_old_default_rows(database_url: str) 
         assert conn.execute("SELECT value FROM readings").fetchall() == [(2.0,)]
 
 
+@PLAIN
 def test_naive_datetimes_are_refused(database_url: str) -> None:
     migrate(database_url)
     with (

@@ -33,6 +33,7 @@ def test_choose_resolution_by_span() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.storage_backend("postgresql")  # TimescaleDB: continuous aggregates, test_timescale
 def test_rollups_match_raw_buckets_and_absorb_late_data(database_url: str) -> None:
     migrate(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -87,6 +88,7 @@ def _assert_close(got: list[SeriesPoint], want: list[SeriesPoint]) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.storage_backend("postgresql")
 def test_insert_trigger_records_touched_hours(database_url: str) -> None:
     migrate(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:

@@ -1,27 +1,31 @@
-"""Compatibility check of the Timescale SQL against the PGlite+TimescaleDB stand-in.
+"""The Timescale SQL on a real TimescaleDB 2.28 (PostgreSQL 15, tests/plugins/timescale.py).
 
-NOT real TimescaleDB: PGlite is PostgreSQL 17 in WebAssembly with TimescaleDB 2.23, one
-backend and no background workers, so policies are run here with ``CALL run_job(id)``.
-What this proves: migrations 0001+0002 take the TimescaleDB path, and hypertables,
-compression, policies, continuous aggregates, late rows into compressed chunks and the
-API's read queries all run, with the same results as plain PostgreSQL for the same data.
-What it does not prove: performance, concurrency, background scheduling, durability.
+Migrations take the TimescaleDB path; hypertables, compression (segmented by site and
+device) through the compression policy, retention and continuous aggregate refresh
+policies, late rows into compressed chunks, and the API's read queries giving the same
+results as plain PostgreSQL for the same data. The session server's background jobs are
+off: policies run here with ``CALL run_job(id)`` (on PostgreSQL 15.20 background runs
+fail after doing their work; tests/cloud/storage/test_job_health.py covers that).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
+from channeltrace.services import Postgres
 from cloud import storage
 from cloud.migrate import migrate
 from cloud.storage.series import raw_series, rollup_series
 from tests.cloud.storage._data import DEVICE, copy_readings, minute_series, reading, seed
+from tests.plugins.timescale import TESTED_POSTGRES_MAJOR, TESTED_TIMESCALEDB
 
-pytestmark = [pytest.mark.integration, pytest.mark.timescale_compat]
+pytestmark = pytest.mark.integration
 
 H = timedelta(hours=1)
 
@@ -42,6 +46,17 @@ def job_id(conn: psycopg.Connection[Any], proc: str, relation: str) -> int:
 
 def run_job(conn: psycopg.Connection[Any], proc: str, relation: str) -> None:
     conn.execute("CALL run_job(%s)", (job_id(conn, proc, relation),))
+
+
+def test_the_server_is_the_timescaledb_compose_pins(timescale_url: str) -> None:
+    with psycopg.connect(timescale_url, autocommit=True) as conn:
+        major = conn.execute("SELECT current_setting('server_version_num')::int / 10000")
+        assert major.fetchone() == (TESTED_POSTGRES_MAJOR,)
+        version = conn.execute(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'timescaledb'"
+        ).fetchone()
+    assert version is not None
+    assert version[0].rsplit(".", 1)[0] == TESTED_TIMESCALEDB
 
 
 def test_migration_takes_the_timescale_path(timescale_url: str) -> None:
@@ -77,7 +92,7 @@ def test_migration_takes_the_timescale_path(timescale_url: str) -> None:
         assert storage.ensure_partitions(conn) == 0
         assert storage.refresh_rollups(conn) == 0
         assert storage.apply_retention(conn) == 0
-    assert migrate(timescale_url) == []  # one client at a time: after closing ours
+    assert migrate(timescale_url) == []
 
 
 def test_compression_policy_and_late_rows_into_compressed_chunks(timescale_url: str) -> None:
@@ -133,8 +148,17 @@ def _load(url: str, rows: list[tuple[Any, ...]], late: list[tuple[Any, ...]]) ->
         copy_readings(conn, late)
 
 
-def test_read_queries_match_plain_postgresql(timescale_url: str, database_url: str) -> None:
+@pytest.fixture
+def plain_url(postgres: Postgres) -> Iterator[str]:
+    """A fresh database on the plain PostgreSQL session server (to compare with)."""
+    name = f"ct_test_{uuid.uuid4().hex[:12]}"
+    yield postgres.create_database(name)
+    postgres.drop_database(name)
+
+
+def test_read_queries_match_plain_postgresql(timescale_url: str, plain_url: str) -> None:
     """The API's queries: date_bin over raw, readings_1m and readings_1h, on both backends."""
+    database_url = plain_url
     start = _hour(timedelta(days=2))
     rows = minute_series(start, minutes=150)
     rows.append(reading(start + 2 * H, None, seq=50_000))  # a faulted probe: no value
