@@ -33,18 +33,35 @@ def _database_url(option: str | None) -> str:
 
 
 @cloud_app.command("migrate")
-def cloud_migrate(database_url: DatabaseUrl = None, verbose: Verbose = False) -> None:
-    """Create or upgrade the database schema (idempotent)."""
+def cloud_migrate(
+    database_url: DatabaseUrl = None,
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="Storage for a new schema: auto (TimescaleDB when the server preloads it),"
+            " postgresql or timescaledb. An existing schema keeps its backend.",
+        ),
+    ] = "auto",
+    verbose: Verbose = False,
+) -> None:
+    """Create or upgrade the database schema (idempotent); says which storage backend and why."""
     setup_logging(verbose)
     from cloud.errors import MigrationError
-    from cloud.migrate import migrate
+    from cloud.migrate import apply_migrations
+    from cloud.storage.selection import BackendRequest
 
+    requests: dict[str, BackendRequest] = {
+        "auto": "auto", "postgresql": "postgresql", "timescaledb": "timescaledb"
+    }  # fmt: skip
+    if backend not in requests:
+        raise fail(f"--backend: expected auto, postgresql or timescaledb, got {backend!r}")
     try:
-        applied = migrate(_database_url(database_url))
+        result = apply_migrations(_database_url(database_url), backend=requests[backend])
     except MigrationError as exc:
         raise fail(str(exc)) from None
-    if applied:
-        for m in applied:
+    typer.echo(result.storage.describe())
+    if result.applied:
+        for m in result.applied:
             typer.echo(f"applied {m.version:04d}_{m.name}")
     else:
         typer.echo("schema is up to date")
@@ -86,19 +103,34 @@ def cloud_ingest(
         int | None,
         typer.Option(help="Serve Prometheus metrics on PORT (default: CT_METRICS_PORT)."),
     ] = None,
+    receipt_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt-key-file",
+            envvar="CT_RECEIPT_KEY_FILE",
+            help="The cloud key (PEM, from `cloud config keygen`) that signs storage receipts"
+            " and backfill requests; agents trust its public half ([cloud] config_public_key).",
+        ),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Consume device messages into PostgreSQL: verified, exactly once, ack after commit.
 
     Run several with distinct --client-id values: they share the stream (MQTT 5 shared
-    subscription). At exit one JSON line reports what this worker stored.
+    subscription). With the cloud key each device gets signed storage receipts. At exit one
+    JSON line reports what this worker stored.
     """
     setup_logging(verbose)
     from cloud.cli_metrics import serve_metrics_or_exit
     from cloud.ingest.worker import IngestOptions, IngestWorker
     from cloud.metrics import IngestMetrics
     from cloud.settings import get_settings
+    from wire import WireError, load_private_key
 
+    try:
+        receipt_key = load_private_key(receipt_key_file) if receipt_key_file else None
+    except WireError as exc:
+        raise fail(f"--receipt-key-file: {exc}") from None
     settings = get_settings()
     metrics = IngestMetrics.create()
     serve_metrics_or_exit(
@@ -116,6 +148,7 @@ def cloud_ingest(
             skew_flag_seconds=settings.clock_skew_flag_seconds,
             max_future_seconds=settings.ingest_max_future_seconds,
             verify_threads=settings.ingest_verify_threads,
+            receipt_key=receipt_key,
         ),
         metrics,
     )

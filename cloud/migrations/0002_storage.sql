@@ -1,9 +1,15 @@
 -- Storage: channel model (distributors, products), key rotation, ingest gaps, and the
 -- time-series layout. One schema, two backends (docs/storage.md):
---   * TimescaleDB when `CREATE EXTENSION timescaledb` succeeds: hypertables, compression,
---     retention and continuous aggregates, all run by TimescaleDB's own policies;
---   * plain PostgreSQL otherwise: day partitions (plus a DEFAULT partition, so no row is
---     ever refused) and rollup tables, all kept by the scheduler (cloud/storage).
+--   * TimescaleDB: hypertables, compression, retention and continuous aggregates, all run
+--     by TimescaleDB's own policies;
+--   * plain PostgreSQL: day partitions (plus a DEFAULT partition, so no row is ever
+--     refused) and rollup tables, all kept by the scheduler (cloud/storage).
+-- Which one is decided by `channeltrace cloud migrate` from catalog facts before this runs
+-- (cloud/storage/selection.py) and passed in as the transaction-local setting
+-- channeltrace.storage_backend. This file used to try CREATE EXTENSION and fall back on
+-- failure; on a server with TimescaleDB's files but without it preloaded that is FATAL and
+-- ends the session, so it never tries: databases that applied the old text keep the
+-- storage_backend row it wrote.
 -- The names the API reads are identical on both: readings, stock_counts, scans,
 -- readings_1m, readings_1h (bucket, tenant_id, site_id, device_id, sensor, metric,
 -- n, min, max, avg).
@@ -114,12 +120,18 @@ CREATE TABLE storage_backend (
 );
 
 DO $$
+DECLARE
+    chosen text := current_setting('channeltrace.storage_backend', true);
 BEGIN
-    CREATE EXTENSION IF NOT EXISTS timescaledb;
-    INSERT INTO storage_backend (backend) VALUES ('timescaledb');
-EXCEPTION WHEN OTHERS THEN
-    RAISE NOTICE 'TimescaleDB unavailable (%); using plain PostgreSQL partitions', SQLERRM;
-    INSERT INTO storage_backend (backend) VALUES ('postgresql');
+    IF chosen IS NULL OR chosen NOT IN ('timescaledb', 'postgresql') THEN
+        RAISE EXCEPTION 'migration 0002 needs the storage backend chosen by channeltrace cloud migrate'
+            USING DETAIL = format('channeltrace.storage_backend is %L; expected timescaledb or postgresql', chosen),
+                  HINT = 'run the migrations with `channeltrace cloud migrate`, not by hand';
+    END IF;
+    IF chosen = 'timescaledb' THEN
+        CREATE EXTENSION IF NOT EXISTS timescaledb;
+    END IF;
+    INSERT INTO storage_backend (backend) VALUES (chosen);
 END
 $$;
 
