@@ -10,7 +10,9 @@ connection at every tick and steps down when it is broken.
 
 Jobs are ``Job(name, interval_s, func)``; ``func`` receives a fresh autocommit connection
 per run and must be idempotent (a job may run once more around a leadership change).
-A job's exception is logged and the job runs again at its next interval.
+A job's exception is logged and the job runs again at its next interval. A job that
+watches something may carry a Prometheus ``collector`` of what it saw; the scheduler
+command registers it with the replica's metrics.
 
 An optional :class:`SchedulerObserver` hears of leadership after every election tick and of
 every job run (duration and outcome): :mod:`cloud.scheduler_metrics` turns that into
@@ -30,6 +32,7 @@ from typing import Any, Protocol
 import psycopg
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from prometheus_client.registry import Collector
 from psycopg.conninfo import make_conninfo
 
 from cloud.errors import SchedulerError
@@ -56,6 +59,7 @@ class Job:
     name: str
     interval_s: float
     func: Callable[[psycopg.Connection[Any]], None]
+    collector: Collector | None = None  # metrics about what the job watches
 
     def __post_init__(self) -> None:
         if not self.name or self.name == _ELECTION:

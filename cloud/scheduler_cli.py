@@ -35,7 +35,10 @@ def scheduler_command(
 
     settings = get_scheduler_settings()
     jobs = build_jobs(settings)
-    metrics = SchedulerMetrics.create(job.name for job in jobs)
+    metrics = SchedulerMetrics.create(
+        (job.name for job in jobs),
+        collectors=[job.collector for job in jobs if job.collector is not None],
+    )
     try:
         scheduler = Scheduler(
             database_url or settings.database_url,

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.registry import Collector
 
 __all__ = ["SchedulerMetrics"]
 
@@ -37,7 +38,9 @@ class SchedulerMetrics:
         jobs: Iterable[str] = (),
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
+        collectors: Iterable[Collector] = (),
     ) -> SchedulerMetrics:
+        """``collectors``: the jobs' own metrics (:attr:`cloud.scheduler.Job.collector`)."""
         reg = registry if registry is not None else CollectorRegistry()
         metrics = cls(
             registry=reg,
@@ -75,6 +78,8 @@ class SchedulerMetrics:
         for name in jobs:
             metrics.runs.labels(job=name)
             metrics.failures.labels(job=name)
+        for collector in collectors:
+            reg.register(collector)
         return metrics
 
     # SchedulerObserver

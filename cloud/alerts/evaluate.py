@@ -18,6 +18,7 @@ from cloud.alerts import outbox, sources
 from cloud.alerts.config import AlertSettings
 from cloud.alerts.model import AUTO_RESOLVE, AlertKind, Condition
 from cloud.alerts.store import SyncResult, sync
+from cloud.errors import StorageError
 
 __all__ = ["Rule", "default_rules", "evaluate"]
 
@@ -56,6 +57,11 @@ def default_rules(settings: AlertSettings, *, anchor_interval: timedelta | None)
         ),
         Rule("suspicion", (AlertKind.DIVERSION, AlertKind.CLONE), lambda c, n: _split(c, n, s)),
         Rule("ledger_audit", (AlertKind.LEDGER_AUDIT,), lambda c, n: [sources.ledger_audit(c)]),
+        Rule(
+            "storage_jobs",
+            (AlertKind.STORAGE_JOB_FAILING,),
+            lambda c, n: [sources.storage_jobs(c, now=n)],
+        ),
     ]
     if anchor_interval is not None:
         interval = anchor_interval
@@ -86,7 +92,7 @@ def evaluate(
     for rule in rules:
         try:
             per_kind = rule.read(conn, now)
-        except (psycopg.Error, ValueError, LookupError, TypeError) as exc:
+        except (psycopg.Error, StorageError, ValueError, LookupError, TypeError) as exc:
             _logger.exception("alert rule %s failed; its alerts are left as they are", rule.name)
             if isinstance(exc, psycopg.Error) and conn.info.transaction_status:
                 conn.rollback()

@@ -33,6 +33,7 @@ class AlertKind(StrEnum):
     CLONE = "clone"
     LEDGER_AUDIT = "ledger_audit"
     ANCHORING_STALLED = "anchoring_stalled"
+    STORAGE_JOB_FAILING = "storage_job_failing"  # TimescaleDB policy jobs keep failing
 
 
 class Severity(StrEnum):
@@ -59,6 +60,7 @@ AUTO_RESOLVE: dict[AlertKind, timedelta | None] = {
     AlertKind.CLONE: None,
     AlertKind.LEDGER_AUDIT: timedelta(0),
     AlertKind.ANCHORING_STALLED: timedelta(0),
+    AlertKind.STORAGE_JOB_FAILING: timedelta(0),
 }
 
 

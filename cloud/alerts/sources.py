@@ -11,7 +11,8 @@ import psycopg
 
 from cloud.alerts.config import AlertSettings
 from cloud.alerts.model import Condition
-from cloud.alerts.rules import coldchain, devices, ledger, scans, stock
+from cloud.alerts.rules import coldchain, devices, ledger, scans, stock, storage
+from cloud.storage.job_health import read_jobs
 
 __all__ = [
     "SiteLimits",
@@ -22,6 +23,7 @@ __all__ = [
     "sequence_gaps",
     "site_limits",
     "stock_levels",
+    "storage_jobs",
     "suspicions",
 ]
 
@@ -262,3 +264,9 @@ def anchoring(
         missed_intervals=settings.anchor_missed_intervals,
         pending_after=settings.pending_anchor_after,
     )
+
+
+def storage_jobs(conn: Conn, *, now: datetime) -> list[Condition]:
+    """TimescaleDB jobs that keep failing (none on plain PostgreSQL)."""
+    jobs = read_jobs(conn)
+    return storage.storage_job_conditions(jobs, _tenants(conn), now=now) if jobs else []

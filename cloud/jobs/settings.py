@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +25,10 @@ class SchedulerSettings(BaseSettings):
     rollups_interval_s: _Seconds = 30.0
     retention_interval_s: _Seconds = 3_600.0
     gaps_interval_s: _Seconds = 60.0
+    # TimescaleDB only: read its jobs' health (metrics, alerts) this often, and run a policy
+    # that keeps failing in the background with CALL run_job ("off": only watch).
+    timescale_jobs_interval_s: _Seconds = 60.0
+    timescale_foreground_policies: Literal["failing", "off"] = "failing"
     # Alerts (docs/alerts.md): rule evaluation, webhook delivery, the ledger audit.
     alerts_interval_s: _Seconds = 30.0
     alerts_deliver_interval_s: _Seconds = 5.0

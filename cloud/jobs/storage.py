@@ -1,4 +1,5 @@
-"""Storage maintenance jobs: partitions, rollups, retention, ingest gaps."""
+"""Storage maintenance jobs: partitions, rollups, retention, ingest gaps, and the health
+of TimescaleDB's own jobs (:mod:`cloud.jobs.timescale`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import psycopg
 
 from cloud import storage
 from cloud.jobs.settings import SchedulerSettings
+from cloud.jobs.timescale import TimescaleJobsCollector, TimescaleWatch
 from cloud.scheduler import Job
 from cloud.storage import partitions
 
@@ -43,4 +45,13 @@ def storage_jobs(settings: SchedulerSettings) -> list[Job]:
         Job("storage.rollups", settings.rollups_interval_s, _refresh_rollups),
         Job("storage.retention", settings.retention_interval_s, _apply_retention),
         Job("storage.gaps", settings.gaps_interval_s, _detect_gaps),
+        _timescale_jobs(settings),
     ]
+
+
+def _timescale_jobs(settings: SchedulerSettings) -> Job:
+    interval = settings.timescale_jobs_interval_s
+    watch = TimescaleWatch(foreground=settings.timescale_foreground_policies)
+    # Three missed reads: the replica stopped leading (or the job is stuck); stop reporting.
+    collector = TimescaleJobsCollector(watch, stale_after_s=3 * interval)
+    return Job("storage.timescale_jobs", interval, watch.run, collector=collector)

@@ -129,6 +129,7 @@ def test_jobs_need_unique_names(database_url: str) -> None:
         Job("y", 0, lambda conn: None)
 
 
+@pytest.mark.both_backends
 def test_storage_jobs_run_on_the_leader(database_url: str, schedulers: list[Scheduler]) -> None:
     from cloud.migrate import migrate
 
@@ -136,6 +137,7 @@ def test_storage_jobs_run_on_the_leader(database_url: str, schedulers: list[Sche
     jobs = build_jobs(SchedulerSettings(database_url=database_url), factories=(storage_jobs,))
     assert [j.name for j in jobs] == [
         "storage.partitions", "storage.rollups", "storage.retention", "storage.gaps",
+        "storage.timescale_jobs",
     ]  # fmt: skip
     s = Scheduler(database_url, jobs, leader_retry_s=RETRY_S)
     schedulers.append(s)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,12 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from cloud.api.metrics import ApiMetrics
+from cloud.jobs import build_jobs
+from cloud.jobs.settings import SchedulerSettings
+from cloud.jobs.timescale import TimescaleJobsCollector
 from cloud.metrics import IngestMetrics
 from cloud.scheduler_metrics import SchedulerMetrics
+from cloud.storage.job_health import TimescaleJob
 from tests.deploy import _deploy as d
 
 PROMETHEUS = d.DEPLOY / "prometheus"
@@ -38,6 +43,17 @@ def _mounts(service: str) -> dict[str, str]:
     return mounts
 
 
+TIMESCALE_JOB = TimescaleJob(
+    job_id=1000, name="Refresh Continuous Aggregate Policy [1000]",
+    proc="policy_refresh_continuous_aggregate", relation="readings_1m",
+    schedule_interval=timedelta(minutes=1), scheduled=True, running=False, last_run_ok=False,
+    consecutive_failures=3, total_runs=3, total_failures=3,
+    last_run_started=datetime(2026, 1, 1, tzinfo=UTC),
+    last_success=datetime(2025, 1, 1, tzinfo=UTC), next_start=datetime(2026, 1, 1, tzinfo=UTC),
+    failing_since=None, last_error=None,
+)  # fmt: skip
+
+
 def exported_metric_names() -> set[str]:
     """Sample names the ingest, API and scheduler export (``_total``, ``_bucket``, ...)."""
     metrics = IngestMetrics.create(CollectorRegistry())
@@ -48,7 +64,14 @@ def exported_metric_names() -> set[str]:
     metrics.lag_seconds.observe(0.01)
     api = ApiMetrics.create(CollectorRegistry())
     api.observe("GET", "/v1/tenants/{tenant}/sites", 200, 0.01)
-    scheduler = SchedulerMetrics.create(["storage.partitions"], CollectorRegistry())
+    # The TimescaleDB jobs' metrics come from the storage.timescale_jobs job's collector.
+    [watcher] = [j for j in build_jobs(SchedulerSettings()) if j.name == "storage.timescale_jobs"]
+    assert isinstance(watcher.collector, TimescaleJobsCollector)
+    watch = watcher.collector.watch
+    watch.publish([TIMESCALE_JOB])
+    scheduler = SchedulerMetrics.create(
+        ["storage.partitions"], CollectorRegistry(), collectors=[watcher.collector]
+    )
     scheduler.job_finished("storage.partitions", 0.1, ok=True)
     registries = (metrics.registry, api.registry, scheduler.registry)
     names = {s.name for reg in registries for family in reg.collect() for s in family.samples}
