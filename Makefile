@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 # Packages that exist so far; mypy is strict for wire/ and ledger/ (pyproject overrides).
-PKGS := $(wildcard wire ledger edge cloud firmware_sim channeltrace)
+PKGS := $(wildcard common wire ledger edge cloud firmware_sim channeltrace)
 DEMO_ARGS ?=
 PYTEST_ARGS ?=
 

@@ -8,6 +8,7 @@ only the ``edge`` extra installed.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -132,4 +133,12 @@ def _print_result(result: DemoResult) -> None:
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    from pydantic import ValidationError
+
+    from cloud.settings import settings_problems
+
+    try:
+        app()
+    except ValidationError as exc:  # CT_* settings a command loaded: one line, no traceback
+        typer.secho(f"error: {settings_problems(exc)}", fg=typer.colors.RED, err=True)
+        sys.exit(2)

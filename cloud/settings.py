@@ -6,8 +6,11 @@ import ipaddress
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from common.urls import DatabaseUrl
+from wire.broker import parse_mqtt_url
 
 __all__ = [
     "CloudSettings",
@@ -19,6 +22,14 @@ __all__ = [
 ]
 
 Environment = Literal["development", "staging", "production"]
+
+
+def _check_mqtt_url(url: str) -> str:
+    parse_mqtt_url(url)  # ValueError naming what is wrong
+    return url
+
+
+MqttUrl = Annotated[str, AfterValidator(_check_mqtt_url)]
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -42,8 +53,8 @@ def parse_networks(value: str | list[str] | tuple[str, ...]) -> tuple[IpNetwork,
 class CloudSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")
 
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/channeltrace"
-    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    database_url: DatabaseUrl = "postgresql://postgres@127.0.0.1:5432/channeltrace"
+    mqtt_url: MqttUrl = "mqtt://127.0.0.1:1883"
     eth_rpc_url: str | None = None
 
     # Ingest: a batch is committed when it holds this many messages or has waited this long.

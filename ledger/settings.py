@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.urls import DatabaseUrl
+
 __all__ = ["LedgerSettings", "get_settings"]
 
 
@@ -24,7 +26,7 @@ class LedgerSettings(BaseSettings):
 
     # Production unless said otherwise: the demo and tests set development explicitly.
     environment: Literal["development", "staging", "production"] = "production"
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/channeltrace"
+    database_url: DatabaseUrl = "postgresql://postgres@127.0.0.1:5432/channeltrace"
     eth_rpc_url: str | None = None
 
     # The log's Ed25519 signer key, a C2SP skey string ("PRIVATE+KEY+<origin>+..."),

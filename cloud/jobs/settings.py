@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.urls import DatabaseUrl
+
 __all__ = ["SchedulerSettings", "get_scheduler_settings"]
 
 _Seconds = Annotated[float, Field(gt=0, le=86_400)]
@@ -16,7 +18,7 @@ _Seconds = Annotated[float, Field(gt=0, le=86_400)]
 class SchedulerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")
 
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/channeltrace"
+    database_url: DatabaseUrl = "postgresql://postgres@127.0.0.1:5432/channeltrace"
     # Non-leaders try to take the leader lock this often: the fail-over time.
     scheduler_leader_retry_s: _Seconds = 5.0
     # Storage jobs (no-ops on TimescaleDB, whose policies do the same work).

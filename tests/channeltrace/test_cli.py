@@ -100,3 +100,25 @@ def test_version_is_printed_by_both_entry_points() -> None:
     lean = subprocess.run([sys.executable, "-m", "edge", "--version"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     assert lean.stdout.strip() == f"channeltrace-edge {expected}"
+
+
+def test_a_url_with_the_wrong_scheme_is_refused_in_one_line() -> None:
+    import os
+
+    cases = [
+        (["cloud", "migrate"], "CT_DATABASE_URL", "mysql://root:s3cret@db/ct",
+         "CT_DATABASE_URL: a database URL must start with postgresql://"),
+        (["ledger", "checkpoint"], "CT_DATABASE_URL", "mysql://root:s3cret@db/ct",
+         "CT_DATABASE_URL: a database URL must start with postgresql://"),
+        (["cloud", "ingest"], "CT_MQTT_URL", "http://broker:1883",
+         "CT_MQTT_URL: MQTT URL must start with mqtt:// or mqtts://"),
+    ]  # fmt: skip
+    for args, variable, value, expected in cases:
+        env = {**os.environ, "CT_ENVIRONMENT": "development", variable: value}
+        done = subprocess.run([sys.executable, "-m", "channeltrace", *args], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert done.stderr.strip().splitlines() == [f"error: {done.stderr.strip()[7:]}"]
+        assert expected in done.stderr
+        assert "s3cret" not in done.stderr
+        assert "Traceback" not in done.stderr
