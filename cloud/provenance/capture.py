@@ -18,13 +18,13 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from cloud.provenance.epcis import event_issues, validate_document
+from cloud.provenance.epcis_models import DOCUMENT_TYPES
 from cloud.provenance.errors import EpcisValidationError, EventConflictError
 from cloud.provenance.events import NormalisedEvent, normalise_document, normalise_event
 from cloud.provenance.store import existing_events, insert_events, refresh_custody
@@ -36,6 +36,7 @@ __all__ = [
     "InboxRun",
     "capture_document",
     "capture_events",
+    "check_document_type",
     "process_inbox",
 ]
 
@@ -140,26 +141,29 @@ def capture_events(
     return CaptureResult(captured)
 
 
+def check_document_type(document: object) -> None:
+    """Refuse, before validating its content, what is not an EPCIS document at all (a
+    standalone event, an array): capture takes an EPCISDocument or EPCISQueryDocument."""
+    got = document.get("type") if isinstance(document, Mapping) else None
+    if got not in DOCUMENT_TYPES:
+        where, shown = ("/type", repr(got)) if isinstance(document, Mapping) else ("", "no object")
+        raise EpcisValidationError(
+            f"capture expects an EPCISDocument or EPCISQueryDocument; got {shown}",
+            ((where, f"expected EPCISDocument or EPCISQueryDocument, got {shown}"),),
+        )
+
+
 def capture_document(
-    conn: Conn,
-    document: Mapping[str, Any],
-    *,
-    tenant: str | None = None,
-    schema: Path | None = None,
+    conn: Conn, document: Mapping[str, Any], *, tenant: str | None = None
 ) -> CaptureResult:
-    """Validate an EPCISDocument (or EPCISQueryDocument) against the official schema, then
+    """Validate an EPCISDocument (or EPCISQueryDocument) as EPCIS 2.0, then
     :func:`capture_events`.
 
     Raises :class:`EpcisValidationError` (with ``.errors``: JSON pointer and message per
     violation) before anything is written.
     """
-    validate_document(document, schema)
-    if document.get("type") not in ("EPCISDocument", "EPCISQueryDocument"):
-        got = document.get("type")
-        raise EpcisValidationError(
-            f"capture expects an EPCISDocument; got {got!r}",
-            (("/type", f"expected EPCISDocument or EPCISQueryDocument, got {got!r}"),),
-        )
+    check_document_type(document)
+    validate_document(document)
     return capture_events(conn, normalise_document(document), tenant=tenant)
 
 
@@ -169,8 +173,8 @@ class InboxRun:
     rejected: int
 
 
-def _check_edge_event(event: object, schema: Path | None) -> NormalisedEvent:
-    issues = event_issues(event, schema)
+def _check_edge_event(event: object) -> NormalisedEvent:
+    issues = event_issues(event)
     if issues:
         raise EpcisValidationError(
             f"invalid EPCIS event: {issues[0].pointer or '/'}: {issues[0].message}",
@@ -181,7 +185,7 @@ def _check_edge_event(event: object, schema: Path | None) -> NormalisedEvent:
     return normalise_event(event) if context is None else normalise_event(event, context)
 
 
-def process_inbox(conn: Conn, *, limit: int = 500, schema: Path | None = None) -> InboxRun:
+def process_inbox(conn: Conn, *, limit: int = 500) -> InboxRun:
     """Validate, ledger and apply up to ``limit`` unprocessed edge events, oldest first."""
     with conn.transaction():
         rows = conn.execute(
@@ -197,7 +201,7 @@ def process_inbox(conn: Conn, *, limit: int = 500, schema: Path | None = None) -
         valid: list[tuple[int, str, str, NormalisedEvent]] = []
         for inbox_id, tenant, site, event in rows:
             try:
-                valid.append((inbox_id, tenant, site, _check_edge_event(event, schema)))
+                valid.append((inbox_id, tenant, site, _check_edge_event(event)))
             except EpcisValidationError as exc:
                 outcomes.append((inbox_id, False, None, None, str(exc), Jsonb(exc.errors)))
         outcomes.extend(_capture_inbox(conn, valid))

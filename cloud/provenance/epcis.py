@@ -1,136 +1,122 @@
-"""Validation of EPCIS 2.0 JSON/JSON-LD documents and events against the official schema.
+"""Validation of EPCIS 2.0 JSON/JSON-LD documents and events, with errors as JSON pointers.
 
-The GS1 schema is not shipped with the package (GS1 licence; one source of truth): it is
-loaded from ``CT_EPCIS_SCHEMA`` or, by default, from ``../shared/standards/epcis/`` beside the
-repository. Formats are enforced: ``date-time`` via rfc3339-validator and ``uri`` via rfc3987;
-without them malformed dates and URIs would pass silently, so loading refuses to go on.
+The rules are the project's own typed models (:mod:`cloud.provenance.epcis_models`), which
+accept exactly what GS1's official EPCIS 2.0 JSON schema accepts; nothing is read from disk
+at run time. Each violation is a :class:`SchemaIssue`: where (an RFC 6901 JSON pointer into
+the document) and what was expected and got. A missing member is reported at the object
+that lacks it; an unknown member at the member itself.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from collections.abc import Iterable, Mapping
-from functools import lru_cache
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from jsonschema import Draft7Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, best_match
+from pydantic import TypeAdapter, ValidationError
 
-from cloud.provenance.errors import EpcisSchemaUnavailable, EpcisValidationError
+from cloud.provenance.epcis_models import DOCUMENT, EVENT, TAGS
+from cloud.provenance.epcis_types import describe
+from cloud.provenance.errors import EpcisValidationError
 
 __all__ = [
-    "SCHEMA_ENV",
-    "EpcisValidators",
     "SchemaIssue",
-    "default_schema_path",
     "document_issues",
     "event_issues",
-    "load_validators",
+    "pointer",
     "validate_document",
     "validate_event",
 ]
 
 _logger = logging.getLogger(__name__)
 
-SCHEMA_ENV = "CT_EPCIS_SCHEMA"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-_DEFAULT = _REPO_ROOT.parent / "shared" / "standards" / "epcis" / "EPCIS-JSON-Schema.json"
 _MAX_MESSAGE = 300
 
 
 class SchemaIssue(NamedTuple):
-    """One schema violation: where (RFC 6901 JSON pointer) and what."""
+    """One violation: where (RFC 6901 JSON pointer) and what."""
 
     pointer: str
     message: str
 
 
-class EpcisValidators(NamedTuple):
-    document: Draft7Validator
-    event: Draft7Validator
-
-
-def default_schema_path(environ: Mapping[str, str] | None = None) -> Path:
-    """``$CT_EPCIS_SCHEMA`` if set, else ``../shared/standards/epcis/`` beside the repo."""
-    env = os.environ if environ is None else environ
-    configured = env.get(SCHEMA_ENV)
-    return Path(configured) if configured else _DEFAULT
-
-
-@lru_cache(maxsize=4)
-def load_validators(path: Path | None = None) -> EpcisValidators:
-    """Validators for whole documents and for events inside a document (cached per path)."""
-    schema_path = path or default_schema_path()
-    try:
-        schema: dict[str, Any] = json.loads(schema_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise EpcisSchemaUnavailable(
-            f"EPCIS 2.0 JSON schema not found at {schema_path}; set {SCHEMA_ENV} to the path "
-            "of EPCIS-JSON-Schema.json (GS1 EPCIS 2.0)"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise EpcisSchemaUnavailable(f"cannot read EPCIS schema {schema_path}: {exc}") from None
-    checker = Draft7Validator.FORMAT_CHECKER
-    _require_formats(checker)
-    Draft7Validator.check_schema(schema)
-    event_schema = {
-        "$schema": schema.get("$schema"),
-        "$ref": "#/definitions/EPCIS-Document-Event",
-        "definitions": schema["definitions"],
-    }
-    _logger.debug("loaded EPCIS schema from %s", schema_path)
-    return EpcisValidators(
-        Draft7Validator(schema, format_checker=checker),
-        Draft7Validator(event_schema, format_checker=checker),
-    )
-
-
-def _require_formats(checker: FormatChecker) -> None:
-    probes = {"date-time": "2024-13-45T99:00:00Z", "uri": "not a uri"}
-    missing = [f for f, bad in probes.items() if checker.conforms(bad, f)]
-    if missing:
-        raise EpcisSchemaUnavailable(
-            f"format checkers for {missing} are not installed: install rfc3339-validator and "
-            "rfc3987 (jsonschema[format]), else malformed dates and URIs pass validation"
-        )
-
-
-def _pointer(path: Iterable[str | int]) -> str:
+def pointer(path: Iterable[str | int]) -> str:
+    """The RFC 6901 JSON pointer of ``path`` (``~`` and ``/`` escaped)."""
     parts = (str(p).replace("~", "~0").replace("/", "~1") for p in path)
     return "".join("/" + p for p in parts)
 
 
-def _leaf(error: ValidationError) -> ValidationError:
-    while error.context:
-        deeper = best_match(error.context)
-        if deeper is None:
-            break
-        error = deeper
-    return error
+def _chosen_by_type(loc: tuple[str | int, ...], index: int) -> bool:
+    """Whether ``loc[index]`` names the model pydantic chose by ``type``: at the root, and
+    right after an ``eventList`` index."""
+    if loc[index] not in TAGS:
+        return False
+    return index == 0 or (
+        index >= 2 and isinstance(loc[index - 1], int) and loc[index - 2] == "eventList"
+    )
 
 
-def _issues(validator: Draft7Validator, instance: object) -> tuple[SchemaIssue, ...]:
-    found: set[SchemaIssue] = set()
-    for error in validator.iter_errors(instance):
-        leaf = _leaf(error)
-        message = leaf.message
-        if len(message) > _MAX_MESSAGE:
-            message = message[: _MAX_MESSAGE - 1] + "…"
-        found.add(SchemaIssue(_pointer(leaf.absolute_path), message))
-    return tuple(sorted(found))
+def _path(loc: tuple[str | int, ...]) -> list[str | int]:
+    """The document path of a pydantic error location (without chosen model names and
+    pydantic's ``[key]`` marker of a refused member name)."""
+    return [
+        part
+        for index, part in enumerate(loc)
+        if part != "[key]" and not _chosen_by_type(loc, index)
+    ]
 
 
-def document_issues(document: object, schema: Path | None = None) -> tuple[SchemaIssue, ...]:
+_PLAIN = {
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "dict_type": "an object",
+    "list_type": "an array",
+}
+
+
+def _message(kind: str, error: Any, path: list[str | int]) -> tuple[list[str | int], str]:
+    """Where and what for one pydantic error."""
+    ctx = error.get("ctx") or {}
+    if kind.startswith("epcis_"):
+        message = str(ctx["detail"])
+    elif kind == "missing" and path:
+        path, message = path[:-1], f"missing required member {str(path[-1])!r}"
+    elif kind in _PLAIN:
+        message = f"expected {_PLAIN[kind]}, got {describe(error.get('input'))}"
+    elif kind == "too_short":
+        least = ctx.get("min_length", 1)
+        message = f"expected at least {least} item{'s' * (least != 1)}, got an empty array"
+    elif kind == "extra_forbidden":
+        name = str(path[-1]) if path else ""
+        message = f"unexpected member {name!r}: this object takes no other members"
+    else:  # models are chosen by their type, so a literal or union error cannot happen
+        _logger.warning("untranslated EPCIS validation error %s at %s", kind, path)
+        message = str(error.get("msg", kind))
+    return path, message
+
+
+def _issues(adapter: TypeAdapter[Any], instance: object) -> tuple[SchemaIssue, ...]:
+    try:
+        adapter.validate_python(instance)
+    except ValidationError as exc:
+        found: set[SchemaIssue] = set()
+        for error in exc.errors(include_url=False):
+            where, message = _message(error["type"], error, _path(error["loc"]))
+            if len(message) > _MAX_MESSAGE:
+                message = message[: _MAX_MESSAGE - 1] + "…"
+            found.add(SchemaIssue(pointer(where), message))
+        return tuple(sorted(found))
+    return ()
+
+
+def document_issues(document: object) -> tuple[SchemaIssue, ...]:
     """Every violation in an EPCISDocument / EPCISQueryDocument (or a standalone event)."""
-    return _issues(load_validators(schema).document, document)
+    return _issues(DOCUMENT, document)
 
 
-def event_issues(event: object, schema: Path | None = None) -> tuple[SchemaIssue, ...]:
+def event_issues(event: object) -> tuple[SchemaIssue, ...]:
     """Every violation in one event as it appears inside a document's ``eventList``."""
-    return _issues(load_validators(schema).event, event)
+    return _issues(EVENT, event)
 
 
 def _raise(kind: str, issues: tuple[SchemaIssue, ...]) -> None:
@@ -142,10 +128,11 @@ def _raise(kind: str, issues: tuple[SchemaIssue, ...]) -> None:
         )
 
 
-def validate_document(document: object, schema: Path | None = None) -> None:
+def validate_document(document: object) -> None:
     """Raise :class:`EpcisValidationError` listing every violation, or return."""
-    _raise("document", document_issues(document, schema))
+    _raise("document", document_issues(document))
 
 
-def validate_event(event: object, schema: Path | None = None) -> None:
-    _raise("event", event_issues(event, schema))
+def validate_event(event: object) -> None:
+    """Raise :class:`EpcisValidationError` for an event as found in an ``eventList``."""
+    _raise("event", event_issues(event))

@@ -6,7 +6,6 @@ __all__ = [
     "CodeVerificationError",
     "ColdChainError",
     "CustodyError",
-    "EpcisSchemaUnavailable",
     "EpcisValidationError",
     "EventConflictError",
     "IdentifierError",
@@ -38,12 +37,8 @@ class IssuanceError(ProvenanceError):
     """A batch of trace codes cannot be issued (bad request or output problem)."""
 
 
-class EpcisSchemaUnavailable(ProvenanceError):
-    """The official EPCIS 2.0 JSON schema file cannot be found or read."""
-
-
 class EpcisValidationError(ProvenanceError):
-    """An EPCIS document or event does not conform to the schema.
+    """An EPCIS document or event is not valid EPCIS 2.0 (or not capturable).
 
     ``errors`` lists ``(json_pointer, message)`` pairs, deepest-first per branch.
     """

@@ -176,7 +176,7 @@ def _modules_defining_settings() -> Iterator[str]:
 
 def variables_read_by_name() -> set[str]:
     """``CT_*`` names the code reads from the environment itself (string constants such as
-    ``SCHEMA_ENV = "CT_EPCIS_SCHEMA"``), besides the settings classes."""
+    ``"CT_ENVIRONMENT"``), besides the settings classes."""
     names: set[str] = set()
     for package in _PACKAGES:
         for path in (ROOT / package).rglob("*.py"):

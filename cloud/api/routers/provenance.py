@@ -29,16 +29,15 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
 from cloud.api.deps import Conn, CurrentPrincipal, ScopedConn
-from cloud.api.errors import BadRequest, Forbidden, NotFound, Unavailable
+from cloud.api.errors import BadRequest, Forbidden, NotFound
 from cloud.auth.principal import Principal, Role
 from cloud.auth.scope import scope_transaction
 from cloud.provenance.audit import bundle_url, custody_timeline, export_events, scan_clusters
 from cloud.provenance.brands import ThresholdSettings, brand_thresholds, set_thresholds
-from cloud.provenance.capture import capture_document
+from cloud.provenance.capture import capture_document, check_document_type
 from cloud.provenance.epc import canonical_epc
 from cloud.provenance.epcis import validate_document
 from cloud.provenance.errors import (
-    EpcisSchemaUnavailable,
     EpcisValidationError,
     EventConflictError,
     IdentifierError,
@@ -76,9 +75,8 @@ def _check_distributor_locations(
 
     Validates first (raising what capture would raise), so only valid documents are read.
     """
+    check_document_type(document)
     validate_document(document)
-    if document.get("type") not in ("EPCISDocument", "EPCISQueryDocument"):
-        return  # capture_document reports it
     places = [e.biz_location or e.read_point for e in normalise_document(document)]
     if any(p is None for p in places):
         raise Forbidden("a distributor's events must name a bizLocation or readPoint")
@@ -126,8 +124,6 @@ def capture(
         if principal.role is not Role.BRAND:
             _check_distributor_locations(conn, principal, document)
         result = capture_document(conn, document, tenant=owner)
-    except EpcisSchemaUnavailable as exc:
-        raise Unavailable(str(exc)) from None
     except EpcisValidationError as exc:
         errors = [{"pointer": p, "message": m} for p, m in exc.errors]
         return JSONResponse(

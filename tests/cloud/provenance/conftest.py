@@ -1,4 +1,8 @@
-"""Shared fixtures: the official EPCIS 2.0 schema and examples from ../shared/standards."""
+"""The official EPCIS 2.0 schema and examples from ../shared/standards (tests only).
+
+They sit beside the repository (``Path(repo_root).parent / "shared"``); a user's clone has
+nothing there, and the tests that need them skip saying so.
+"""
 
 from __future__ import annotations
 
@@ -19,13 +23,6 @@ def example_params() -> list[Any]:
     if not EXAMPLES:
         return [pytest.param(None, marks=pytest.mark.skip(reason=MISSING), id="no-examples")]
     return [pytest.param(p, id=str(p.relative_to(STANDARDS / "examples"))) for p in EXAMPLES]
-
-
-@pytest.fixture(scope="session")
-def schema_path() -> Path:
-    if not SCHEMA.is_file():
-        pytest.skip(MISSING)
-    return SCHEMA
 
 
 def load_example(path: Path) -> dict[str, Any]:

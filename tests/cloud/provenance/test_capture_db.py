@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -47,8 +46,8 @@ def document(events: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def test_supply_chain_custody_and_ledger(conn: psycopg.Connection[Any], schema_path: Path) -> None:
-    result = capture_document(conn, document(supply_chain()), schema=schema_path)
+def test_supply_chain_custody_and_ledger(conn: psycopg.Connection[Any]) -> None:
+    result = capture_document(conn, document(supply_chain()))
     assert [e.ledger_index for e in result.events] == list(range(11))
     assert PgLog(conn).head().size == 11
     sold = unit_row(conn, _epc(UNITS[0]))
@@ -63,12 +62,10 @@ def test_supply_chain_custody_and_ledger(conn: psycopg.Connection[Any], schema_p
     assert len(events_for_epcs(conn, [_epc(UNITS[1])])) == 2  # named: commission, pack
 
 
-def test_out_of_order_arrival_gives_same_custody(
-    conn: psycopg.Connection[Any], schema_path: Path
-) -> None:
+def test_out_of_order_arrival_gives_same_custody(conn: psycopg.Connection[Any]) -> None:
     events = supply_chain()
-    capture_document(conn, document(events[5:]), schema=schema_path)
-    capture_document(conn, document(events[:5]), schema=schema_path)
+    capture_document(conn, document(events[5:]))
+    capture_document(conn, document(events[:5]))
     expected = {
         e: (u.status, u.site)
         for e, u in __import__("cloud.provenance.custody", fromlist=["x"])
@@ -83,39 +80,33 @@ def test_out_of_order_arrival_gives_same_custody(
     assert {k: (str(v[0]), v[1]) for k, v in expected.items()} == got
 
 
-def test_recapture_is_idempotent_and_conflict_refused(
-    conn: psycopg.Connection[Any], schema_path: Path
-) -> None:
+def test_recapture_is_idempotent_and_conflict_refused(conn: psycopg.Connection[Any]) -> None:
     events = [
         dict(e, eventID=f"urn:uuid:00000000-0000-4000-8000-00000000000{i}")
         for i, e in enumerate(supply_chain()[:3])
     ]
-    first = capture_document(conn, document(events), schema=schema_path)
-    again = capture_document(conn, document(events), schema=schema_path)
+    first = capture_document(conn, document(events))
+    again = capture_document(conn, document(events))
     assert [e.ledger_index for e in again.events] == [e.ledger_index for e in first.events]
     assert again.new == 0
     assert PgLog(conn).head().size == 3
     changed = copy.deepcopy(events)
     changed[1]["bizStep"] = "shipping"
     with pytest.raises(EventConflictError):
-        capture_document(conn, document(changed), schema=schema_path)
+        capture_document(conn, document(changed))
     assert PgLog(conn).head().size == 3
 
 
-def test_invalid_document_is_refused_with_pointers(
-    conn: psycopg.Connection[Any], schema_path: Path
-) -> None:
+def test_invalid_document_is_refused_with_pointers(conn: psycopg.Connection[Any]) -> None:
     bad = document(supply_chain()[:1])
     bad["epcisBody"]["eventList"][0]["eventTime"] = "yesterday"
     with pytest.raises(EpcisValidationError) as info:
-        capture_document(conn, bad, schema=schema_path)
+        capture_document(conn, bad)
     assert any(p == "/epcisBody/eventList/0/eventTime" for p, _ in info.value.errors)
     assert PgLog(conn).head().size == 0
 
 
-def test_inbox_accepts_valid_and_records_rejects(
-    conn: psycopg.Connection[Any], schema_path: Path
-) -> None:
+def test_inbox_accepts_valid_and_records_rejects(conn: psycopg.Connection[Any]) -> None:
     conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')")
     conn.execute("INSERT INTO sites (tenant_id, id, name) VALUES ('acme', 'dc-a', 'DC A')")
     good = supply_chain()[0]
@@ -127,9 +118,9 @@ def test_inbox_accepts_valid_and_records_rejects(
             " VALUES (%s, 'acme', 'dc-a', 'gw-1', %s, %s)",
             (now, seq, Jsonb(event)),
         )
-    run = process_inbox(conn, schema=schema_path)
+    run = process_inbox(conn)
     assert (run.accepted, run.rejected) == (2, 1)
-    assert process_inbox(conn, schema=schema_path).accepted == 0
+    assert process_inbox(conn).accepted == 0
     rows = conn.execute(
         "SELECT accepted, ledger_idx, reason FROM custody_inbox_outcomes ORDER BY inbox_id"
     ).fetchall()
