@@ -14,6 +14,7 @@ from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signa
 from cloud.auth.cli import apikeys_app, users_app
 from cloud.broker.cli import broker_app
 from cloud.config_cli import config_app
+from cloud.keys_cli import keys_app
 from cloud.scheduler_cli import scheduler_command
 
 __all__ = ["cloud_app"]
@@ -193,5 +194,6 @@ def cloud_api(
 cloud_app.add_typer(config_app, name="config")
 cloud_app.add_typer(users_app, name="users")
 cloud_app.add_typer(apikeys_app, name="apikeys")
+cloud_app.add_typer(keys_app, name="keys")
 cloud_app.add_typer(broker_app, name="broker")
 cloud_app.command("scheduler")(scheduler_command)

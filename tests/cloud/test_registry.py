@@ -181,6 +181,7 @@ def make_cache(
 ) -> Callable[..., tuple[CountingCache, FakeClock]]:
     def make(**options: Any) -> tuple[CountingCache, FakeClock]:
         clock = FakeClock()
+        options.setdefault("listen", False)  # expiry on its own: announcements are elsewhere
         cache = CountingCache(CountingConnect(db), clock=clock, **options)
         caches.append(cache)
         return cache, clock
