@@ -24,7 +24,7 @@ from tests.deploy import _deploy as d
 def _dot_env() -> dict[str, str]:
     """A deploy/.env filled as step 1 says: one token_urlsafe(32) per secret."""
     example = d.read_env_file(d.DEPLOY / ".env.example")
-    keep = {"CHANNELTRACE_IMAGE"}
+    keep = {"CHANNELTRACE_IMAGE", "TRUSTED_PROXIES"}  # not secrets
     return {k: v if k in keep else secrets.token_urlsafe(32) for k, v in example.items()}
 
 
