@@ -114,8 +114,9 @@ def _print_result(result: DemoResult) -> None:
     echo(f"  readings taken by the agents   {result.readings_taken}")
     echo(f"  readings stored in PostgreSQL  {result.readings_stored}")
     echo(f"  redeliveries absorbed          {result.duplicates}")
-    lost = result.readings_taken - result.readings_stored
+    lost = result.readings_taken - (result.readings_stored - result.duplicated_rows)
     echo(f"  lost                           {lost}")
+    echo(f"  duplicated                     {result.duplicated_rows}")
     if result.outage_s:
         echo(f"  (including a broker outage of {result.outage_s:.1f} s)")
     ack = result.config_ack

@@ -34,7 +34,8 @@ Say = Callable[[str], None]
 class DemoResult:
     readings_taken: int = 0
     readings_stored: int = 0
-    duplicates: int = 0
+    duplicates: int = 0  # redeliveries the ingest absorbed (not stored again)
+    duplicated_rows: int = 0  # readings stored more than once: must be 0
     dead_letters: dict[str, int] = field(default_factory=dict)
     latest: list[tuple[str, str, float, float]] = field(default_factory=list)
     devices: list[tuple[str, str]] = field(default_factory=list)
@@ -113,12 +114,15 @@ def _step(name: str) -> Iterator[None]:
         raise DemoStepFailed(name, f"{type(exc).__name__}: {problem}", _RERUN) from exc
 
 
-def _start_ingest(stack: ExitStack, services: Services) -> None:
+def _start_ingest(stack: ExitStack, services: Services, cloud_key: Any) -> None:
     from cloud.ingest.worker import IngestOptions, IngestWorker
 
     stop = threading.Event()
     client_id = f"ct-demo-ingest-{uuid.uuid4().hex[:6]}"
-    worker = IngestWorker(IngestOptions(services.database_url, services.mqtt_url, client_id))
+    # The cloud key signs the storage receipts on which the agents free their outboxes.
+    worker = IngestWorker(
+        IngestOptions(services.database_url, services.mqtt_url, client_id, receipt_key=cloud_key)
+    )
     thread = threading.Thread(target=worker.run, args=(stop,), name="ingest", daemon=True)
     thread.start()
     stack.callback(thread.join, 30)
@@ -139,12 +143,12 @@ def _stream(
     """Real agents sample and publish through the ingest, across a broker outage."""
     from wire import format_public_key, generate_private_key
 
-    config_key = generate_private_key()  # the cloud's remote-config signing key
+    config_key = generate_private_key()  # the cloud key: remote config and storage receipts
     agents = provision_fleet(workdir, services.mqtt_url, services.database_url, interval,
                              format_public_key(config_key))  # fmt: skip
     fleet = ", ".join(f"{d} ({p} at {s})" for d, s, _, p in FLEET)
     say(f"provisioned and registered {len(agents)} gateways: {fleet}")
-    _start_ingest(stack, services)
+    _start_ingest(stack, services, config_key)
     say("ingest subscribed; agents sampling")
     outcome = run_fleet(agents, duration, database_url=services.database_url,
                         mqtt_url=services.mqtt_url, broker=services.broker,
@@ -178,6 +182,11 @@ def _delivery(result: DemoResult, database_url: str) -> None:
         ).fetchall()
         dup = conn.execute("SELECT coalesce(sum(duplicates), 0) FROM ingest_log").fetchone()
     result.readings_stored = count_rows(database_url, "SELECT count(*) FROM readings")
+    result.duplicated_rows = count_rows(
+        database_url,
+        "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM readings"
+        " GROUP BY device_id, seq, sensor, metric, time) r",
+    )
     result.duplicates = int(dup[0]) if dup else 0
     result.dead_letters = {str(reason): int(n) for reason, n in reasons}
 

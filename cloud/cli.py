@@ -104,19 +104,34 @@ def cloud_ingest(
         int | None,
         typer.Option(help="Serve Prometheus metrics on PORT (default: CT_METRICS_PORT)."),
     ] = None,
+    receipt_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt-key-file",
+            envvar="CT_RECEIPT_KEY_FILE",
+            help="The cloud key (PEM, from `cloud config keygen`) that signs storage receipts"
+            " and backfill requests; agents trust its public half ([cloud] config_public_key).",
+        ),
+    ] = None,
     verbose: Verbose = False,
 ) -> None:
     """Consume device messages into PostgreSQL: verified, exactly once, ack after commit.
 
     Run several with distinct --client-id values: they share the stream (MQTT 5 shared
-    subscription). At exit one JSON line reports what this worker stored.
+    subscription). With the cloud key each device gets signed storage receipts. At exit one
+    JSON line reports what this worker stored.
     """
     setup_logging(verbose)
     from cloud.cli_metrics import serve_metrics_or_exit
     from cloud.ingest.worker import IngestOptions, IngestWorker
     from cloud.metrics import IngestMetrics
     from cloud.settings import get_settings
+    from wire import WireError, load_private_key
 
+    try:
+        receipt_key = load_private_key(receipt_key_file) if receipt_key_file else None
+    except WireError as exc:
+        raise fail(f"--receipt-key-file: {exc}") from None
     settings = get_settings()
     metrics = IngestMetrics.create()
     serve_metrics_or_exit(
@@ -134,6 +149,7 @@ def cloud_ingest(
             skew_flag_seconds=settings.clock_skew_flag_seconds,
             max_future_seconds=settings.ingest_max_future_seconds,
             verify_threads=settings.ingest_verify_threads,
+            receipt_key=receipt_key,
         ),
         metrics,
     )

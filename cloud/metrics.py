@@ -20,6 +20,8 @@ _logger = logging.getLogger(__name__)
 # Batch commits take milliseconds; lags up to minutes happen while draining a backlog.
 _BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+# Receipt lag reported by devices: seconds normally, hours through an outage.
+_RECEIPT_LAG_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 21600.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,10 @@ class IngestMetrics:
     batch_seconds: Histogram
     lag_seconds: Histogram
     queue_depth: Gauge
+    receipts: Counter
+    backfill_requests: Counter
+    device_receipt_lag: Histogram
+    device_receipt_lag_max: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> IngestMetrics:
@@ -76,6 +82,28 @@ class IngestMetrics:
             queue_depth=Gauge(
                 "ct_ingest_queue_depth",
                 "Messages received from the broker and not yet committed.",
+                registry=reg,
+            ),
+            receipts=Counter(
+                "ct_ingest_receipts",
+                "Storage receipts published to devices (coalesced: a few a second per device).",
+                registry=reg,
+            ),
+            backfill_requests=Counter(
+                "ct_ingest_backfill_requests",
+                "Requests asking an online device to publish the seqs of a gap again.",
+                registry=reg,
+            ),
+            device_receipt_lag=Histogram(
+                "ct_device_receipt_lag_seconds",
+                "Age of a device's oldest reading not yet receipted, as its heartbeats report.",
+                buckets=_RECEIPT_LAG_BUCKETS,
+                registry=reg,
+            ),
+            device_receipt_lag_max=Gauge(
+                "ct_device_receipt_lag_max_seconds",
+                "The largest receipt lag reported in heartbeats this worker stored in the last"
+                " minute.",
                 registry=reg,
             ),
         )

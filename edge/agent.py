@@ -2,7 +2,10 @@
 
 A reading counts as taken once the outbox has committed it; from then on it
 survives broker outages, network loss, ``kill -9`` and power cuts, and is
-published with its original sequence number until the broker acknowledges it.
+published with its original sequence number until the cloud's signed storage receipt
+covers it (or, for an agent without the cloud key, until the broker acknowledges it).
+The cloud may ask for seqs again (a backfill request); the agent answers with what it
+still holds, what it evicted and what it no longer has.
 
 The main loop reads its intervals from the current `Settings` each iteration, so a remote
 config (verified and persisted by `edge.remote_config`) takes effect without a restart.
@@ -24,15 +27,18 @@ from typing import Any, Protocol
 
 from edge.alarms import AlarmMonitor
 from edge.clock import ClockStatus, read_clock_status
+from edge.cloud_messages import open_backfill
 from edge.config import AgentConfig
 from edge.drivers import Sensor, build_scanner, build_sensor
 from edge.ed25519 import load_signing_key, parse_verify_key
 from edge.health import CpuMeter, collect_health
+from edge.outbox import ArmedWill, Outbox
 from edge.outbox import Kind as OutboxKind
-from edge.outbox import Outbox
 from edge.publisher import Publisher
 from edge.remote_config import RemoteConfig, Settings
+from edge.status import write_link
 from wire import (
+    BackfillAnswer,
     CustodyEventBatch,
     Kind,
     Reading,
@@ -42,15 +48,19 @@ from wire import (
     StockCount,
     TelemetryBatch,
     Topic,
+    WireError,
     seal_payload,
+    to_ranges,
 )
 from wire.envelope import Signer
 
 __all__ = ["AGENT_VERSION", "Agent", "AgentSummary", "StockSource", "state_paths"]
 
 _logger = logging.getLogger(__name__)
-AGENT_VERSION = "0.2.0"
+AGENT_VERSION = "0.3.0"
 _CLOCK_REFRESH_S = 10.0
+_LINK_WRITE_S = 1.0  # how often link.json (what `edge status` shows of the connection) is
+_ANSWER_RANGES = 1_000  # ranges per list of a backfill answer (wire.models.MAX_ANSWER_RANGES)
 
 
 class StockSource(Protocol):
@@ -75,6 +85,11 @@ def state_paths(config: AgentConfig) -> tuple[Path, Path]:
     """Where the applied remote config and the active alarms are kept (beside the outbox)."""
     data_dir = config.resolve(config.outbox.path).parent
     return data_dir / "remote_config.json", data_dir / "alarms.json"
+
+
+def link_path(config: AgentConfig) -> Path:
+    """Where the running agent says how its broker connection is (beside the outbox)."""
+    return config.resolve(config.outbox.path).parent / "link.json"
 
 
 class Agent:
@@ -104,10 +119,14 @@ class Agent:
             budget_bytes=int(config.outbox.budget_mb * 1024 * 1024),
         )
         config_path, alarms_path = state_paths(config)
+        self._link_path = link_path(config)
         public_key = config.cloud.config_public_key
+        # One cloud key signs what the cloud sends this device: config, storage receipts
+        # and backfill requests (each bound to its own topic by the signature).
+        self._cloud_key = parse_verify_key(public_key) if public_key else None
         self.remote = RemoteConfig(
             self._topic.with_kind(Kind.CONFIG),
-            parse_verify_key(public_key) if public_key else None,
+            self._cloud_key,
             Settings(
                 sample_interval_s=config.sampling.interval_s,
                 batch_max_readings=config.sampling.batch_max_readings,
@@ -122,6 +141,9 @@ class Agent:
         self._clock_checked = time.monotonic()
         self._birth_due = threading.Event()
         self._configs: queue.Queue[bytes] = queue.Queue(maxsize=16)
+        self._backfills: queue.Queue[bytes] = queue.Queue(maxsize=16)
+        self._last_backfill: tuple[bytes, float] | None = None
+        self._link_written = 0.0
         self.publisher = Publisher(
             self.outbox,
             self._topic,
@@ -131,7 +153,15 @@ class Agent:
             arm_will=self._arm_will,
             on_connected=self._birth_due.set,
             on_config=self._receive_config,
+            receipt_key=self._cloud_key,
+            on_backfill=self._receive_backfill,
         )
+        if self._cloud_key is None:
+            _logger.warning(
+                "no cloud key ([cloud] config_public_key): the outbox frees messages on the"
+                " broker's PUBACK, without the cloud's storage receipts; remote config and"
+                " backfill requests are refused"
+            )
         self.samples = 0
         self.readings = 0
 
@@ -175,9 +205,10 @@ class Agent:
         )
         return seal_payload(self._topic.with_kind(Kind.STATE), seq, message, self._key)
 
-    def _arm_will(self) -> tuple[int, bytes]:
-        seq = self.outbox.reserve_seq()
-        return seq, self._state("offline", seq, reason="connection lost")
+    def _arm_will(self) -> ArmedWill:
+        return self.outbox.arm_will(
+            lambda seq: self._state("offline", seq, reason="connection lost")
+        )
 
     def _publish_state(self, status: str, **fields: Any) -> None:
         seq = self.outbox.reserve_seq()
@@ -190,6 +221,8 @@ class Agent:
             self._cpu,
             self.config.resolve(self.config.outbox.path).parent,
             self._refresh_clock(force=True),
+            delivery=self.publisher.counts,
+            receipts=self.publisher.delivery.receipts,
         )
         return {"health": health, "config": self.remote.status}
 
@@ -224,6 +257,61 @@ class Agent:
                 self.alarms.set_thresholds(self.remote.settings.thresholds)
             # The acknowledgement (or the reason for refusing) as an immediate heartbeat.
             self._publish_state("heartbeat", **self._health())
+
+    # --- backfill requests -------------------------------------------------------------
+
+    def _receive_backfill(self, data: bytes) -> None:
+        """paho's network thread: hand over to the main loop."""
+        try:
+            self._backfills.put_nowait(data)
+        except queue.Full:
+            _logger.warning("backfill requests arriving faster than answered; dropping one")
+
+    def apply_pending_backfill(self) -> None:
+        """Answer backfill requests: publish again what the outbox holds, say what it does
+        not (a heartbeat whose ``backfill`` field lists resent, evicted and not held seqs)."""
+        while True:
+            try:
+                data = self._backfills.get_nowait()
+            except queue.Empty:
+                return
+            now = time.monotonic()
+            if self._last_backfill is not None and self._last_backfill[0] == data and (
+                now - self._last_backfill[1] < 60.0
+            ):
+                continue  # the same request again (a replay, or the cloud repeating itself)
+            if self._cloud_key is None:  # pragma: no cover - not subscribed without a key
+                continue
+            try:
+                seq, request = open_backfill(
+                    self._topic.with_kind(Kind.BACKFILL), data, [self._cloud_key.verify]
+                )
+            except WireError as exc:
+                _logger.warning("backfill request refused (%s): %s", exc.reason, exc.message)
+                continue
+            self._last_backfill = (data, now)
+            split = self.outbox.split_backfill(request.ranges)
+            self.publisher.delivery.resend(split.held)
+            answer = BackfillAnswer(
+                request=seq,
+                resent=to_ranges(split.held)[:_ANSWER_RANGES],
+                evicted=to_ranges(split.evicted)[:_ANSWER_RANGES],
+                not_held=to_ranges(split.not_held)[:_ANSWER_RANGES],
+            )
+            _logger.info(
+                "backfill request %d: %d held (publishing again), %d evicted, %d not held,"
+                " %d not answerable yet",
+                seq, len(split.held), len(split.evicted), len(split.not_held), len(split.unknown),
+            )  # fmt: skip
+            self._publish_state("heartbeat", backfill=answer, **self._health())
+
+    def write_link(self, *, force: bool = False) -> None:
+        """Say how the broker connection is, for ``edge status`` (advisory; no fsync)."""
+        now = time.monotonic()
+        if not force and now - self._link_written < _LINK_WRITE_S:
+            return
+        self._link_written = now
+        write_link(self._link_path, self.publisher.link_state())
 
     # --- main loop -------------------------------------------------------------------
 
@@ -288,6 +376,7 @@ class Agent:
                 if done:
                     break
                 self.apply_pending_config()
+                self.apply_pending_backfill()
                 # A shorter interval from a new config takes effect now, not after the old wait.
                 next_sample = min(next_sample, now + settings.sample_interval_s)
                 if now >= next_sample:
@@ -308,12 +397,14 @@ class Agent:
                 # Scans are polled on every pass (≤ 50 ms), not only when sampling.
                 self._poll_stock(self._clock())
                 self.publisher.pump()
+                self.write_link()
                 wake = min(next_sample, next_flush) - time.monotonic()
                 stop.wait(max(0.0, min(wake, 0.05)))
             self.seal_pending()
             self._drain(stop, drain_s)
         finally:
             self.publisher.stop()
+            self.write_link(force=True)
             for scanner in self._scanners:
                 scanner.close()
             summary = self.summary()
@@ -324,8 +415,10 @@ class Agent:
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline and not stop.is_set():
             self._poll_stock(self._clock())
+            self.apply_pending_backfill()
             self.seal_pending()
             self.publisher.pump()
+            self.write_link()
             stats = self.outbox.stats()
             if stats.pending_items == 0 and stats.pending_messages == 0:
                 return

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from edge.clock import ClockStatus
+from edge.delivery import DeliveryCounts
 from edge.outbox import OutboxStats
 from wire import Health
 
@@ -58,6 +59,9 @@ def collect_health(
     cpu: CpuMeter,
     data_dir: Path,
     clock: ClockStatus,
+    *,
+    delivery: DeliveryCounts | None = None,
+    receipts: bool = False,
 ) -> Health:
     return Health(
         outbox_depth=stats.pending_items + stats.pending_messages,
@@ -70,4 +74,8 @@ def collect_health(
         disk_free_bytes=shutil.disk_usage(data_dir).free,
         clock_offset_s=clock.offset_s,
         clock_synced=clock.synced,
+        # With receipts everything in the outbox waits for one: its oldest entry is the lag.
+        receipt_lag_s=(stats.oldest_age_s or 0.0) if receipts else None,
+        puback_refusals=delivery.refusals if delivery is not None else None,
+        republished=delivery.republished if delivery is not None else None,
     )

@@ -4,9 +4,16 @@ Items (one reading, stock count or custody event each) are added in groups and c
 ``synchronous=FULL`` in WAL mode, so once `Outbox.add` returns they survive an agent crash and
 a power cut.  `Outbox.seal` turns pending items into signed messages, each with a sequence
 number from one persistent per-device counter; the publisher replays messages in sequence
-order and `Outbox.ack` deletes them on PUBACK.  When the disk budget is exceeded the oldest
-telemetry is evicted (and counted, so the cloud can tell eviction from loss); stock, custody
-events and state are never evicted.
+order and `Outbox.free` deletes them once the cloud's storage receipt covers them
+(`Outbox.ack` on a PUBACK 0x00 for an agent without the receipt key).  When the disk budget
+is exceeded the oldest telemetry is evicted (and counted, so the cloud can tell eviction from
+loss); stock, custody events and state are never evicted.
+
+The last will of the current connection is kept here too (`Outbox.arm_will`): when the next
+connection arms its own, or the agent stops, the previous will becomes an ordinary state
+message, so every sequence number the agent reserves is eventually published: the broker
+may have fired the will (the cloud then sees an identical duplicate) or not (a broker killed
+with the connection never fires it), and the cloud is never left with a hole.
 
 One `Outbox` owns its file: byte accounting is kept in memory, so do not open the same file
 from two live `Outbox` objects.
@@ -34,6 +41,8 @@ __all__ = [
     "EVICTABLE_KINDS",
     "EVICTED_SEQS_KEPT",
     "SEAL_ORDER",
+    "ArmedWill",
+    "BackfillSplit",
     "Kind",
     "Outbox",
     "OutboxMessage",
@@ -81,6 +90,8 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS messages_kind ON messages (kind)",
     "CREATE TABLE IF NOT EXISTS evicted (seq INTEGER PRIMARY KEY, item_count INTEGER NOT NULL,"
     " evicted_at REAL NOT NULL)",
+    # The will of the current connection (at most one row); older agents ignore this table.
+    "CREATE TABLE IF NOT EXISTS armed_will (seq INTEGER PRIMARY KEY, data BLOB NOT NULL)",
     "INSERT OR IGNORE INTO meta VALUES"
     " ('next_seq', 1), ('evicted_items', 0), ('evicted_messages', 0),"
     " ('added_telemetry', 0), ('added_stock', 0), ('added_events', 0), ('added_state', 0)",
@@ -112,6 +123,23 @@ class OutboxMessage:
     def __post_init__(self) -> None:
         if self.seq < 1 or self.item_count < 0:
             raise ValueError(f"expected seq >= 1 and item_count >= 0, got {self!r:.120}")
+
+
+@dataclass(frozen=True, slots=True)
+class ArmedWill:
+    seq: int
+    data: bytes
+    released: int | None  # the previous will's seq, now an ordinary message (if there was one)
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillSplit:
+    """Requested seqs sorted by what the outbox knows of them."""
+
+    held: list[int]  # still in the outbox: publish again
+    evicted: list[int]  # evicted under the disk budget (as far as remembered)
+    not_held: list[int]  # allocated, but neither held nor remembered as evicted
+    unknown: list[int]  # not allocated yet, or the armed will's: nothing to answer yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +397,96 @@ class Outbox:
             )
             txn.stored_delta = size
             self._evict(txn)
+
+    def arm_will(self, build: Callable[[int], bytes]) -> ArmedWill:
+        """Reserve a seq for the next connection's last will, seal it with ``build(seq)`` and
+        keep it; the previously armed will becomes an ordinary state message."""
+        with self._write() as txn:
+            released = self._release_will(txn)
+            seq = self._next_seq(txn.conn)
+            data = build(seq)
+            txn.conn.execute("INSERT INTO armed_will VALUES (?, ?)", (seq, bytes(data)))
+        return ArmedWill(seq, bytes(data), released)
+
+    def release_will(self) -> int | None:
+        """Turn the armed will into an ordinary state message (the agent stops: it is the
+        death notice); returns its seq, None when none was armed."""
+        with self._write() as txn:
+            return self._release_will(txn)
+
+    def _release_will(self, txn: _Txn) -> int | None:
+        row = txn.conn.execute("SELECT seq, data FROM armed_will").fetchone()
+        if row is None:
+            return None
+        txn.conn.execute("DELETE FROM armed_will")
+        seq, data = int(row[0]), bytes(row[1])
+        if txn.conn.execute("SELECT 1 FROM messages WHERE seq = ?", (seq,)).fetchone() is None:
+            size = len(data) + _ROW_OVERHEAD_BYTES
+            now = self._clock()
+            txn.conn.execute(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (seq, Kind.STATE.value, now, now, 1, size, data),
+            )
+            txn.stored_delta += size
+        return seq
+
+    def messages(self, seqs: Iterable[int]) -> list[OutboxMessage]:
+        """The sealed messages among ``seqs`` that the outbox still holds, by seq."""
+        wanted = sorted(set(seqs))
+        found: list[OutboxMessage] = []
+        for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._read(
+                "SELECT seq, kind, data, created_at, item_count FROM messages"  # noqa: S608
+                f" WHERE seq IN ({marks}) ORDER BY seq",
+                chunk,
+            )
+            found += [OutboxMessage(r[0], Kind(r[1]), bytes(r[2]), r[3], r[4]) for r in rows]
+        return found
+
+    def free(self, seqs: Iterable[int]) -> int:
+        """Delete the messages the cloud receipted, in one transaction; returns how many."""
+        wanted = sorted(set(seqs))
+        if not wanted:
+            return 0
+        freed = 0
+        with self._write() as txn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                row = txn.conn.execute(
+                    f"SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM messages"  # noqa: S608
+                    f" WHERE seq IN ({marks})",
+                    chunk,
+                ).fetchone()
+                txn.conn.execute(f"DELETE FROM messages WHERE seq IN ({marks})", chunk)  # noqa: S608
+                freed += int(row[0])
+                txn.stored_delta -= int(row[1])
+        return freed
+
+    def split_backfill(self, ranges: Sequence[tuple[int, int]]) -> BackfillSplit:
+        """Sort the seqs of a backfill request into held, evicted, not held and unknown."""
+        held: list[int] = []
+        evicted: list[int] = []
+        for low, high in ranges:
+            held += [r[0] for r in self._read(
+                "SELECT seq FROM messages WHERE seq BETWEEN ? AND ? ORDER BY seq", (low, high))]
+            evicted += [r[0] for r in self._read(
+                "SELECT seq FROM evicted WHERE seq BETWEEN ? AND ? ORDER BY seq", (low, high))]
+        (row,) = self._read(
+            "SELECT (SELECT value FROM meta WHERE key = 'next_seq'),"
+            " (SELECT seq FROM armed_will LIMIT 1)"
+        )
+        next_seq, armed = int(row[0]), row[1]
+        known = set(held) | set(evicted)
+        not_held: list[int] = []
+        unknown: list[int] = []
+        for low, high in ranges:
+            for seq in range(low, high + 1):
+                if seq not in known:
+                    (not_held if seq < next_seq and seq != armed else unknown).append(seq)
+        return BackfillSplit(held, sorted(set(evicted) - set(held)), not_held, unknown)
 
     def pending_messages(self, limit: int, after_seq: int | None = None) -> list[OutboxMessage]:
         """Up to `limit` sealed messages in ascending seq order, after `after_seq` if given."""

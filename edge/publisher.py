@@ -1,51 +1,52 @@
 """MQTT side of the agent: publishes sealed outbox messages with QoS 1 in seq order.
 
-A message leaves the outbox only when the broker's PUBACK arrives with reason code 0x00
-(Success). Any other code, including those below 0x80 that paho does not call failures,
-keeps it: Mosquitto 2.0.11 answers 0x10 "No matching subscribers" after a restart while the
-ingest's persistent shared subscription is offline, and delivers the message to no one.
-Refused messages are published again after a backoff (1 s doubling to 30 s) and counted
-(``refusals``). At most
-``max_inflight`` messages are unacknowledged at once (paho silently drops
-messages past 65,535 in flight, and a bounded window keeps memory flat). After a
-reconnect paho retransmits what was in flight; anything still unacknowledged a
-while later is republished from the outbox, and the cloud absorbs duplicates.
+What may leave the outbox, and what is published when, is decided by `edge.delivery.Delivery`
+(pure). With the cloud's receipt key the agent frees a message only when a storage receipt
+signed by the cloud covers it; a PUBACK then only frees a slot of the in-flight window.
+Without it a PUBACK 0x00 frees the message. A PUBACK with any other reason code keeps it:
+Mosquitto 2.0.11 answers 0x10 "No matching subscribers" after a restart while the ingest's
+persistent shared subscription is offline, and delivers the message to no one.
 
-The same connection subscribes to the device's retained ``config`` topic; received config
-messages are handed to ``on_config`` (from paho's network thread) untouched: verifying and
-applying them is the agent's job.
+The same connection subscribes to the device's retained ``config`` and ``receipt`` topics and
+to ``backfill``; config and backfill requests are handed to the agent (``on_config``,
+``on_backfill``) from paho's network thread, untouched; receipts are verified and applied
+here, on the main thread.
 
 Threads: paho calls ``on_publish`` while holding its own outgoing-message lock, and
 ``publish()`` takes that same lock; so the network thread never takes our lock. It only
-queues PUBACKs, and `pump` (the agent's main thread) applies them to the outbox.
+queues events, and `pump` (the agent's main thread) applies them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from edge.cloud_messages import open_receipt
+from edge.delivery import Delivery, DeliveryCounts
+from edge.ed25519 import PublicKey
 from edge.errors import EdgeError
-from edge.outbox import Outbox
-from wire import Kind, Topic
+from edge.outbox import ArmedWill, Outbox
+from wire import Kind, Topic, WireError
 from wire.broker import parse_mqtt_url
 
-__all__ = ["Publisher"]
+__all__ = ["LinkState", "Publisher", "next_reconnect_delay"]
 
 _logger = logging.getLogger(__name__)
-_REPUBLISH_AFTER_S = 30.0
-_RETRY_MIN_S = 1.0  # after a refused PUBACK, wait this long before publishing again
-_RETRY_MAX_S = 30.0
 _RECONNECT_MIN_S = 1
 _RECONNECT_MAX_S = 15
+_QUIET_RECEIPTS_WARN_S = 300.0  # warn (at most this often) while receipts fail to arrive
+
+LinkState = dict[str, Any]
+"""What ``edge status`` shows of the connection (see edge/status.py)."""
 
 
 class _Client(mqtt.Client):
@@ -67,6 +68,10 @@ def next_reconnect_delay(client: mqtt.Client, min_s: float, max_s: float) -> flo
     return float(min_s if current is None else min(current * 2, max_s))
 
 
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 class Publisher:
     def __init__(
         self,
@@ -76,32 +81,42 @@ class Publisher:
         *,
         keepalive_s: int,
         max_inflight: int,
-        arm_will: Callable[[], tuple[int, bytes]],
+        arm_will: Callable[[], ArmedWill],
         on_connected: Callable[[], None],
         on_config: Callable[[bytes], None] | None = None,
+        receipt_key: PublicKey | None = None,
+        on_backfill: Callable[[bytes], None] | None = None,
+        delivery: Delivery | None = None,
     ) -> None:
         self._outbox = outbox
         self._topic = topic
         self._broker = parse_mqtt_url(broker_url)
         self._keepalive = keepalive_s
-        self._window = max_inflight
         self._arm_will = arm_will
         self._on_connected = on_connected
         self._on_config = on_config
-        self._lock = threading.Lock()  # main thread(s) only; never taken in paho callbacks
-        self._acks: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
-        self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (seq, published at)
-        self._highest_sent = 0
+        self._receipt_key = receipt_key
+        self._on_backfill = on_backfill if receipt_key is not None else None
+        self.delivery = delivery or Delivery(window=max_inflight, receipts=receipt_key is not None)
+        self._receipt_topic = topic.with_kind(Kind.RECEIPT)
+        self._topics = {kind: str(topic.with_kind(kind)) for kind in Kind}
+        # paho's network thread -> main thread: ("ack", mid, code), ("receipt", bytes),
+        # ("connected", None, 0), ("resend", seq, 0)
+        self._events: queue.SimpleQueue[tuple[str, Any, int]] = queue.SimpleQueue()
         self.connected = threading.Event()
-        self.acked = 0
-        self.refusals = 0  # PUBACKs other than 0x00 since start; the messages were kept
-        self._retry_s = _RETRY_MIN_S
-        self._paused_until = 0.0
         self.will: tuple[int, bytes] | None = None
+        self.receipts_refused = 0
         self._stopping = False
+        self._state = "connecting"
+        self._state_since = _now_iso()
+        self._last_error: str | None = None
+        self._last_refusal_log = 0.0
+        self._quiet_warned_at = 0.0
+        self._connected_at = time.monotonic()
         self._client = _Client(
             CallbackAPIVersion.VERSION2, client_id=f"ct-edge-{topic.device}", protocol=mqtt.MQTTv5
         )
+        # paho's own window matches ours; past it paho queues (never drops: no size limit).
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
         if self._broker.username:
@@ -115,92 +130,201 @@ class Publisher:
         self._client.on_message = self._handle_message
         self._client.reconnect_delay_set(min_delay=_RECONNECT_MIN_S, max_delay=_RECONNECT_MAX_S)
 
+    # --- lifecycle -----------------------------------------------------------------------
+
     def _set_will(self) -> None:
-        self.will = self._arm_will()
-        self._client.will_set(
-            str(self._topic.with_kind(Kind.STATE)), self.will[1], qos=1, retain=True
-        )
+        armed = self._arm_will()
+        self.will = (armed.seq, armed.data)
+        self._client.will_set(self._topics[Kind.STATE], armed.data, qos=1, retain=True)
+        if armed.released is not None:
+            # The previous connection's will, now an ordinary message: publish it (again).
+            self._events.put(("resend", armed.released, 0))
 
     def start(self) -> None:
         self._set_will()
-        _logger.info("connecting to broker %s:%d", self._broker.host, self._broker.port)
+        mode = "storage receipts" if self.delivery.receipts else "broker PUBACK (no receipt key)"
+        _logger.info("connecting to broker %s:%d; outbox frees on %s",
+                     self._broker.host, self._broker.port, mode)  # fmt: skip
         self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._keepalive)
         self._client.loop_start()
 
-    def stop(self, *, drain_s: float = 5.0, publish_death: bool = True) -> None:
-        """Try to deliver what is pending, announce a clean death, then disconnect."""
+    def stop(self, *, drain_s: float = 5.0) -> None:
+        """Put the death notice in the outbox, deliver what is pending, then disconnect.
+
+        The death notice is the armed will's exact bytes (same seq): if the broker fired the
+        will as well, the cloud sees an identical duplicate, never two different deaths.
+        Whatever is not delivered (or receipted) by ``drain_s`` stays for the next run.
+        """
         self._stopping = True
+        released = self._outbox.release_will()
+        if released is not None:
+            self._events.put(("resend", released, 0))
         deadline = time.monotonic() + drain_s
         while time.monotonic() < deadline and self.connected.is_set():
             self.pump()
             if self._outbox.stats().pending_messages == 0:
                 break
             time.sleep(0.05)
-        if publish_death and self.connected.is_set() and self.will is not None:
-            # The will's exact bytes (same seq): if the broker also fires it, the cloud
-            # sees an identical duplicate, never two different deaths.
-            info = self._client.publish(
-                str(self._topic.with_kind(Kind.STATE)), self.will[1], qos=1, retain=True
-            )
-            with self._lock:
-                self._inflight[info.mid] = (self.will[0], time.monotonic())
-            with contextlib.suppress(RuntimeError):
-                info.wait_for_publish(timeout=max(0.5, deadline - time.monotonic()))
-        self._client.disconnect()
+        self._client.disconnect()  # a normal DISCONNECT: the broker discards the will
         self._client.loop_stop()
 
+    # --- main thread -----------------------------------------------------------------------
+
     def pump(self) -> int:
-        """Publish pending messages into the free part of the window; returns how many."""
-        self._apply_acks()
+        """Apply what arrived, then publish into the free part of the window; returns how
+        many messages were published."""
+        now = time.monotonic()
+        self._apply_events(now)
         if not self.connected.is_set():
             return 0
-        now = time.monotonic()
-        if now < self._paused_until:
-            return 0  # the broker refused a message: wait out the backoff before retrying
-        with self._lock:
-            stale = [
-                mid for mid, (_s, at) in self._inflight.items() if now - at > _REPUBLISH_AFTER_S
-            ]
-            if stale:
-                _logger.warning(
-                    "%d messages unacknowledged for %.0fs; republishing",
-                    len(stale),
-                    _REPUBLISH_AFTER_S,
-                )
-                # Resend from the oldest stale message on; fresh ones after it may go twice,
-                # which the cloud absorbs as duplicates.
-                lowest = min(self._inflight.pop(mid)[0] for mid in stale)
-                self._highest_sent = min(self._highest_sent, lowest - 1)
-            room = self._window - len(self._inflight)
-            if room <= 0:
-                return 0
-            messages = self._outbox.pending_messages(room, after_seq=self._highest_sent)
-            published = 0
-            for message in messages:
-                topic = str(self._topic.with_kind(Kind(message.kind.value)))
-                info = self._client.publish(
-                    topic, message.data, qos=1, retain=message.kind.value == Kind.STATE.value
-                )
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    # Not queued (disconnected meanwhile, or queue full): retry next pump.
-                    _logger.debug("publish of seq %d not queued: rc=%s", message.seq, info.rc)
-                    break
-                self._inflight[info.mid] = (message.seq, now)
-                self._highest_sent = max(self._highest_sent, message.seq)
-                published += 1
+        delivery = self.delivery
+        marked = delivery.tick(now)
+        if marked:
+            what = "receipt" if delivery.receipts else "PUBACK"
+            _logger.warning("%d message(s) without a %s for too long; publishing them again",
+                            marked, what)  # fmt: skip
+        self._warn_if_receipts_quiet(now)
+        published = 0
+        resend = delivery.to_resend(now)
+        if resend:
+            held = self._outbox.messages(resend)
+            gone = set(resend) - {m.seq for m in held}
+            delivery.forget(gone)  # evicted under the disk budget meanwhile
+            published += self._publish(held, now)
+        room = delivery.new_room(now)
+        if room > 0:
+            fresh = self._outbox.pending_messages(room, after_seq=delivery.high)
+            published += self._publish(fresh, now)
         return published
+
+    def _publish(self, messages: list[Any], now: float) -> int:
+        published = 0
+        for message in messages:
+            kind = Kind(message.kind.value)
+            info = self._client.publish(
+                self._topics[kind], message.data, qos=1, retain=kind is Kind.STATE
+            )
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                # Not queued (disconnected meanwhile): it stays in the outbox, retried later.
+                _logger.debug("publish of seq %d not queued: rc=%s", message.seq, info.rc)
+                break
+            self.delivery.sent(info.mid, message.seq, now)
+            published += 1
+        return published
+
+    def _apply_events(self, now: float) -> None:
+        delivery = self.delivery
+        freed: list[int] = []
+        while True:
+            try:
+                event, value, code = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if event == "ack":
+                seq = delivery.puback(value, code, now)
+                if seq is not None:
+                    freed.append(seq)
+                elif code != 0:
+                    self._log_refusal(code, now)
+            elif event == "receipt":
+                freed += self._apply_receipt(value, now)
+            elif event == "connected":
+                delivery.connected(now)
+            elif event == "resend":
+                delivery.resend([value])
+        if freed:
+            self._outbox.free(freed)
+
+    def _apply_receipt(self, data: bytes, now: float) -> list[int]:
+        assert self._receipt_key is not None  # only subscribed with a key
+        try:
+            receipt = open_receipt(self._receipt_topic, data, [self._receipt_key.verify])
+        except WireError as exc:
+            self.receipts_refused += 1
+            _logger.warning("receipt refused (%s): %s", exc.reason, exc.message)
+            return []
+        freed = self.delivery.receipt(receipt, now)
+        if receipt.highest > self.delivery.high and receipt.highest >= self._outbox_next_seq():
+            _logger.warning(
+                "receipt covers seq %d, beyond any seq this device allocated: ignored there",
+                receipt.highest,
+            )
+        return freed
+
+    def _outbox_next_seq(self) -> int:
+        return self._outbox.stats().next_seq
+
+    def _log_refusal(self, code: int, now: float) -> None:
+        if now - self._last_refusal_log < 10.0:
+            return  # once per backoff episode or so, not once per message
+        self._last_refusal_log = now
+        counts = self.delivery.counts
+        _logger.warning(
+            "broker answered PUBACK 0x%02x: message kept in the outbox, publishing again after"
+            " a backoff (%d refused so far)",
+            code,
+            counts.refusals,
+        )
+
+    def _warn_if_receipts_quiet(self, now: float) -> None:
+        delivery = self.delivery
+        if not delivery.receipts or delivery.unreceipted == 0:
+            return
+        last = max(delivery.last_receipt_at or 0.0, self._connected_at)
+        quiet = _QUIET_RECEIPTS_WARN_S
+        if now - last < quiet or now - self._quiet_warned_at < quiet:
+            return
+        self._quiet_warned_at = now
+        _logger.warning(
+            "no storage receipt for %.0f s while %d sent message(s) wait for one: is the"
+            " ingest running with the receipt key whose public half is in [cloud]?",
+            now - last,
+            delivery.unreceipted,
+        )
+
+    # --- figures ---------------------------------------------------------------------------
 
     @property
     def inflight(self) -> int:
-        with self._lock:
-            return len(self._inflight)
+        return self.delivery.inflight
+
+    @property
+    def acked(self) -> int:
+        """Messages the outbox freed (on receipt, or PUBACK without receipts)."""
+        return self.delivery.counts.freed
+
+    @property
+    def counts(self) -> DeliveryCounts:
+        return self.delivery.counts
+
+    def link_state(self) -> LinkState:
+        delivery = self.delivery
+        return {
+            "state": self._state,
+            "since": self._state_since,
+            "broker": f"{self._broker.host}:{self._broker.port}",
+            "last_error": self._last_error,
+            "delivery": "receipts" if delivery.receipts else "puback",
+            "unsent_from_seq": delivery.unsent_from(),
+            "receipted_through": delivery.receipted_through,
+        }
+
+    def _set_state(self, state: str, error: str | None = None) -> None:
+        if state != self._state:
+            self._state, self._state_since = state, _now_iso()
+        if error is not None:
+            self._last_error = error
+
+    # --- paho's network thread -------------------------------------------------------------
 
     def _handle_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
+        error = str(self._client.last_connect_error or "connection failed")
+        self._set_state("disconnected", error)
         _logger.warning(
             "cannot reach broker %s:%d (%s); retrying in %.0f s",
             self._broker.host,
             self._broker.port,
-            self._client.last_connect_error or "connection failed",
+            error,
             next_reconnect_delay(self._client, _RECONNECT_MIN_S, _RECONNECT_MAX_S),
         )
 
@@ -208,6 +332,7 @@ class Publisher:
         self, _c: mqtt.Client, _u: object, _f: Any, reason_code: Any, _p: Any
     ) -> None:
         if reason_code.is_failure:
+            self._set_state("refused", f"CONNACK {reason_code}")
             _logger.error(
                 "broker %s:%d refused the connection: %s; retrying in %.0f s",
                 self._broker.host,
@@ -217,9 +342,19 @@ class Publisher:
             )
             return
         _logger.info("connected to %s:%d", self._broker.host, self._broker.port)
+        subscriptions = []
         if self._on_config is not None:
-            # A clean session each time: the broker hands us the retained config on subscribe.
-            self._client.subscribe(str(self._topic.with_kind(Kind.CONFIG)), qos=1)
+            subscriptions.append((self._topics[Kind.CONFIG], 1))
+        if self._receipt_key is not None:
+            subscriptions.append((self._topics[Kind.RECEIPT], 1))
+        if self._on_backfill is not None:
+            subscriptions.append((self._topics[Kind.BACKFILL], 1))
+        if subscriptions:
+            # A clean session each time: the broker hands us the retained config and receipt.
+            self._client.subscribe(subscriptions)
+        self._connected_at = time.monotonic()
+        self._events.put(("connected", None, 0))
+        self._set_state("connected")
         self.connected.set()
         self._on_connected()
 
@@ -228,6 +363,7 @@ class Publisher:
     ) -> None:
         if self.connected.is_set():
             _logger.warning("disconnected from broker: %s", reason)
+            self._set_state("disconnected", f"disconnected: {reason}")
         self.connected.clear()
         if self._stopping:
             return
@@ -238,43 +374,18 @@ class Publisher:
             _logger.exception("could not arm a new last will")
 
     def _handle_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        if self._on_config is None or message.topic != str(self._topic.with_kind(Kind.CONFIG)):
-            _logger.warning("ignoring a message on unexpected topic %r", message.topic)
-            return
-        self._on_config(bytes(message.payload))
+        topic, data = message.topic, bytes(message.payload)
+        if topic == self._topics[Kind.RECEIPT] and self._receipt_key is not None:
+            if data:  # an empty retained message clears a receipt: nothing to apply
+                self._events.put(("receipt", data, 0))
+        elif topic == self._topics[Kind.CONFIG] and self._on_config is not None:
+            self._on_config(data)
+        elif topic == self._topics[Kind.BACKFILL] and self._on_backfill is not None:
+            self._on_backfill(data)
+        else:
+            _logger.warning("ignoring a message on unexpected topic %r", topic)
 
     def _handle_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: Any, _p: Any) -> None:
-        self._acks.put((mid, reason))  # paho holds its message lock here: no locks of ours
-
-    def _apply_acks(self) -> None:
-        """Delete acknowledged messages from the outbox; main thread, from `pump`."""
-        while True:
-            try:
-                mid, reason = self._acks.get_nowait()
-            except queue.Empty:
-                return
-            refused = reason.value != 0  # not Success: 0x10 "No matching subscribers" too
-            with self._lock:
-                entry = self._inflight.pop(mid, None)
-                if entry is not None and refused:
-                    self._highest_sent = min(self._highest_sent, entry[0] - 1)
-            if entry is None:
-                continue
-            if refused:
-                self._refused(entry[0], reason)
-                continue
-            self._retry_s = _RETRY_MIN_S
-            self._outbox.ack(entry[0])
-            self.acked += 1
-
-    def _refused(self, seq: int, reason: Any) -> None:
-        self.refusals += 1
-        now = time.monotonic()
-        if now >= self._paused_until:  # once per backoff episode, not once per message
-            _logger.warning(
-                "broker answered seq %d with PUBACK 0x%02x (%s): kept in the outbox, "
-                "publishing again in %.0f s (%d refused so far)",
-                seq, reason.value, reason, self._retry_s, self.refusals,
-            )  # fmt: skip
-            self._paused_until = now + self._retry_s
-            self._retry_s = min(self._retry_s * 2, _RETRY_MAX_S)
+        # paho holds its message lock here: no locks of ours. Any code but 0x00 (Success),
+        # including 0x10 "No matching subscribers", means the message was not accepted.
+        self._events.put(("ack", mid, int(reason.value)))

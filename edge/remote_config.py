@@ -24,16 +24,13 @@ from edge.statefile import read_state, write_state
 from wire import (
     ConfigPayload,
     ConfigStatus,
-    Kind,
     Metric,
-    SignatureError,
     Threshold,
     Topic,
-    TopicError,
     WireError,
-    decode_payload,
+    open_signed,
 )
-from wire.envelope import decode, signed_bytes
+from wire.envelope import decode
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -134,24 +131,14 @@ class RemoteConfig:
             raise _Refused("no cloud config key: set [cloud] config_public_key in the agent config")
         # wire.open_message's checks, in its order and with its messages, but verified with
         # the agent's `PublicKey` so that `cryptography` is never loaded.
-        envelope = decode(data)
-        topic = self._topic
-        if envelope.device_id != topic.device:
-            raise TopicError(
-                f"envelope device {envelope.device_id!r} does not match topic device "
-                f"{topic.device!r}"
-            )
-        if not self._key.verify(envelope.signature, signed_bytes(str(topic), envelope.unsigned)):
-            raise SignatureError(
-                f"signature of {topic.device} seq {envelope.seq} on {topic} does not verify "
-                f"with any of the 1 registered key(s)"
-            )
-        payload = decode_payload(Kind.CONFIG, envelope.payload)
+        opened = open_signed(self._topic, data, [self._key.verify])
+        payload = opened.payload
         if not isinstance(payload, ConfigPayload):  # pragma: no cover - the topic kind fixes it
             raise _Refused(f"expected a config payload, got {payload.type}")
-        if payload.revision != envelope.seq:
+        if payload.revision != opened.envelope.seq:
             raise _Refused(
-                f"envelope seq {envelope.seq} must equal the config revision {payload.revision}"
+                f"envelope seq {opened.envelope.seq} must equal the config revision "
+                f"{payload.revision}"
             )
         return payload
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from edge.agent import Agent, AgentSummary, state_paths
+from edge.agent import Agent, AgentSummary, link_path, state_paths
 from edge.config import load_config
 from edge.status import AgentStatus, read_status
 
@@ -27,6 +27,9 @@ def run_agent(
 
 
 def agent_status(config_path: Path) -> AgentStatus:
-    """The durable counters, config revision and alarms; safe while the agent runs."""
+    """The durable counters, config revision, alarms and the broker connection; safe while
+    the agent runs."""
     config = load_config(config_path)
-    return read_status(config.resolve(config.outbox.path), *state_paths(config))
+    return read_status(
+        config.resolve(config.outbox.path), *state_paths(config), link=link_path(config)
+    )

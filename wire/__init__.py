@@ -19,9 +19,11 @@ from wire.keys import (
     parse_public_key,
     write_private_key,
 )
-from wire.message import KeyLookup, OpenedMessage, open_message, seal_payload
+from wire.message import KeyLookup, OpenedMessage, open_message, open_signed, seal_payload
 from wire.models import (
     AlarmEvent,
+    BackfillAnswer,
+    BackfillRequest,
     ConfigPayload,
     ConfigStatus,
     CustodyEventBatch,
@@ -29,6 +31,7 @@ from wire.models import (
     Metric,
     Payload,
     Reading,
+    Receipt,
     ScanEvent,
     StateMessage,
     StockBatch,
@@ -37,13 +40,18 @@ from wire.models import (
     Threshold,
     decode_payload,
     encode_payload,
+    to_ranges,
 )
 from wire.replay import Freshness, ReplayGuard, digest
-from wire.topics import Kind, Topic, subscription
+from wire.topics import CLOUD_KINDS, DEVICE_KINDS, Kind, Topic, subscription
 
 __all__ = [
+    "CLOUD_KINDS",
+    "DEVICE_KINDS",
     "MAX_PAYLOAD",
     "AlarmEvent",
+    "BackfillAnswer",
+    "BackfillRequest",
     "ConfigPayload",
     "ConfigStatus",
     "CustodyEventBatch",
@@ -57,6 +65,7 @@ __all__ = [
     "OpenedMessage",
     "Payload",
     "Reading",
+    "Receipt",
     "ReplayError",
     "ReplayGuard",
     "ScanEvent",
@@ -78,11 +87,13 @@ __all__ = [
     "generate_private_key",
     "load_private_key",
     "open_message",
+    "open_signed",
     "parse_public_key",
     "seal",
     "seal_payload",
     "signed_bytes",
     "subscription",
+    "to_ranges",
     "verify",
     "write_private_key",
 ]

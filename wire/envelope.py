@@ -21,7 +21,7 @@ payload byte changed, no longer verifies.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -39,7 +39,9 @@ __all__ = [
     "SIGNATURE_SIZE",
     "VERSION",
     "Envelope",
+    "SignatureCheck",
     "Signer",
+    "check_signature",
     "decode",
     "seal",
     "signed_bytes",
@@ -62,6 +64,13 @@ class Signer(Protocol):
     the edge agent's lighter `edge.ed25519.SigningKey` (same signatures)."""
 
     def sign(self, data: bytes) -> bytes: ...
+
+
+SignatureCheck = Callable[[bytes, bytes], bool]
+"""``check(signature, signed_bytes)``: True when one public key's Ed25519 signature verifies.
+
+Lets each side verify with the library it carries (the edge agent checks cloud signatures
+through the system libcrypto, without `cryptography`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,27 +150,35 @@ def decode(data: bytes) -> Envelope:
     return Envelope(device_id, seq, payload, signature, data[: offset + payload_len])
 
 
-def verify(topic: Topic, envelope: Envelope, keys: Iterable[Ed25519PublicKey]) -> None:
-    """Check that ``envelope`` was signed for ``topic`` by one of the device's ``keys``.
+def check_signature(topic: Topic, envelope: Envelope, checks: Sequence[SignatureCheck]) -> None:
+    """Check that ``envelope`` was signed for ``topic`` by a key behind one of ``checks``.
 
-    Several keys are accepted so that a device can rotate its key without a gap.
+    Several keys are accepted so that a signer can rotate its key without a gap.
     """
-    from cryptography.exceptions import InvalidSignature
-
     if envelope.device_id != topic.device:
         raise TopicError(
             f"envelope device {envelope.device_id!r} does not match topic device {topic.device!r}"
         )
     message = signed_bytes(str(topic), envelope.unsigned)
-    tried = 0
-    for key in keys:
-        tried += 1
-        try:
-            key.verify(envelope.signature, message)
-        except InvalidSignature:
-            continue
-        return
-    raise SignatureError(
-        f"signature of {topic.device} seq {envelope.seq} on {topic} does not verify "
-        f"with any of the {tried} registered key(s)"
-    )
+    if not any(check(envelope.signature, message) for check in checks):
+        raise SignatureError(
+            f"signature of {topic.device} seq {envelope.seq} on {topic} does not verify "
+            f"with any of the {len(checks)} registered key(s)"
+        )
+
+
+def verify(topic: Topic, envelope: Envelope, keys: Iterable[Ed25519PublicKey]) -> None:
+    """:func:`check_signature` with `cryptography` public keys (a device's registered keys)."""
+    from cryptography.exceptions import InvalidSignature
+
+    def check_with(key: Ed25519PublicKey) -> SignatureCheck:
+        def check(signature: bytes, message: bytes) -> bool:
+            try:
+                key.verify(signature, message)
+            except InvalidSignature:
+                return False
+            return True
+
+        return check
+
+    check_signature(topic, envelope, [check_with(key) for key in keys])

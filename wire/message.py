@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from wire.envelope import Envelope, Signer, decode, seal, verify
+from wire.envelope import Envelope, SignatureCheck, Signer, check_signature, decode, seal, verify
 from wire.errors import UnknownDevice
 from wire.models import Payload, decode_payload, encode_payload
 from wire.topics import Topic
@@ -14,7 +14,7 @@ from wire.topics import Topic
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-__all__ = ["KeyLookup", "OpenedMessage", "open_message", "seal_payload"]
+__all__ = ["KeyLookup", "OpenedMessage", "open_message", "open_signed", "seal_payload"]
 
 KeyLookup = Callable[[str], "Sequence[Ed25519PublicKey]"]
 """Returns the public keys registered for a device id (empty when unknown)."""
@@ -47,3 +47,15 @@ def open_message(topic: str, data: bytes, keys_for: KeyLookup) -> OpenedMessage:
     verify(parsed_topic, envelope, keys)
     payload = decode_payload(parsed_topic.kind, envelope.payload)
     return OpenedMessage(parsed_topic, envelope, payload)
+
+
+def open_signed(topic: Topic, data: bytes, checks: Sequence[SignatureCheck]) -> OpenedMessage:
+    """Open a message received on ``topic`` whose signer's keys are known in advance (a
+    device opening what the cloud signed: config, receipts, backfill requests).
+
+    The same checks, in the same order and with the same errors, as :func:`open_message`.
+    """
+    envelope = decode(data)
+    check_signature(topic, envelope, checks)
+    payload = decode_payload(topic.kind, envelope.payload)
+    return OpenedMessage(topic, envelope, payload)

@@ -7,6 +7,8 @@ producer is caught at the first message, not discovered in the database.
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -17,9 +19,13 @@ from wire.errors import MalformedMessage
 from wire.topics import Kind
 
 __all__ = [
+    "MAX_BACKFILL_SEQS",
     "MAX_BATCH",
+    "MAX_RANGES",
     "MAX_READINGS_PER_SEAL",
     "AlarmEvent",
+    "BackfillAnswer",
+    "BackfillRequest",
     "ConfigPayload",
     "ConfigStatus",
     "CustodyEventBatch",
@@ -27,14 +33,18 @@ __all__ = [
     "Metric",
     "Payload",
     "Reading",
+    "Receipt",
     "ScanEvent",
+    "SeqRange",
     "StateMessage",
     "StockBatch",
     "StockCount",
     "TelemetryBatch",
     "Threshold",
+    "covers",
     "decode_payload",
     "encode_payload",
+    "to_ranges",
 ]
 
 MAX_BATCH = 10_000
@@ -44,6 +54,14 @@ Identifier = Annotated[
     str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 ]
 Gtin = Annotated[str, Field(pattern=r"^[0-9]{14}$")]
+Seq = Annotated[int, Field(ge=1, le=MAX_SEQ)]
+SeqRange = tuple[Seq, Seq]
+"""An inclusive range of sequence numbers, ``[from, to]`` in JSON."""
+#: Ranges in one receipt, backfill request or backfill answer list.
+MAX_RANGES = 64
+MAX_ANSWER_RANGES = 1_000
+#: Sequence numbers one backfill request may ask for (bounds the device's work per request).
+MAX_BACKFILL_SEQS = 10_000
 
 
 class _Model(BaseModel):
@@ -141,6 +159,13 @@ class Health(_Model):
     evicted_seqs: Annotated[
         list[Annotated[int, Field(ge=1, le=MAX_SEQ)]], Field(max_length=1000)
     ] = []
+    # Age of the oldest reading the cloud has not yet receipted (None: the device frees its
+    # outbox on the broker's PUBACK, without storage receipts).
+    receipt_lag_s: Annotated[float, Field(ge=0)] | None = None
+    # Since the agent started: PUBACKs with a reason code other than 0x00 (the message was
+    # kept and retried), and messages published again for want of a receipt.
+    puback_refusals: Annotated[int, Field(ge=0)] | None = None
+    republished: Annotated[int, Field(ge=0)] | None = None
 
 
 class ConfigStatus(_Model):
@@ -168,6 +193,58 @@ class AlarmEvent(_Model):
     ts: AwareDatetime  # device time of the reading that raised or cleared the alarm
 
 
+def _canonical(ranges: list[tuple[int, int]], what: str) -> list[tuple[int, int]]:
+    """Ranges must be ascending, each ``from <= to``, neither overlapping nor touching: one
+    set of seqs has exactly one encoding."""
+    previous = 0
+    for low, high in ranges:
+        if low > high:
+            raise ValueError(f"{what}: range [{low}, {high}] ends before it starts")
+        if previous and low <= previous + 1:
+            raise ValueError(
+                f"{what}: ranges must ascend with a gap between them; [{low}, {high}] follows"
+                f" a range ending at {previous}"
+            )
+        previous = high
+    return ranges
+
+
+def to_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
+    """Sequence numbers as canonical inclusive ranges (sorted, merged)."""
+    out: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if out and seq == out[-1][1] + 1:
+            out[-1] = (out[-1][0], seq)
+        else:
+            out.append((seq, seq))
+    return out
+
+
+def covers(ranges: Sequence[tuple[int, int]], seq: int) -> bool:
+    """Whether ``seq`` lies in one of the canonical ``ranges``."""
+    index = bisect.bisect_right(ranges, (seq, MAX_SEQ + 1)) - 1
+    return index >= 0 and ranges[index][0] <= seq <= ranges[index][1]
+
+
+class BackfillAnswer(_Model):
+    """A device's answer to a backfill request (sent in a heartbeat, §2 of the doc)."""
+
+    request: Seq  # the envelope seq of the request answered
+    # Held by the outbox: published again right after this answer.
+    resent: Annotated[list[SeqRange], Field(max_length=MAX_ANSWER_RANGES)] = []
+    # Given up by the outbox under its disk budget.
+    evicted: Annotated[list[SeqRange], Field(max_length=MAX_ANSWER_RANGES)] = []
+    # Neither held nor known as evicted (freed after a receipt, or evicted too long ago
+    # to be remembered): whatever they carried is not coming.
+    not_held: Annotated[list[SeqRange], Field(max_length=MAX_ANSWER_RANGES)] = []
+
+    @model_validator(mode="after")
+    def _ranges(self) -> BackfillAnswer:
+        for name in ("resent", "evicted", "not_held"):
+            _canonical(getattr(self, name), name)
+        return self
+
+
 class StateMessage(_Model):
     """Birth (``online``), death (``offline``, also the broker's last will), heartbeat and
     local alarms (``alarm``, one raised or cleared threshold per message)."""
@@ -184,6 +261,7 @@ class StateMessage(_Model):
     health: Health | None = None
     config: ConfigStatus | None = None
     alarm: AlarmEvent | None = None
+    backfill: BackfillAnswer | None = None
 
     @model_validator(mode="after")
     def _alarm_iff_status(self) -> StateMessage:
@@ -218,7 +296,74 @@ class ConfigPayload(_Model):
     thresholds: dict[Metric, Threshold] = {}
 
 
-Payload = TelemetryBatch | StockBatch | CustodyEventBatch | StateMessage | ConfigPayload
+class Receipt(_Model):
+    """The cloud's storage receipt for one device (cloud -> device, retained).
+
+    Every seq up to ``through`` is settled: stored, or one the device itself said it does
+    not hold (evicted, or not held when asked to backfill). ``ranges`` are the seqs stored
+    beyond the first unsettled one. The envelope seq is the highest seq covered.
+    """
+
+    v: Literal[1] = 1
+    type: Literal["receipt"] = "receipt"
+    through: Annotated[int, Field(ge=0, le=MAX_SEQ)]
+    ranges: Annotated[list[SeqRange], Field(max_length=MAX_RANGES)] = []
+    issued_at: AwareDatetime  # cloud clock when the receipt was made
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Receipt:
+        _canonical(self.ranges, "ranges")
+        if self.ranges and self.ranges[0][0] <= self.through + 1:
+            raise ValueError(
+                f"ranges must start beyond through + 1 ({self.through + 1}), got"
+                f" {list(self.ranges[0])}"
+            )
+        if self.through == 0 and not self.ranges:
+            raise ValueError("a receipt must cover at least one seq")
+        return self
+
+    @property
+    def highest(self) -> int:
+        """The highest seq covered: the envelope seq of this receipt."""
+        return self.ranges[-1][1] if self.ranges else self.through
+
+    def covers(self, seq: int) -> bool:
+        return seq <= self.through or covers(self.ranges, seq)
+
+
+class BackfillRequest(_Model):
+    """The cloud asks a device to publish these seqs again if its outbox still holds them.
+
+    The envelope seq is the highest seq requested.
+    """
+
+    v: Literal[1] = 1
+    type: Literal["backfill"] = "backfill"
+    ranges: Annotated[list[SeqRange], Field(min_length=1, max_length=MAX_RANGES)]
+    issued_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ranges(self) -> BackfillRequest:
+        _canonical(self.ranges, "ranges")
+        total = sum(high - low + 1 for low, high in self.ranges)
+        if total > MAX_BACKFILL_SEQS:
+            raise ValueError(f"at most {MAX_BACKFILL_SEQS} seqs per request, got {total}")
+        return self
+
+    @property
+    def highest(self) -> int:
+        return self.ranges[-1][1]
+
+
+Payload = (
+    TelemetryBatch
+    | StockBatch
+    | CustodyEventBatch
+    | StateMessage
+    | ConfigPayload
+    | Receipt
+    | BackfillRequest
+)
 
 _MODEL_FOR_KIND: dict[Kind, type[_Model]] = {
     Kind.TELEMETRY: TelemetryBatch,
@@ -226,6 +371,8 @@ _MODEL_FOR_KIND: dict[Kind, type[_Model]] = {
     Kind.EVENTS: CustodyEventBatch,
     Kind.STATE: StateMessage,
     Kind.CONFIG: ConfigPayload,
+    Kind.RECEIPT: Receipt,
+    Kind.BACKFILL: BackfillRequest,
 }
 
 

@@ -13,6 +13,8 @@ from enum import StrEnum
 from wire.errors import TopicError
 
 __all__ = [
+    "CLOUD_KINDS",
+    "DEVICE_KINDS",
     "PREFIX",
     "SEGMENT_PATTERN",
     "Kind",
@@ -33,6 +35,13 @@ class Kind(StrEnum):
     EVENTS = "events"  # custody events (EPCIS 2.0)
     STATE = "state"  # birth / death (last will) / heartbeat, retained
     CONFIG = "config"  # cloud -> device, retained
+    RECEIPT = "receipt"  # cloud -> device, retained: what the cloud has stored
+    BACKFILL = "backfill"  # cloud -> device: resend these seqs if you still hold them
+
+
+#: What devices publish (and ingest workers subscribe to), and what only the cloud publishes.
+DEVICE_KINDS: tuple[Kind, ...] = (Kind.TELEMETRY, Kind.STOCK, Kind.EVENTS, Kind.STATE)
+CLOUD_KINDS: tuple[Kind, ...] = (Kind.CONFIG, Kind.RECEIPT, Kind.BACKFILL)
 
 
 def check_segment(value: str, what: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from wire import Kind
+from wire import CLOUD_KINDS, DEVICE_KINDS, Kind
 from wire.topics import PREFIX, check_segment
 
 __all__ = [
@@ -24,12 +24,18 @@ __all__ = [
     "render_passwd",
 ]
 
-# What a device publishes: everything but config, which the cloud publishes to it.
-DEVICE_PUBLISH_KINDS = tuple(k for k in Kind if k is not Kind.CONFIG)
+# What a device publishes; it reads the kinds the cloud publishes to it (config, storage
+# receipts, backfill requests), on its own topics only.
+DEVICE_PUBLISH_KINDS = DEVICE_KINDS
+DEVICE_READ_KINDS = CLOUD_KINDS
+# What the ingest publishes to devices after each commit.
+INGEST_PUBLISH_KINDS = (Kind.RECEIPT, Kind.BACKFILL)
 
 
 class ServiceRole(StrEnum):
-    INGEST = "ingest"  # reads every device topic (also through $share/<group>/...)
+    # Reads every device topic (also through $share/<group>/...); writes receipts and
+    # backfill requests to every device.
+    INGEST = "ingest"
     CONFIG = "config"  # publishes retained device config
 
 
@@ -85,6 +91,7 @@ def render_acl(devices: Iterable[BrokerDevice], services: Iterable[ServiceUser])
         out.append(f"user {svc.username}")
         if svc.role is ServiceRole.INGEST:
             out.append(f"topic read {PREFIX}/#")
+            out += [f"topic write {PREFIX}/+/+/+/{kind.value}" for kind in INGEST_PUBLISH_KINDS]
         else:
             out.append(f"topic write {PREFIX}/+/+/+/{Kind.CONFIG.value}")
         out.append("")
@@ -92,7 +99,7 @@ def render_acl(devices: Iterable[BrokerDevice], services: Iterable[ServiceUser])
         base = f"{PREFIX}/{dev.tenant}/{dev.site}/{dev.device_id}"
         out.append(f"user {dev.device_id}")
         out += [f"topic write {base}/{kind.value}" for kind in DEVICE_PUBLISH_KINDS]
-        out.append(f"topic read {base}/{Kind.CONFIG.value}")
+        out += [f"topic read {base}/{kind.value}" for kind in DEVICE_READ_KINDS]
         out.append("")
     return "\n".join(out)
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from cloud.ingest.verify import open_envelope
+from cloud.ingest.verify import parse_topic, verify_signature
 from cloud.registry import DeviceIdentity
 from wire import (
+    DEVICE_KINDS,
     CustodyEventBatch,
     StateMessage,
     StockBatch,
@@ -20,7 +21,7 @@ from wire import (
     digest,
 )
 from wire.envelope import MAX_PAYLOAD, SIGNATURE_SIZE, decode
-from wire.models import Metric, Payload
+from wire.models import Metric, Payload, decode_payload
 
 __all__ = [
     "DEAD_LETTER_KEEP_BYTES",
@@ -69,6 +70,8 @@ class DeadLetter:
     detail: str
     device_id: str | None = None
     seq: int | None = None
+    # The device's signature verified: the device really sent this under (device_id, seq).
+    authenticated: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,23 +114,34 @@ def prepare(
         )
     device_id: str | None = None
     seq: int | None = None
+    verified = False
     try:
         envelope = decode(inbound.data)
         device_id, seq = envelope.device_id, envelope.seq
         identity = identity_of(device_id)
-        # wire.open_message's checks, without decoding the envelope a second time.
-        opened = open_envelope(inbound.topic, envelope, identity.keys if identity else ())
-        if identity is None:  # pragma: no cover - open_envelope raised UnknownDevice already
+        # wire.open_message's checks (cloud/ingest/verify.py), without decoding the envelope
+        # a second time: topic, keys, signature, then the payload schema.
+        topic = parse_topic(inbound.topic)
+        if identity is None or not identity.keys:
             raise UnknownDevice(f"no public key registered for device {device_id!r}")
-        if (opened.topic.tenant, opened.topic.site) != (identity.tenant, identity.site):
+        verify_signature(topic, inbound.topic, envelope, identity.keys)
+        verified = True
+        if (topic.tenant, topic.site) != (identity.tenant, identity.site):
             raise TopicError(
                 f"device {device_id} is registered at {identity.tenant}/{identity.site} "
-                f"but published under {opened.topic.tenant}/{opened.topic.site}"
+                f"but published under {topic.tenant}/{topic.site}"
             )
+        if topic.kind not in DEVICE_KINDS:  # config, receipts, backfill: the cloud's own
+            raise TopicError(
+                f"{topic.kind.value} messages are published by the cloud, not by devices"
+            )
+        payload = decode_payload(topic.kind, envelope.payload)
     except WireError as exc:
-        return DeadLetter(inbound, exc.reason, exc.message, device_id, seq)
+        # A verified message with an invalid payload is the device's own, and no retry will
+        # change it: it may settle the seq (see cloud.ingest.store).
+        settles = verified and exc.reason == "malformed"
+        return DeadLetter(inbound, exc.reason, exc.message, device_id, seq, authenticated=settles)
 
-    payload = opened.payload
     limit = inbound.received_at + timedelta(seconds=max_future_seconds)
     future = _latest_device_time(payload)
     if future is not None and future > limit:
@@ -138,6 +152,7 @@ def prepare(
             f" receive time {inbound.received_at.isoformat()}",
             device_id,
             seq,
+            authenticated=True,
         )
     sent_at = getattr(payload, "sent_at", None) or getattr(payload, "ts", None)
     skew = (inbound.received_at - sent_at).total_seconds() if sent_at is not None else None
@@ -161,24 +176,17 @@ def prepare(
     elif isinstance(payload, CustodyEventBatch):
         rows["custody_inbox"] = [(*base, event) for event in payload.events]
         count = len(payload.events)
-    elif isinstance(payload, StateMessage):
+    else:
+        assert isinstance(payload, StateMessage)  # DEVICE_KINDS were checked above
         state = payload
         count = 1
-    else:  # config flows cloud -> device; a device publishing it is misbehaving
-        return DeadLetter(
-            inbound,
-            "bad_topic",
-            "config messages are published by the cloud, not by devices",
-            device_id,
-            seq,
-        )
     return Accepted(
         inbound=inbound,
         device_id=device_id,
         tenant=identity.tenant,
         site=identity.site,
-        seq=opened.envelope.seq,
-        kind=opened.topic.kind.value,
+        seq=envelope.seq,
+        kind=topic.kind.value,
         digest=digest(inbound.data),
         sent_at=sent_at,
         clock_skew_s=skew,

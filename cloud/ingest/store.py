@@ -3,6 +3,11 @@
 The ingest log row of a message and its data rows commit together, so after a
 crash either both exist or neither does; a redelivered message then finds its
 ingest log row and is counted as a duplicate instead of being stored twice.
+
+Seqs the device will never get stored, though it really sent them, are *settled* in the same
+transaction (``settled_seqs``): authenticated messages refused for good and kept as dead
+letters, and seqs a device's backfill answer says it no longer holds. Storage receipts
+count them with the stored ones (cloud/ingest/receipts.py).
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from psycopg.types.json import Jsonb
 
 from cloud.ingest.prepare import Accepted, DeadLetter
 
-__all__ = ["COLUMNS", "WriteResult", "write_batch"]
+__all__ = ["COLUMNS", "MAX_ANSWER_SEQS", "WriteResult", "write_batch"]
 
 _BASE = ("received_at", "tenant_id", "site_id", "device_id", "seq")
+# Seqs taken from one list of a backfill answer (a request asks for at most 10,000).
+MAX_ANSWER_SEQS = 10_000
 COLUMNS: dict[str, tuple[str, ...]] = {
     "readings": ("time", *_BASE, "sensor", "metric", "value", "fault"),
     "stock_counts": ("time", *_BASE, "gtin", "quantity", "location", "method"),
@@ -69,6 +76,7 @@ def _replay(item: Accepted) -> DeadLetter:
         f"{item.device_id} seq {item.seq} was already used for a different message",
         item.device_id,
         item.seq,
+        authenticated=True,
     )
 
 
@@ -110,7 +118,26 @@ def write_batch(
             )
         if dead_letters:
             _copy_dead_letters(cur, dead_letters)
+            _settle_dead_letters(cur, dead_letters)
     return WriteResult(stored, duplicates, dead_letters, rows)
+
+
+def _settle_dead_letters(cur: psycopg.Cursor[Any], letters: Sequence[DeadLetter]) -> None:
+    """A message the device signed but the cloud refuses for good (its bytes are kept in
+    dead_letters) will not be stored however often it is sent: settle its seq, so that the
+    device's receipt frees it. Unauthenticated letters settle nothing: anyone can send those."""
+    settled = sorted(
+        {(d.device_id, d.seq) for d in letters
+         if d.authenticated and d.device_id is not None and d.seq is not None}
+    )  # fmt: skip
+    if settled:
+        cur.execute(
+            "INSERT INTO settled_seqs (device_id, seq, reason)"
+            " SELECT s.device_id, s.seq, 'dead_letter'"
+            " FROM unnest(%s::text[], %s::int8[]) AS s(device_id, seq)"
+            " JOIN devices d ON d.id = s.device_id ON CONFLICT DO NOTHING",
+            ([d for d, _ in settled], [q for _, q in settled]),
+        )
 
 
 def _insert_log(cur: psycopg.Cursor[Any], items: Sequence[Accepted]) -> set[tuple[str, int]]:
@@ -212,6 +239,8 @@ def _apply_state(cur: psycopg.Cursor[Any], item: Accepted) -> None:
             " ON CONFLICT DO NOTHING",
             (item.device_id, list(state.health.evicted_seqs)),
         )
+    if state.backfill is not None:
+        _record_backfill_answer(cur, item.device_id, state)
     if state.status == "alarm" and state.alarm is not None:
         alarm = state.alarm
         cur.execute(
@@ -243,6 +272,27 @@ def _apply_state(cur: psycopg.Cursor[Any], item: Accepted) -> None:
             " will_seq = GREATEST(will_seq, %s)"
             " WHERE id = %s AND status <> 'retired' AND (will_seq IS NULL OR will_seq <= %s)",
             (doc, item.seq, item.device_id, item.seq),
+        )
+
+
+def _record_backfill_answer(cur: psycopg.Cursor[Any], device_id: str, state: Any) -> None:
+    """What the device said it no longer holds: evicted seqs (not a loss) and not held ones
+    (lost); both settle the seqs for receipts. Resent seqs arrive as ordinary messages."""
+    answer = state.backfill
+    for table, ranges, extra in (
+        ("evicted_seqs", answer.evicted, ""),
+        ("settled_seqs", answer.not_held, ", 'not_held'"),
+    ):
+        if not ranges:
+            continue
+        columns = "(device_id, seq, reason)" if extra else "(device_id, seq)"
+        cur.execute(
+            f"INSERT INTO {table} {columns}"  # noqa: S608 - table names are ours, values bound
+            f" SELECT %s, s{extra} FROM ("
+            "  SELECT generate_series(r.lo, r.hi) AS s"
+            "  FROM unnest(%s::int8[], %s::int8[]) AS r(lo, hi) LIMIT %s) q"
+            " ON CONFLICT DO NOTHING",
+            (device_id, [lo for lo, _ in ranges], [hi for _, hi in ranges], MAX_ANSWER_SEQS),
         )
 
 

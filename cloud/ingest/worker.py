@@ -5,7 +5,10 @@ Threads, as a two-stage pipeline:
 * paho's network thread only queues received messages (the inbox);
 * the main thread collects a batch and prepares it (envelope, signature, schema) on a
   small thread pool: Ed25519 verification releases the GIL, so it runs in parallel;
-* the writer thread commits the previous batch meanwhile, and only then acknowledges.
+* the writer thread commits the previous batch meanwhile, and only then acknowledges;
+* with the cloud key, a receipt thread then tells the devices of each committed batch what is
+  stored (signed storage receipts, coalesced per device; cloud/ingest/receipts.py) and asks
+  online devices to backfill gaps.
 
 The broker's Receive Maximum bounds how many unacknowledged messages we hold, so memory
 stays bounded and a slow or absent database pushes back on the broker instead of filling
@@ -19,6 +22,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +31,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -34,16 +39,17 @@ from paho.mqtt.properties import Properties
 from cloud.ingest.keys import BatchKeyCache, device_of_topic
 from cloud.ingest.mqtt import IngestClient, next_reconnect_delay
 from cloud.ingest.prepare import DEFAULT_MAX_FUTURE_SECONDS, Accepted, DeadLetter, Inbound, prepare
+from cloud.ingest.receipts import ReceiptIssuer
 from cloud.ingest.store import WriteResult
 from cloud.ingest.writer import BatchWriter
 from cloud.metrics import IngestMetrics
-from wire import Kind, subscription
+from wire import DEVICE_KINDS, subscription
 from wire.broker import parse_mqtt_url
 
 __all__ = ["IngestOptions", "IngestStats", "IngestWorker", "tune_gc"]
 
 _logger = logging.getLogger(__name__)
-DEVICE_KINDS = (Kind.TELEMETRY, Kind.STOCK, Kind.EVENTS, Kind.STATE)
+_LAG_WINDOW_S = 60.0  # ct_device_receipt_lag_max_seconds looks back this far
 # A pause this long in the stream ends a batch early if the writer is idle (a burst sent by
 # the broker after our acks arrives without such pauses, so drains keep full batches).
 _QUIET_S = 0.003
@@ -82,6 +88,13 @@ class IngestOptions:
     max_future_seconds: float = DEFAULT_MAX_FUTURE_SECONDS
     verify_threads: int = 2
     tune_gc: bool = True  # tune_gc() when run() starts
+    # The cloud key (the private half of the agents' [cloud] config_public_key): signs
+    # storage receipts and backfill requests. None: no receipts (agents then free their
+    # outboxes on the broker's PUBACK, if they have no key either).
+    receipt_key: Ed25519PrivateKey | None = None
+    receipt_interval_s: float = 0.25  # at most this often per device
+    backfill_after_s: float = 10.0  # a gap open this long (device online) is asked for
+    backfill_every_s: float = 30.0  # at most this often per device
 
 
 @dataclass(slots=True)
@@ -95,6 +108,8 @@ class IngestStats:
     dead_letters: int = 0
     batches: int = 0
     db_retries: int = 0
+    receipts: int = 0
+    backfill_requests: int = 0
 
 
 _Prepared = tuple[list[Inbound], list[Accepted], list[DeadLetter]]
@@ -122,6 +137,20 @@ class IngestWorker:
         self._writer = BatchWriter(self._connect, on_retry=self._count_retry)
         self._pool = ThreadPoolExecutor(options.verify_threads, thread_name_prefix="verify")
         self._client = self._make_client()
+        self._reported_lags: deque[tuple[float, float]] = deque()  # (monotonic, lag)
+        self.metrics.device_receipt_lag_max.set_function(self._max_reported_lag)
+        self._receipts: ReceiptIssuer | None = None
+        if options.receipt_key is not None:
+            self._receipts = ReceiptIssuer(
+                self._connect,
+                options.receipt_key,
+                self._publish_to_device,
+                min_interval_s=options.receipt_interval_s,
+                backfill_after_s=options.backfill_after_s,
+                backfill_every_s=options.backfill_every_s,
+                on_receipts=self._count_receipts,
+                on_backfill=self._count_backfill,
+            )
 
     # --- MQTT side (network thread) -------------------------------------------------
 
@@ -144,7 +173,32 @@ class IngestWorker:
         client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.reconnect_delay_set(min_delay=_RECONNECT_MIN_S, max_delay=_RECONNECT_MAX_S)
+        # Receipts and backfill requests are QoS 1 publishes of ours: a wider window than
+        # paho's default 20 (beyond it paho queues them in memory, coalesced upstream).
+        client.max_inflight_messages_set(1_000)
         return client
+
+    def _publish_to_device(self, topic: str, data: bytes, retain: bool) -> bool:
+        """Publish a receipt or backfill request (from the receipt thread; paho's publish
+        is thread-safe). A device that is offline makes Mosquitto answer 0x10: fine, the
+        retained receipt waits for it."""
+        info = self._client.publish(topic, data, qos=1, retain=retain)
+        return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)  # NO_CONN: queued
+
+    def _count_receipts(self, count: int) -> None:
+        self.stats.receipts += count
+        self.metrics.receipts.inc(count)
+
+    def _count_backfill(self, count: int) -> None:
+        self.stats.backfill_requests += count
+        self.metrics.backfill_requests.inc(count)
+
+    def _max_reported_lag(self) -> float:
+        horizon = time.monotonic() - _LAG_WINDOW_S
+        lags = self._reported_lags
+        while lags and lags[0][0] < horizon:
+            lags.popleft()
+        return max((lag for _, lag in lags), default=0.0)
 
     def _broker_name(self) -> str:
         broker = parse_mqtt_url(self.options.mqtt_url)
@@ -288,6 +342,12 @@ class IngestWorker:
             return False
         committed = datetime.now(UTC)
         self._client.ack_many(inbound.token for inbound in batch)
+        if self._receipts is not None:
+            # Duplicates too: a device publishing again lacks a receipt for that seq.
+            self._receipts.touch(
+                {a.device_id for a in (*written.stored, *written.duplicates)}
+                | {d.device_id for d in written.dead_letters if d.authenticated and d.device_id}
+            )
         with self._in_hand_lock:
             self._in_hand -= len(batch)
         self._count(len(batch), written)
@@ -323,6 +383,14 @@ class IngestWorker:
         m.duplicates.inc(len(written.duplicates))
         for table, count in _rows_by_table(written.stored).items():
             m.rows.labels(table).inc(count)
+        now = time.monotonic()
+        for item in written.stored:
+            health = item.state.health if item.state is not None else None
+            if health is not None and health.receipt_lag_s is not None:
+                m.device_receipt_lag.observe(health.receipt_lag_s)
+                self._reported_lags.append((now, health.receipt_lag_s))
+        if len(self._reported_lags) > 100_000:  # bounded between scrapes
+            self._max_reported_lag()
         by_reason: dict[str, list[DeadLetter]] = {}
         for d in written.dead_letters:
             by_reason.setdefault(d.reason, []).append(d)
@@ -351,6 +419,18 @@ class IngestWorker:
         self._client.loop_start()
         writer = threading.Thread(target=self._write_loop, args=(stop,), name="ingest-writer")
         writer.start()
+        receipts_stop = threading.Event()
+        receipts_thread = None
+        if self._receipts is not None:
+            receipts_thread = threading.Thread(
+                target=self._receipts.run, args=(receipts_stop,), name="ingest-receipts"
+            )
+            receipts_thread.start()
+        else:
+            _logger.warning(
+                "no cloud key for receipts: devices get no storage receipts (agents with the"
+                " cloud key will keep and republish what they send); see docs/ingest.md"
+            )
         ready_reported = False
         last_report = time.monotonic()
         try:
@@ -369,6 +449,9 @@ class IngestWorker:
             self._closing.set()
             self._handoff.put(None)
             writer.join()
+            receipts_stop.set()
+            if receipts_thread is not None:
+                receipts_thread.join()
             self._client.disconnect()
             self._client.loop_stop()
             self._pool.shutdown()

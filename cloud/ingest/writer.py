@@ -39,8 +39,9 @@ def write_one_by_one(
             raise
         except psycopg.Error as exc:
             letter = DeadLetter(
-                item.inbound, UNSTORABLE, f"database refused it: {exc}", item.device_id, item.seq
-            )
+                item.inbound, UNSTORABLE, f"database refused it: {exc}", item.device_id, item.seq,
+                authenticated=True,
+            )  # fmt: skip
             results.append(write_batch(conn, [], [letter]))
     results.append(write_batch(conn, [], dead))
     return WriteResult(

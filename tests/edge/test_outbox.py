@@ -95,6 +95,62 @@ def test_add_seal_pending_ack_round_trip(tmp_path: Path) -> None:
         assert stats.next_seq == 3
 
 
+def test_free_deletes_receipted_messages_in_one_go(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "o.db") as box:
+        box.add("telemetry", [{"i": i} for i in range(6)])
+        box.seal(seal_json, max_items=1)
+        before = box.stats().stored_bytes
+        assert [m.seq for m in box.messages([5, 2, 9, 2])] == [2, 5]  # held ones, by seq
+        assert box.free([1, 2, 5, 42]) == 3  # 42 was never there
+        assert box.free([1]) == 0  # a repeated receipt frees nothing twice
+        assert [m.seq for m in box.pending_messages(10)] == [3, 4, 6]
+        assert box.stats().stored_bytes < before
+        assert box.free(range(1, 1_200)) == 3  # more seqs than one SQL statement binds
+        assert box.stats().stored_bytes == 0
+
+
+def test_every_reserved_will_seq_ends_up_published(tmp_path: Path) -> None:
+    """The armed will becomes an ordinary state message when the next connection arms its
+    own (the broker may or may not have fired it) or the agent stops (the death notice)."""
+    path = tmp_path / "o.db"
+    with Outbox(path) as box:
+        first = box.arm_will(lambda seq: f"will-{seq}".encode())
+        assert (first.seq, first.data, first.released) == (1, b"will-1", None)
+        assert box.pending_messages(10) == []  # armed, not published by us
+        box.add("telemetry", [{"i": 1}])
+        box.seal(seal_json, max_items=10)  # seq 2
+        second = box.arm_will(lambda seq: f"will-{seq}".encode())  # a reconnect
+        assert (second.seq, second.released) == (3, 1)
+        assert [(m.seq, m.kind, m.data) for m in box.pending_messages(10) if m.seq != 2] == [
+            (1, Kind.STATE, b"will-1")
+        ]
+    with Outbox(path) as box:  # kill -9: the armed will survived; the next start releases it
+        third = box.arm_will(lambda seq: f"will-{seq}".encode())
+        assert third.released == 3
+        assert box.release_will() == 4  # a clean stop: the death notice goes out too
+        assert box.release_will() is None
+        assert [m.seq for m in box.pending_messages(10)] == [1, 2, 3, 4]
+
+
+def test_split_backfill_sorts_requested_seqs_by_what_the_outbox_knows(tmp_path: Path) -> None:
+    clock = FakeClock()
+    with Outbox(tmp_path / "o.db", budget_bytes=700, clock=clock) as box:
+        for i in range(8):  # eight one-reading messages, 1..8
+            box.add("telemetry", [{"i": i, "pad": "x" * 40}])
+            box.seal(seal_json, max_items=1)
+            clock.tick()
+        held = [m.seq for m in box.pending_messages(100)]
+        evicted = box.recent_evicted_seqs()
+        assert evicted  # the budget evicted the oldest
+        box.free([held[-1]])  # receipted and freed
+        box.arm_will(lambda seq: b"will")  # seq 9, armed
+        split = box.split_backfill([(1, 12)])
+        assert split.evicted == evicted
+        assert split.held == held[:-1]
+        assert split.not_held == [held[-1]]
+        assert split.unknown == [9, 10, 11, 12]  # the armed will, and never allocated
+
+
 def test_seal_splits_batches_and_honours_limits(tmp_path: Path) -> None:
     with Outbox(tmp_path / "o.db") as box:
         box.add("telemetry", [{"i": i} for i in range(7)])

@@ -15,12 +15,29 @@ from tests.integration.processes import Background, channeltrace
 __all__ = [
     "Agents",
     "agent_status",
+    "cloud_key",
     "count",
     "ingest_worker",
     "provision_agent",
     "query",
     "start_agent",
 ]
+
+
+def cloud_key(directory: Path) -> Path:
+    """A cloud key file (what ``cloud config keygen`` writes): receipts are signed with it
+    and agents trust its public half."""
+    path = directory / "cloud-key.pem"
+    if not path.exists():
+        channeltrace(["cloud", "config", "keygen", "--key-file", str(path)])
+    return path
+
+
+def _cloud_section(key_file: Path) -> str:
+    from wire import format_public_key, load_private_key
+
+    public = format_public_key(load_private_key(key_file))
+    return f'\n[cloud]\nconfig_public_key = "{public}"\n'
 
 
 def provision_agent(
@@ -33,7 +50,10 @@ def provision_agent(
     batch: int = 50,
     budget_mb: float = 64,
     extra: str = "",
+    key_file: Path | None = None,
 ) -> Path:
+    """Provision and register an agent; with ``key_file`` it trusts that cloud key (storage
+    receipts), without it it frees its outbox on the broker's PUBACK."""
     directory = tmp_path / device
     channeltrace(
         [
@@ -63,7 +83,7 @@ def provision_agent(
     ):
         assert old in text, old
         text = text.replace(old, new)
-    config.write_text(text + extra)
+    config.write_text(text + (_cloud_section(key_file) if key_file else "") + extra)
     channeltrace(
         ["cloud", "register", str(directory / "registration.json"), "--database-url", database_url]
     )
@@ -107,9 +127,12 @@ def ingest_worker(
     *,
     client_id: str | None = None,
     share_group: str | None = None,
+    key_file: Path | None = None,
 ) -> Background:
-    """A real ``cloud ingest`` process; the same client id and group resume its session."""
+    """A real ``cloud ingest`` process; the same client id and group resume its session.
+    With ``key_file`` it sends signed storage receipts."""
     channeltrace(["cloud", "migrate", "--database-url", database_url])
+    receipts = ["--receipt-key-file", str(key_file)] if key_file else []
     worker = Background(
         [
             "cloud",
@@ -120,6 +143,7 @@ def ingest_worker(
             broker_url,
             "--client-id",
             client_id or f"ingest-{uuid.uuid4().hex[:8]}",
+            *receipts,
         ],
         env={"CT_INGEST_SHARE_GROUP": share_group or f"g{uuid.uuid4().hex[:8]}"},
         log=tmp_path / "ingest.log",

@@ -33,6 +33,7 @@ def test_demo_shows_every_capability_and_loses_nothing(monkeypatch: pytest.Monke
     assert taken > 0
     assert stored == taken
     assert re.search(r"lost\s+0\b", out)
+    assert re.search(r"duplicated\s+0\b", out)
     assert "broker outage" in out
     assert "reports revision 1 applied" in out
     for reason in ("bad_signature", "malformed", "replay"):

@@ -24,6 +24,7 @@ from channeltrace.services import Mosquitto
 from tests.integration._edge import (
     Agents,
     agent_status,
+    cloud_key,
     count,
     ingest_worker,
     provision_agent,
@@ -86,7 +87,8 @@ def mosquitto_url(make_mosquitto: Callable[..., Mosquitto]) -> str:
 
 @pytest.fixture
 def ingest(mosquitto_url: str, database_url: str, tmp_path: Path) -> Iterator[Background]:
-    worker = ingest_worker(mosquitto_url, database_url, tmp_path)
+    # One cloud key signs config and storage receipts; the agent trusts its public half.
+    worker = ingest_worker(mosquitto_url, database_url, tmp_path, key_file=cloud_key(tmp_path))
     yield worker
     worker.stop()
 
@@ -112,18 +114,11 @@ def spacing_s(database_url: str, after_seq: int) -> float:
 def test_remote_config_applied_live_invalid_refused_and_kept(
     agents: Agents, ingest: Background, mosquitto_url: str, database_url: str, tmp_path: Path
 ) -> None:
-    key_file = tmp_path / "cloud-config.pem"
-    out = channeltrace(["cloud", "config", "keygen", "--key-file", str(key_file)]).stdout
-    public = next(line for line in out.splitlines() if line.startswith("config_public_key"))
+    key_file = cloud_key(tmp_path)  # `cloud config keygen`, as the ingest uses
     config = provision_agent(
-        tmp_path,
-        mosquitto_url,
-        database_url,
-        DEVICE,
-        interval_s=0.05,
-        batch=10,
-        extra=f"\n[cloud]\n{public}\n",
-    )
+        tmp_path, mosquitto_url, database_url, DEVICE, interval_s=0.05, batch=10,
+        key_file=key_file,
+    )  # fmt: skip
     listener = StateListener(mosquitto_url, config.parent)
     agent = agents.start(config)
     try:
@@ -192,10 +187,10 @@ def test_remote_config_applied_live_invalid_refused_and_kept(
         )
 
         # --- an invalid config (signed by the cloud, but interval 0) is refused --------------
-        cloud_key = load_private_key(key_file)
+        signing_key = load_private_key(key_file)
         topic = Topic("acme", "wh-sh-01", DEVICE, Kind.CONFIG)
         bad = b'{"v":1,"type":"config","revision":2,"sample_interval_s":0}'
-        channeltrace_publish(mosquitto_url, str(topic), seal(topic, 2, bad, cloud_key))
+        channeltrace_publish(mosquitto_url, str(topic), seal(topic, 2, bad, signing_key))
         wait_for(
             lambda: (reported_config(database_url) or {}).get("revision") == 2, 30, agent.output
         )

@@ -3,12 +3,14 @@
 Real Mosquitto (with persistence, stopped and restarted on its port), the real ingest
 process, real PostgreSQL, and agents as real processes. The agent's own durable record of
 what it accepted (outbox counters, read with ``channeltrace edge status``) is compared with
-what the database stored.
+what the database stored. Agents and ingest share a cloud key: the outbox frees only what a
+signed storage receipt covers (the 0x10 test also runs without, freeing on PUBACK 0x00).
 """
 
 from __future__ import annotations
 
 import itertools
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -21,6 +23,7 @@ from channeltrace.services import Mosquitto
 from tests.integration._edge import (
     Agents,
     agent_status,
+    cloud_key,
     count,
     ingest_worker,
     provision_agent,
@@ -46,8 +49,15 @@ def broker(make_mosquitto: Callable[..., Mosquitto]) -> Mosquitto:
 
 
 @pytest.fixture
-def ingest(broker: Mosquitto, database_url: str, tmp_path: Path) -> Iterator[Background]:
-    worker = ingest_worker(broker.url, database_url, tmp_path)
+def key_file(tmp_path: Path) -> Path:
+    return cloud_key(tmp_path)
+
+
+@pytest.fixture
+def ingest(
+    broker: Mosquitto, database_url: str, tmp_path: Path, key_file: Path
+) -> Iterator[Background]:
+    worker = ingest_worker(broker.url, database_url, tmp_path, key_file=key_file)
     yield worker
     worker.stop()
 
@@ -91,6 +101,16 @@ def assert_exactly_once_in_order(database_url: str, device: str, accepted: int) 
         assert lo_b >= hi_a, f"{device}: seq {seq_b} has readings older than seq {seq_a}"
 
 
+def _evicted_messages(config: Path) -> dict[int, int]:
+    """seq -> readings of the sealed messages the agent's outbox evicted (it remembers the
+    last 1,024), read from the outbox file itself."""
+    conn = sqlite3.connect(f"{(config.parent / 'outbox.db').resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute("SELECT seq, item_count FROM evicted").fetchall())
+    finally:
+        conn.close()
+
+
 def stop_and_wait_stored(
     agent: Background, config: Path, database_url: str, device: str
 ) -> dict[str, Any]:
@@ -107,12 +127,19 @@ def stop_and_wait_stored(
 
 
 def test_broker_outage_of_30s_loses_and_duplicates_nothing(
-    agents: Agents, broker: Mosquitto, ingest: Background, database_url: str, tmp_path: Path
+    agents: Agents,
+    broker: Mosquitto,
+    ingest: Background,
+    database_url: str,
+    tmp_path: Path,
+    key_file: Path,
 ) -> None:
     devices = ["gw-out-1", "gw-out-2"]
     # 0.2 s x 2 readings (temperature, humidity) = 10 readings/s per agent.
     configs = [
-        provision_agent(tmp_path, broker.url, database_url, d, interval_s=0.2, batch=20)
+        provision_agent(
+            tmp_path, broker.url, database_url, d, interval_s=0.2, batch=20, key_file=key_file
+        )
         for d in devices
     ]
     running = [agents.start(c) for c in configs]
@@ -135,17 +162,21 @@ def test_broker_outage_of_30s_loses_and_duplicates_nothing(
     assert count(database_url, "SELECT count(*) FROM dead_letters") == 0
 
 
+@pytest.mark.parametrize("receipts", [True, False], ids=["receipts", "puback"])
 def test_puback_0x10_after_a_broker_restart_keeps_the_messages(
-    agents: Agents, broker: Mosquitto, database_url: str, tmp_path: Path
+    agents: Agents, broker: Mosquitto, database_url: str, tmp_path: Path, receipts: bool
 ) -> None:
     """Mosquitto 2.0.11, restarted while the ingest's persistent shared session is offline,
     answers PUBACK 0x10 "No matching subscribers" and delivers to no one: the agent must
-    keep those messages and publish them again, not free them."""
+    keep those messages and publish them again, not free them (with storage receipts, and
+    without them, where only a PUBACK 0x00 frees a message)."""
     client_id, group = "ingest-0x10", "g0x10"
+    key = cloud_key(tmp_path) if receipts else None
     ingest = ingest_worker(broker.url, database_url, tmp_path, client_id=client_id,
-                           share_group=group)  # fmt: skip
+                           share_group=group, key_file=key)  # fmt: skip
     device = "gw-0x10"
-    config = provision_agent(tmp_path, broker.url, database_url, device, interval_s=0.05, batch=5)
+    config = provision_agent(tmp_path, broker.url, database_url, device, interval_s=0.05, batch=5,
+                             key_file=key)  # fmt: skip
     agent = agents.start(config)
     wait_for(partial(stored_more_than, database_url, device, 0), 30, ingest.output)
     assert ingest.stop() == 0  # its session (and shared subscription) stays on the broker
@@ -153,7 +184,7 @@ def test_puback_0x10_after_a_broker_restart_keeps_the_messages(
     broker.start()  # restored from persistence, with the ingest's session offline
     wait_for(lambda: "PUBACK 0x10" in agent.output(), 60, agent.output)
     ingest = ingest_worker(broker.url, database_url, tmp_path, client_id=client_id,
-                           share_group=group)  # fmt: skip
+                           share_group=group, key_file=key)  # fmt: skip
     try:
         status = stop_and_wait_stored(agent, config, database_url, device)
         assert_exactly_once_in_order(database_url, device, status["accepted"]["telemetry"])
@@ -163,10 +194,16 @@ def test_puback_0x10_after_a_broker_restart_keeps_the_messages(
 
 
 def test_kill_9_five_times_loses_and_duplicates_nothing(
-    agents: Agents, broker: Mosquitto, ingest: Background, database_url: str, tmp_path: Path
+    agents: Agents,
+    broker: Mosquitto,
+    ingest: Background,
+    database_url: str,
+    tmp_path: Path,
+    key_file: Path,
 ) -> None:
     device = "gw-kill"
-    config = provision_agent(tmp_path, broker.url, database_url, device, interval_s=0.02, batch=25)
+    config = provision_agent(tmp_path, broker.url, database_url, device, interval_s=0.02, batch=25,
+                             key_file=key_file)  # fmt: skip
     accepted = 0
     for _ in range(5):
         agent = agents.start(config)
@@ -182,7 +219,12 @@ def test_kill_9_five_times_loses_and_duplicates_nothing(
 
 
 def test_outage_beyond_the_disk_budget_evicts_only_oldest_telemetry(
-    agents: Agents, broker: Mosquitto, ingest: Background, database_url: str, tmp_path: Path
+    agents: Agents,
+    broker: Mosquitto,
+    ingest: Background,
+    database_url: str,
+    tmp_path: Path,
+    key_file: Path,
 ) -> None:
     device = "gw-budget"
     scanner = '\n[[sim_scanners]]\nid = "dock-1"\nseed = 3\nscans_per_min = 120\n'
@@ -196,6 +238,7 @@ def test_outage_beyond_the_disk_budget_evicts_only_oldest_telemetry(
         batch=50,
         budget_mb=0.1,
         extra=scanner,
+        key_file=key_file,
     )
     agent = agents.start(config)
     wait_for(lambda: readings_of(database_url, device) > 0, 30, ingest.output)
@@ -236,9 +279,25 @@ def test_outage_beyond_the_disk_budget_evicts_only_oldest_telemetry(
     evicted = status["evicted_items"]
     assert evicted > 2_000
 
+    # With storage receipts the outbox keeps what it sent until the cloud's receipt: the
+    # oldest telemetry it evicts may have been stored just before the broker went down
+    # (its receipt never came). Those readings are in the database; the rest are not.
+    evicted_messages = _evicted_messages(config)
+    assert {seq for (seq,) in heartbeat_seqs} <= set(evicted_messages)  # all were reported
+    stored_seqs = {
+        seq
+        for (seq,) in query(
+            database_url,
+            "SELECT seq FROM ingest_log WHERE device_id = %s AND seq = ANY(%s)",
+            (device, list(evicted_messages)),
+        )
+    }
+    evicted_but_stored = sum(evicted_messages[seq] for seq in stored_seqs)
     # Telemetry: everything not evicted arrived, exactly once, in order.
-    assert_exactly_once_in_order(database_url, device, accepted["telemetry"] - evicted)
-    # ...and what was evicted is one block: the oldest undelivered readings, not a scatter.
+    assert_exactly_once_in_order(
+        database_url, device, accepted["telemetry"] - evicted + evicted_but_stored
+    )
+    # ...and what was lost to eviction is one block: the oldest undelivered readings.
     times = [
         r[0]
         for r in query(
@@ -250,16 +309,6 @@ def test_outage_beyond_the_disk_budget_evicts_only_oldest_telemetry(
     ]
     gaps = [(a, b) for a, b in itertools.pairwise(times) if (b - a).total_seconds() > 2]
     assert len(gaps) == 1, gaps
-    # Evicted sealed messages never reached the database; their seqs were reported.
-    for (seq,) in heartbeat_seqs:
-        assert (
-            count(
-                database_url,
-                "SELECT count(*) FROM ingest_log WHERE device_id = %s AND seq = %s",
-                (device, seq),
-            )
-            == 0
-        )
 
     # Stock and custody events are never evicted: all of them were delivered.
     stock = count(

@@ -66,8 +66,14 @@ def test_acl_grants_each_device_only_its_own_topics() -> None:
         "topic write ct/v1/acme/wh-1/gw-1/events",
         "topic write ct/v1/acme/wh-1/gw-1/state",
         "topic read ct/v1/acme/wh-1/gw-1/config",
+        "topic read ct/v1/acme/wh-1/gw-1/receipt",
+        "topic read ct/v1/acme/wh-1/gw-1/backfill",
     ]
-    assert blocks["user svc-ingest"] == ["topic read ct/v1/#"]
+    assert blocks["user svc-ingest"] == [
+        "topic read ct/v1/#",
+        "topic write ct/v1/+/+/+/receipt",
+        "topic write ct/v1/+/+/+/backfill",
+    ]
     assert blocks["user svc-config"] == ["topic write ct/v1/+/+/+/config"]
     assert "pattern" not in acl  # no user-substituted patterns: every rule is explicit
     passwd = render_passwd(devices, services)

@@ -205,6 +205,33 @@ def test_devices_read_only_their_own_config(broker: Broker) -> None:
         cloud.close()
 
 
+def test_devices_read_only_their_own_receipts_and_backfill_requests(broker: Broker) -> None:
+    """The ingest service user writes receipts and backfill requests to any device; a device
+    reads only its own and can publish neither (a forged receipt would free its outbox)."""
+    ingest = Client("svc-ingest", broker.passwords["svc-ingest"])
+    config = Client("svc-config", broker.passwords["svc-config"])
+    a = Client("gw-a", broker.passwords["gw-a"])
+    b = Client("gw-b", broker.passwords["gw-b"])
+    try:
+        for client in (ingest, config, a, b):
+            assert client.connect(broker.port) == 0
+        a.subscribe("ct/v1/#")
+        assert b.publish("ct/v1/acme/wh-1/gw-a/receipt") == 0x87  # another device: refused
+        assert a.publish("ct/v1/acme/wh-1/gw-a/receipt") == 0x87  # its own: the cloud's only
+        assert a.publish("ct/v1/acme/wh-1/gw-a/backfill") == 0x87
+        assert config.publish("ct/v1/acme/wh-1/gw-a/receipt") == 0x87  # config user: config only
+        assert ingest.publish("ct/v1/acme/wh-2/gw-b/receipt") == 0  # B's receipt first
+        assert ingest.publish("ct/v1/acme/wh-1/gw-a/receipt") == 0
+        assert ingest.publish("ct/v1/acme/wh-1/gw-a/backfill") == 0
+        assert ingest.publish("ct/v1/acme/wh-1/gw-a/config") == 0x87  # ingest: no config
+        assert a.messages.get(timeout=WAIT_S) == "ct/v1/acme/wh-1/gw-a/receipt"
+        assert a.messages.get(timeout=WAIT_S) == "ct/v1/acme/wh-1/gw-a/backfill"
+        assert a.messages.empty()  # B's receipt, sent before A's, was never delivered
+    finally:
+        for client in (a, b, config, ingest):
+            client.close()
+
+
 def test_wrong_or_missing_credentials_are_refused(broker: Broker) -> None:
     for user, password in (("gw-a", "not-the-password"), ("gw-a", broker.passwords["gw-b"]),
                            ("gw-x", "whatever"), (None, None)):  # fmt: skip
