@@ -93,15 +93,21 @@ def serve_api(database_url: str, tenant: str | None = None) -> Iterator[ApiClien
     from cloud.api.app import create_app
     from cloud.api.serve import uvicorn_config
     from cloud.auth.apikeys import create_api_key
-    from cloud.settings import CloudSettings
+    from cloud.settings import CloudSettings, parse_networks
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         api_key = create_api_key(conn, tenant_id=tenant or TENANT, role="brand", label="demo")
 
     port = free_port()
     # The demo runs on the public development secrets, so it says development itself
-    # (the default is production, which refuses them); it trusts no proxy.
-    settings = CloudSettings(database_url=database_url, environment="development")
+    # (the default is production, which refuses them). Its client plays the TLS proxy
+    # in front of the resolver, whose X-Region header places a consumer's scan: the one
+    # trusted proxy is loopback, where only the demo's own client connects from.
+    settings = CloudSettings(
+        database_url=database_url,
+        environment="development",
+        trusted_proxies=parse_networks(LOOPBACK),
+    )
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn_config(app, settings, host=LOOPBACK, port=port, log_level="error",

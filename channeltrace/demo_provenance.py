@@ -137,7 +137,7 @@ def _scan(api: ApiClient, uri: str, point: tuple[float, float] | None = None,
     if point is not None:
         query += "&" + urlencode({"lat": point[0], "lon": point[1], "acc": 30})
     headers = {"Host": RESOLVER}
-    if region is not None:
+    if region is not None:  # as the edge proxy in front of the resolver would add it
         headers["X-Region"] = region
     answer: dict[str, Any] = api.get(f"{parts.path}?{query}", headers=headers)
     return answer
