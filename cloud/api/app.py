@@ -8,13 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Any, Final
 
 import psycopg
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from cloud.api.deps import SESSION_COOKIE, get_conn, ledger_bundle_access, rate_limited
 from cloud.api.docs import mount_docs
-from cloud.api.errors import ApiError
+from cloud.api.errors import install_problem_handlers
 from cloud.api.metrics import ApiMetrics, RequestMetricsMiddleware
 from cloud.api.middleware import BodyLimitMiddleware, RouteLimit, TrustedProxyMiddleware
 from cloud.api.queries import RollupCatalog
@@ -98,18 +97,5 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
     app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
     if metrics is not None:  # outermost: refusals by the limits above are counted too
         app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
-
-    @app.exception_handler(ApiError)
-    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        if exc.status >= 500:
-            _logger.warning("%s", exc.message)
-        return JSONResponse({"detail": exc.message}, status_code=exc.status)
-
-    @app.exception_handler(psycopg.DataError)
-    async def bad_value(_request: Request, exc: psycopg.DataError) -> JSONResponse:
-        # A value the client sent that PostgreSQL cannot hold or compare (a NUL character
-        # in text, a number out of range): the request is wrong, not the server.
-        _logger.info("refused a request value: %s", exc)
-        return JSONResponse({"detail": f"invalid value in the request: {exc}"}, status_code=400)
-
+    install_problem_handlers(app)  # every error answer is RFC 9457 problem+json
     return app

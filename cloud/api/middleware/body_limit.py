@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cloud.api.errors import PROBLEM_JSON, problem
+
 __all__ = ["BodyLimitMiddleware", "RouteLimit"]
 
 _logger = logging.getLogger(__name__)
@@ -102,7 +104,7 @@ class BodyLimitMiddleware:
                 if declared < 0
                 else f"request body of {declared} bytes exceeds {named} of {limit} bytes"
             )
-            await _refuse(send, 400 if declared < 0 else 413, detail)
+            await _refuse(send, 400 if declared < 0 else 413, detail, scope["path"])
             return
         received = 0
         refused = False
@@ -119,7 +121,7 @@ class BodyLimitMiddleware:
                     refused = True
                     if not started:
                         detail = f"request body exceeds {named} of {limit} bytes"
-                        await _refuse(send, 413, detail)
+                        await _refuse(send, 413, detail, scope["path"])
                     # The route sees a client that went away and stops reading.
                     return {"type": "http.disconnect"}
             return message
@@ -135,15 +137,15 @@ class BodyLimitMiddleware:
         await self._app(scope, counted_receive, guarded_send)
 
 
-async def _refuse(send: Send, status: int, detail: str) -> None:
+async def _refuse(send: Send, status: int, detail: str, path: str) -> None:
     _logger.info("refused a request body: %s", detail)
-    body = json.dumps({"detail": detail}).encode()
+    body = json.dumps(problem(status, detail, instance=path)).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", PROBLEM_JSON.encode()),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),  # the unread body is not drained
             ],

@@ -2,10 +2,10 @@
 
 | route | answer |
 |---|---|
-| ``POST /epcis/capture`` | 202: event ids, ledger indexes (200: all known); 400: schema errors;
-  409: a reused eventID |
+| ``POST /epcis/capture`` | 202: event ids, ledger indexes (200: all known); 400: invalid EPCIS
+  (problem+json with ``errors``); 409: a reused eventID; 413: too many events |
 | ``GET /epcis/events?epc=`` | events about an EPC (any form), with ledger indexes and proof links |
-| ``GET /epcis/export`` | an EPCISDocument (validates against the official schema) |
+| ``GET /epcis/export`` | an EPCISDocument (valid EPCIS 2.0) |
 | ``GET /audit/timeline?epc=`` | custody timeline of a unit, case or pallet, and its custody now |
 | ``GET /audit/exposure?epc=`` | cold-chain exposure of a unit against its product's profile |
 | ``GET /audit/scans?tenant=`` | scan map: points with verdicts, and clone/diversion clusters |
@@ -29,7 +29,14 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
 from cloud.api.deps import Conn, CurrentPrincipal, ScopedConn
-from cloud.api.errors import BadRequest, Forbidden, NotFound
+from cloud.api.errors import (
+    BadRequest,
+    CaptureLimitExceeded,
+    EventConflict,
+    Forbidden,
+    InvalidEpcis,
+    NotFound,
+)
 from cloud.auth.principal import Principal, Role
 from cloud.auth.scope import scope_transaction
 from cloud.provenance.audit import bundle_url, custody_timeline, export_events, scan_clusters
@@ -114,9 +121,8 @@ def capture(
     events = document.get("epcisBody", {})
     count = len(events.get("eventList", [])) if isinstance(events, dict) else 0
     if count > MAX_CAPTURE_EVENTS:
-        return JSONResponse(
-            {"detail": f"at most {MAX_CAPTURE_EVENTS} events per capture; got {count}"},
-            status_code=413,
+        raise CaptureLimitExceeded(
+            f"at most {MAX_CAPTURE_EVENTS} events per capture; got {count}",
             headers={**_EPCIS_HEADERS, "GS1-EPCIS-Capture-Limit": str(MAX_CAPTURE_EVENTS)},
         )
     owner = _own_tenant(principal, tenant)
@@ -125,16 +131,14 @@ def capture(
             _check_distributor_locations(conn, principal, document)
         result = capture_document(conn, document, tenant=owner)
     except EpcisValidationError as exc:
-        errors = [{"pointer": p, "message": m} for p, m in exc.errors]
-        return JSONResponse(
-            {"detail": str(exc), "errors": errors}, status_code=400, headers=_EPCIS_HEADERS
-        )
+        errors = [{"pointer": p, "detail": m} for p, m in exc.errors]
+        raise InvalidEpcis(
+            str(exc), headers=_EPCIS_HEADERS, extensions={"errors": errors}
+        ) from None
     except EventConflictError as exc:
-        return JSONResponse(
-            {"detail": str(exc), "event_ids": list(exc.event_ids)},
-            status_code=409,
-            headers=_EPCIS_HEADERS,
-        )
+        raise EventConflict(
+            str(exc), headers=_EPCIS_HEADERS, extensions={"event_ids": list(exc.event_ids)}
+        ) from None
     body = {
         "captured": len(result.events),
         "new": result.new,

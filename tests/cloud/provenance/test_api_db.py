@@ -13,11 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.api import create_app
+from cloud.api.routers.provenance import MAX_CAPTURE_EVENTS
 from cloud.auth.apikeys import create_api_key
 from cloud.migrate import migrate
 from cloud.provenance.brands import map_location
 from cloud.provenance.epcis import document_issues
-from cloud.provenance.events import document_events
+from cloud.provenance.events import EPCIS_CONTEXT, document_events
 from cloud.provenance.reconciliation import record_discrepancies
 from cloud.settings import CloudSettings
 
@@ -77,7 +78,11 @@ def test_shared_event_id_with_other_content_is_a_conflict(client: TestClient) ->
     changed = dict(event, bizStep="shipping", action="OBSERVE")
     response = client.post("/epcis/capture", json=document([changed]))
     assert response.status_code == 409
-    assert response.json()["event_ids"] == [event["eventID"]]
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "epcisException:ResourceAlreadyExistsException"
+    assert problem["event_ids"] == [event["eventID"]]
+    assert problem["instance"] == "/epcis/capture"
 
 
 def _corruptions(example: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
@@ -115,9 +120,13 @@ def test_corrupted_documents_rejected_with_pointers(client: TestClient, case: in
     name, corrupted, pointer = _corruptions(example)[case]
     response = client.post("/epcis/capture", json=corrupted)
     assert response.status_code == 400, name
-    errors = response.json()["errors"]
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert (problem["type"], problem["status"]) == ("epcisException:ValidationException", 400)
+    assert problem["detail"].startswith("invalid EPCIS document: ")
+    errors = problem["errors"]
     assert errors
-    assert all({"pointer", "message"} <= e.keys() for e in errors)
+    assert all(e.keys() == {"pointer", "detail"} for e in errors)
     assert any(e["pointer"].startswith(pointer) for e in errors), (name, errors)
     assert client.get("/epcis/export").json()["epcisBody"]["eventList"] == []
 
@@ -137,7 +146,29 @@ def test_bad_check_digit_and_non_documents_rejected(client: TestClient) -> None:
     response = client.post("/epcis/capture", json=bad)
     assert response.status_code == 400
     assert "check digit" in response.text
-    assert client.post("/epcis/capture", json=[1, 2]).status_code == 422
+    not_an_object = client.post("/epcis/capture", json=[1, 2])
+    assert not_an_object.status_code == 422
+    assert not_an_object.json()["errors"][0]["pointer"] == ""
+    standalone = {"@context": EPCIS_CONTEXT, **bad["epcisBody"]["eventList"][0]}
+    refused = client.post("/epcis/capture", json=standalone)
+    assert refused.status_code == 400
+    assert refused.json()["errors"] == [
+        {
+            "pointer": "/type",
+            "detail": "expected EPCISDocument or EPCISQueryDocument, got 'ObjectEvent'",
+        }
+    ]
+
+
+def test_too_many_events_are_refused_before_validation(client: TestClient) -> None:
+    events = [{"type": "ObjectEvent"}] * (MAX_CAPTURE_EVENTS + 1)
+    response = client.post("/epcis/capture", json=document(events))
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["GS1-EPCIS-Capture-Limit"] == str(MAX_CAPTURE_EVENTS)
+    problem = response.json()
+    assert problem["type"] == "epcisException:CaptureLimitExceededException"
+    assert problem["detail"] == f"at most {MAX_CAPTURE_EVENTS} events per capture; got 10001"
 
 
 def test_query_timeline_and_reconciliation(client: TestClient, database_url: str) -> None:
