@@ -179,6 +179,8 @@ def _got(name: str, value: object) -> str:
         return ""
     if isinstance(value, str):
         shown = repr(value) if len(value) <= _SHOWN else repr(value[: _SHOWN - 1]) + "…"
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_SHOWN:
+        shown = f"a number of more than {_SHOWN} digits"
     else:
         shown = "null" if value is None else str(value).lower()
     return f", got {shown}"

@@ -67,6 +67,8 @@ def describe(value: object) -> str:
     """A refused JSON value as a message shows it: ``'abc'``, ``the number 5``, ``null``."""
     if value is None or isinstance(value, bool):
         shown = {None: "null", True: "true", False: "false"}[value]
+    elif isinstance(value, int) and abs(value) >= 10**_SHOWN:
+        shown = f"a number of more than {_SHOWN} digits"
     elif isinstance(value, int | float):
         shown = f"the number {value}"
     elif isinstance(value, str):
