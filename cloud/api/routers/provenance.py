@@ -110,7 +110,12 @@ def _epc(value: str) -> str:
     "/epcis/capture",
     summary="Capture an EPCIS 2.0 document",
     status_code=202,
-    responses={403: {"description": "A distributor's event not at its own sites"}},
+    responses={
+        400: {"description": "Not valid EPCIS 2.0: `errors` lists each violation"},
+        403: {"description": "A distributor's event not at its own sites"},
+        409: {"description": "An eventID already captured with other content"},
+        413: {"description": "More than 10,000 events, or a body over the limit"},
+    },
 )
 def capture(
     conn: Conn,
