@@ -63,6 +63,7 @@ _logger = logging.getLogger(__name__)
 router = APIRouter(tags=["provenance"])
 
 MAX_CAPTURE_EVENTS = 10_000
+MAX_LISTED_ERRORS = 100  # a hostile document must not get a response larger than itself
 _EPCIS_HEADERS = {"GS1-EPCIS-Version": "2.0.0", "GS1-CBV-Version": "2.0.0"}
 Epc = Annotated[str, Query(min_length=1, max_length=512, description="EPC: URN or Digital Link")]
 
@@ -136,7 +137,7 @@ def capture(
             _check_distributor_locations(conn, principal, document)
         result = capture_document(conn, document, tenant=owner)
     except EpcisValidationError as exc:
-        errors = [{"pointer": p, "detail": m} for p, m in exc.errors]
+        errors = [{"pointer": p, "detail": m} for p, m in exc.errors[:MAX_LISTED_ERRORS]]
         raise InvalidEpcis(
             str(exc), headers=_EPCIS_HEADERS, extensions={"errors": errors}
         ) from None

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.api import create_app
-from cloud.api.routers.provenance import MAX_CAPTURE_EVENTS
+from cloud.api.routers.provenance import MAX_CAPTURE_EVENTS, MAX_LISTED_ERRORS
 from cloud.auth.apikeys import create_api_key
 from cloud.migrate import migrate
 from cloud.provenance.brands import map_location
@@ -158,6 +158,19 @@ def test_bad_check_digit_and_non_documents_rejected(client: TestClient) -> None:
             "detail": "expected EPCISDocument or EPCISQueryDocument, got 'ObjectEvent'",
         }
     ]
+
+
+def test_at_most_a_hundred_violations_are_listed(client: TestClient) -> None:
+    event = {"type": "ObjectEvent", "eventTime": "yesterday", "eventTimeZoneOffset": "+00:00"}
+    response = client.post("/epcis/capture", json=document([event] * 60))
+    assert response.status_code == 400
+    problem = response.json()
+    assert len(problem["errors"]) == MAX_LISTED_ERRORS
+    assert problem["errors"][0] == {
+        "pointer": "/epcisBody/eventList/0",
+        "detail": "missing required member 'action'",
+    }
+    assert problem["detail"].endswith("(and 117 more)")  # 2 per event: action, eventTime
 
 
 def test_too_many_events_are_refused_before_validation(client: TestClient) -> None:
