@@ -17,9 +17,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud.provenance.codes import check_code
-from cloud.provenance.gs1 import Gtin
 from cloud.provenance.issue import IssueRequest, issue_codes, make_qr, write_batch
 from cloud.provenance.keys import Keyring
+from wire.gs1 import Gtin
 
 
 def _rate(count: int, seconds: float) -> str:

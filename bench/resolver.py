@@ -43,9 +43,9 @@ from cloud.provenance.brands import (  # noqa: E402
     register_brand_key,
 )
 from cloud.provenance.capture import capture_document  # noqa: E402
-from cloud.provenance.gs1 import Gtin  # noqa: E402
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes  # noqa: E402
 from cloud.provenance.keys import create_brand_key, load_private_key  # noqa: E402
+from wire.gs1 import Gtin  # noqa: E402
 
 GTIN = "09506000134352"
 PARTY = "urn:epc:id:pgln:9506000.00001"

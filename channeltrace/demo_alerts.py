@@ -135,10 +135,10 @@ def run_alerts(database_url: str, say: Say) -> list[Section]:
     )
     from cloud.alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
     from cloud.jobs.alerts import delivery_policy
-    from cloud.storage.products import gtin_check_digit
+    from wire.gs1 import check_digit
 
     say("alerts: a cold room's compressor fails; evaluating the rules ...")
-    gtin = _GTIN_BODY + str(gtin_check_digit(_GTIN_BODY))
+    gtin = _GTIN_BODY + str(check_digit(_GTIN_BODY))
     now = datetime.now(UTC)
     peak = _store_climate(database_url, gtin, now)
     lines = [f"{_SITE}: compressor failed 40 min ago, peak {peak:.1f} °C (milk: 2–6 °C)"]

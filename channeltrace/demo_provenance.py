@@ -117,9 +117,9 @@ def _codes(database_url: str, workdir: Path) -> list[Any]:
     import psycopg
 
     from cloud.provenance.brands import record_issued_codes, register_brand_key
-    from cloud.provenance.gs1 import Gtin
     from cloud.provenance.issue import IssueRequest, issue_codes
     from cloud.provenance.keys import create_brand_key, load_private_key
+    from wire.gs1 import Gtin
 
     key_path, entry = create_brand_key(workdir / "brand-keys")
     codes = list(issue_codes(IssueRequest(RESOLVER, Gtin(GTIN), LOT, count=4),

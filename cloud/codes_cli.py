@@ -132,9 +132,10 @@ def codes_issue(
     from rich.progress import Progress
 
     from cloud.provenance.errors import ProvenanceError
-    from cloud.provenance.gs1 import Gtin
     from cloud.provenance.issue import IssueRequest, issue_codes, write_batch
     from cloud.provenance.keys import load_private_key
+    from wire.errors import IdentifierError
+    from wire.gs1 import Gtin
 
     fmt: Literal["png", "svg", "none"] = "png" if qr == "png" else "svg" if qr == "svg" else "none"
     try:
@@ -156,7 +157,7 @@ def codes_issue(
             task = progress.add_task("issuing", total=count)
             write_batch(request, iter(codes), out, qr=fmt, sheet=sheet,
                         on_progress=lambda n: progress.update(task, completed=n))  # fmt: skip
-    except (ProvenanceError, OSError) as exc:
+    except (ProvenanceError, IdentifierError, OSError) as exc:
         raise fail(str(exc)) from None
     except psycopg.Error as exc:
         raise fail(f"database: {exc}") from None

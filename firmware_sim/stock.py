@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from wire import ScanEvent, StockCount
+from wire.gs1 import Gtin
 
 __all__ = ["CATALOGUE", "Product", "SimScanner", "gtin14"]
 
@@ -29,10 +30,8 @@ _SHRINK_PER_UNIT_DAY = 0.01  # about 1 % of units per day: visible in a demo
 
 
 def gtin14(company: str, item: str) -> str:
-    """A GTIN-14 with a valid GS1 check digit from a company prefix and item reference."""
-    body = ("0" + company + item).rjust(13, "0")[-13:]
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return body + str((10 - total % 10) % 10)
+    """A GTIN-14 (indicator 0) from a company prefix and item reference (12 digits)."""
+    return Gtin.from_parts("0", company, item).value
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,13 @@ The query string and fragment are not part of the identity and are ignored here.
 
 from __future__ import annotations
 
-import logging
 import re
 import string
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from cloud.provenance.errors import IdentifierError
-from cloud.provenance.gs1 import (
+from wire.errors import IdentifierError
+from wire.gs1 import (
     MAX_LOT_LENGTH,
     MAX_SERIAL_LENGTH,
     Gtin,
@@ -28,8 +27,6 @@ from cloud.provenance.gs1 import (
 )
 
 __all__ = ["DigitalLink", "SsccLink", "encode_ai_value", "parse_link"]
-
-_logger = logging.getLogger(__name__)
 
 _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _RAW_SEGMENT = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+")

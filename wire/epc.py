@@ -10,24 +10,22 @@ the GS1 company prefix (it is not encoded in the GTIN), so callers pass it.
 
 from __future__ import annotations
 
-import logging
 import re
 from urllib.parse import unquote
 
-from cloud.provenance.digital_link import DigitalLink, SsccLink, parse_link
-from cloud.provenance.errors import IdentifierError
-from cloud.provenance.gs1 import MAX_LOT_LENGTH, MAX_SERIAL_LENGTH, Gtin, Sscc, check_ai_value
+from wire.digital_link import DigitalLink, SsccLink, parse_link
+from wire.errors import IdentifierError
+from wire.gs1 import MAX_LOT_LENGTH, MAX_SERIAL_LENGTH, Gtin, Sscc, check_ai_value
 
 __all__ = [
     "CANONICAL_RESOLVER",
     "canonical_epc",
+    "company_prefix_digits",
     "epc_from_urn",
     "lgtin_urn",
     "sgtin_urn",
     "sscc_urn",
 ]
-
-_logger = logging.getLogger(__name__)
 
 #: GS1's own resolver: the host of canonical Digital Link URIs.
 CANONICAL_RESOLVER = "id.gs1.org"
@@ -37,6 +35,18 @@ _SGTIN = re.compile(r"urn:epc:id:sgtin:([0-9]{6,12})\.([0-9]{1,7})\.(.+)")
 _LGTIN = re.compile(r"urn:epc:class:lgtin:([0-9]{6,12})\.([0-9]{1,7})\.(.+)")
 _SSCC = re.compile(r"urn:epc:id:sscc:([0-9]{6,12})\.([0-9]{5,11})")
 _KEYED_PATH = re.compile(r"^https?://[^/]+(?:/[^/?#]+)*?/0[01]/[^/?#]+")
+# Other GS1 keys as EPC URNs (TDS 2.x §6.3): ``urn:epc:id|idpat:<scheme>:<CompanyPrefix>.<next>``;
+# the value is how many characters of <next> precede the rest of the key (an indicator digit).
+_URN_KEYS = {"sgln": 0, "grai": 0, "giai": 0, "gsrn": 0, "gsrnp": 0, "gdti": 0, "cpi": 0,
+             "sgcn": 0, "ginc": 0, "gsin": 0, "pgln": 0, "upui": 1, "itip": 1, "sgtin": 1,
+             "sscc": 1}  # fmt: skip
+_URN_KEY = re.compile(r"urn:epc:(?:id|idpat):([a-z]+):([0-9]{6,12})\.([^.]*)(?:\..*)?")
+# Other GS1 keys in Digital Link paths (GS1 Digital Link 1.2, primary keys): the value is
+# how many leading digits are not the company prefix (GRAI's filler 0, ITIP's indicator).
+_LINK_KEYS = {"414": 0, "417": 0, "8003": 1, "8004": 0, "8018": 0, "8017": 0, "253": 0,
+              "255": 0, "8006": 1, "8010": 0, "401": 0, "402": 0}  # fmt: skip
+_LINK_KEY = re.compile(r"^https?://[^/]+(?:/[^/?#]+)*?/(\d{3,4})/([^/?#]+)")
+_LEADING_DIGITS = re.compile(r"[0-9]*")
 _URN_VALUE = re.compile(r"(?:[A-Za-z0-9!'()*+,\-.:;=_]|%[0-9A-Fa-f]{2})+")
 
 
@@ -116,3 +126,31 @@ def canonical_epc(epc: str) -> str:
             return DigitalLink(CANONICAL_RESOLVER, link.gtin, serial=link.serial).uri
         return DigitalLink(CANONICAL_RESOLVER, link.gtin, lot=link.lot).uri
     return epc
+
+
+def company_prefix_digits(identifier: str) -> str | None:
+    """The digits of a GS1 key from where its company prefix starts, or ``None`` for an
+    identifier that is not a GS1 key (``urn:uuid:``, a GID, a private URI).
+
+    A company prefix ``p`` owns the identifier when the result starts with ``p`` (prefixes
+    are 6 to 12 digits; see :func:`wire.gs1.prefix_candidates`). SGTIN, SSCC and LGTIN in
+    any form, GLN/SGLN, PGLN, GRAI, GIAI, GSRN, GDTI, GCN, CPID, GINC, GSIN, ITIP and UPUI
+    are recognised, as URNs (also ``idpat`` patterns) and as Digital Links on any host.
+    Raises :class:`IdentifierError` for a malformed SGTIN/SSCC/LGTIN (as
+    :func:`canonical_epc`).
+    """
+    canonical = canonical_epc(identifier)
+    if canonical.startswith(("https://", "http://")):
+        if _KEYED_PATH.search(canonical):
+            link = parse_link(canonical)
+            key = link.sscc if isinstance(link, SsccLink) else link.gtin
+            return key.prefix_digits
+        if (m := _LINK_KEY.search(canonical)) and m.group(1) in _LINK_KEYS:
+            digits = _LEADING_DIGITS.match(unquote(m.group(2)))
+            skip = _LINK_KEYS[m.group(1)]
+            return digits.group(0)[skip:] if digits and len(digits.group(0)) > skip + 5 else None
+        return None
+    if (m := _URN_KEY.fullmatch(canonical)) and m.group(1) in _URN_KEYS:
+        rest = _LEADING_DIGITS.match(m.group(3))
+        return m.group(2) + (rest.group(0)[_URN_KEYS[m.group(1)] :] if rest else "")
+    return None

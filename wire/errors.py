@@ -7,6 +7,7 @@ letters and counts it in metrics, so it must not change between releases.
 from __future__ import annotations
 
 __all__ = [
+    "IdentifierError",
     "MalformedMessage",
     "ReplayError",
     "SignatureError",
@@ -54,3 +55,9 @@ class ReplayError(WireError):
     """A sequence number already used by the device arrived with different content."""
 
     reason = "replay"
+
+
+class IdentifierError(WireError, ValueError):
+    """A GS1 key, Digital Link URI or EPC URN is malformed (the message says how)."""
+
+    reason = "bad_identifier"

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from cloud.provenance.digital_link import DigitalLink, encode_ai_value, parse_link
-from cloud.provenance.epc import CANONICAL_RESOLVER, canonical_epc, epc_from_urn
-from cloud.provenance.errors import IdentifierError
-from cloud.provenance.gs1 import MAX_LOT_LENGTH, check_ai_value, normalise_gtin
+from wire.digital_link import DigitalLink, encode_ai_value, parse_link
+from wire.epc import CANONICAL_RESOLVER, canonical_epc, epc_from_urn
+from wire.errors import IdentifierError
+from wire.gs1 import MAX_LOT_LENGTH, check_ai_value, normalise_gtin
 
 __all__ = ["BadLookup", "Lookup", "parse_lookup"]
 

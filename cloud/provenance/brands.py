@@ -18,12 +18,12 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cloud.provenance.clone import Thresholds
-from cloud.provenance.digital_link import DigitalLink
-from cloud.provenance.epc import CANONICAL_RESOLVER
 from cloud.provenance.errors import ProvenanceStoreError, VerdictInputError
 from cloud.provenance.geo import AuthorisedArea, Circle, GeoPoint
 from cloud.provenance.issue import IssuedCode
 from cloud.provenance.keys import BrandKey, Keyring
+from wire.digital_link import DigitalLink
+from wire.epc import CANONICAL_RESOLVER
 
 __all__ = [
     "ThresholdSettings",

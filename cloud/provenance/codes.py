@@ -26,9 +26,10 @@ from urllib.parse import parse_qsl, urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cloud.provenance.digital_link import DigitalLink
-from cloud.provenance.errors import CodeVerificationError, IdentifierError
+from cloud.provenance.errors import CodeVerificationError
 from cloud.provenance.keys import Keyring, key_id
+from wire.digital_link import DigitalLink
+from wire.errors import IdentifierError
 
 __all__ = [
     "CONTEXT",

@@ -8,7 +8,6 @@ __all__ = [
     "CustodyError",
     "EpcisValidationError",
     "EventConflictError",
-    "IdentifierError",
     "IssuanceError",
     "KeyStoreError",
     "ProvenanceError",
@@ -19,10 +18,6 @@ __all__ = [
 
 class ProvenanceError(Exception):
     """Root of every error raised by :mod:`cloud.provenance`."""
-
-
-class IdentifierError(ProvenanceError, ValueError):
-    """A GS1 identifier, Digital Link URI or EPC URN is malformed (the message says how)."""
 
 
 class KeyStoreError(ProvenanceError):

@@ -19,13 +19,14 @@ from typing import Any
 
 import rfc8785
 
-from cloud.provenance.epc import canonical_epc
-from cloud.provenance.errors import EpcisValidationError, IdentifierError
+from cloud.provenance.errors import EpcisValidationError
 from cloud.provenance.vocab import (
     normalise_biz_step,
     normalise_disposition,
     normalise_source_dest_type,
 )
+from wire.epc import canonical_epc
+from wire.errors import IdentifierError
 
 __all__ = [
     "EPCIS_CONTEXT",

@@ -25,10 +25,11 @@ import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud.provenance.codes import SignedCode, sign_link
-from cloud.provenance.digital_link import DigitalLink
-from cloud.provenance.errors import IdentifierError, IssuanceError
-from cloud.provenance.gs1 import MAX_SERIAL_LENGTH, Gtin, check_ai_value
+from cloud.provenance.errors import IssuanceError
 from cloud.provenance.sheet import render_sheet
+from wire.digital_link import DigitalLink
+from wire.errors import IdentifierError
+from wire.gs1 import MAX_SERIAL_LENGTH, Gtin, check_ai_value
 
 __all__ = [
     "SERIAL_ALPHABET",

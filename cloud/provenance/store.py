@@ -23,10 +23,11 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from cloud.provenance.custody import CustodyStatus, UnitCustody, compute_custody
-from cloud.provenance.digital_link import SsccLink, parse_link
-from cloud.provenance.errors import IdentifierError, ProvenanceStoreError
+from cloud.provenance.errors import ProvenanceStoreError
 from cloud.provenance.events import NormalisedEvent
 from ledger.hashing import leaf_hash
+from wire.digital_link import SsccLink, parse_link
+from wire.errors import IdentifierError
 
 __all__ = [
     "StoredEvent",

@@ -1,7 +1,8 @@
 """Products (GTIN-14 with storage profile) and distributors (authorised sales regions).
 
-The database checks that a GTIN is 14 digits; the GS1 check digit is checked here, before
-anything is written.
+The database checks that a GTIN is 14 digits; the GS1 check digit is checked here
+(:class:`wire.gs1.Gtin`, raising :class:`wire.errors.IdentifierError`), before anything is
+written.
 """
 
 from __future__ import annotations
@@ -12,33 +13,9 @@ from typing import Any
 import psycopg
 
 from cloud.errors import StorageError
-from wire.gs1 import check_digit
+from wire.gs1 import Gtin
 
-__all__ = [
-    "Distributor",
-    "Product",
-    "gtin_check_digit",
-    "save_distributor",
-    "save_product",
-    "validate_gtin14",
-]
-
-
-def gtin_check_digit(body: str) -> int:
-    """GS1 check digit of the 13 leading digits of a GTIN-14."""
-    if len(body) != 13 or not body.isascii() or not body.isdigit():
-        raise StorageError(f"expected 13 digits before the check digit, got {body!r}")
-    return check_digit(body)
-
-
-def validate_gtin14(gtin: str) -> str:
-    """Return ``gtin`` if it is 14 digits with a correct check digit; raise otherwise."""
-    if len(gtin) != 14 or not gtin.isascii() or not gtin.isdigit():
-        raise StorageError(f"expected a GTIN-14 of 14 digits, got {gtin!r}")
-    expected = gtin_check_digit(gtin[:13])
-    if int(gtin[13]) != expected:
-        raise StorageError(f"GTIN {gtin} has check digit {gtin[13]}, expected {expected}")
-    return gtin
+__all__ = ["Distributor", "Product", "save_distributor", "save_product"]
 
 
 def _check_range(what: str, lo: float | None, hi: float | None) -> None:
@@ -57,7 +34,7 @@ class Product:
     humidity_max_pct: float | None = None
 
     def __post_init__(self) -> None:
-        validate_gtin14(self.gtin)
+        Gtin(self.gtin)  # 14 digits with a valid check digit, else IdentifierError
         if not self.name.strip():
             raise StorageError(f"product {self.gtin}: expected a name")
         _check_range(f"product {self.gtin} temperature", self.temp_min_c, self.temp_max_c)

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from edge.drivers.epc import EpcError, decode_epc96, looks_like_epc96
 from edge.errors import EdgeError
-from wire.gs1 import GTIN_LENGTHS, gtin14, is_valid_gtin
+from wire.gs1 import GTIN_LENGTHS, is_valid_gtin, normalise_gtin
 
 __all__ = ["MAX_CODE_LEN", "CodeError", "ParsedCode", "parse_code"]
 
@@ -49,7 +49,7 @@ class ParsedCode:
 
 def _gtin_or_error(digits: str, where: str) -> str:
     try:
-        return gtin14(digits)
+        return normalise_gtin(digits)
     except ValueError:
         raise CodeError(f"{where}: {digits!r} is not a GTIN with a valid check digit") from None
 

@@ -25,12 +25,12 @@ from cloud.auth.apikeys import create_api_key
 from cloud.migrate import migrate
 from cloud.provenance.brands import map_location, map_party, record_issued_codes, register_brand_key
 from cloud.provenance.codes import sign_link
-from cloud.provenance.digital_link import DigitalLink
-from cloud.provenance.gs1 import Gtin
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key
 from cloud.settings import CloudSettings, parse_networks
 from cloud.storage.products import Distributor, Product, save_distributor, save_product
+from wire.digital_link import DigitalLink
+from wire.gs1 import Gtin
 
 pytestmark = pytest.mark.integration
 

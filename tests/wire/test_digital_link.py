@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.provenance.digital_link import DigitalLink, SsccLink, encode_ai_value, parse_link
-from cloud.provenance.errors import IdentifierError
-from cloud.provenance.gs1 import CSET82, Sscc
+from wire.digital_link import DigitalLink, SsccLink, encode_ai_value, parse_link
+from wire.errors import IdentifierError
+from wire.gs1 import CSET82, Sscc
 
 cset82 = st.text(alphabet=sorted(CSET82), min_size=1, max_size=20)
 

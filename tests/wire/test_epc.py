@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.provenance.digital_link import DigitalLink, SsccLink
-from cloud.provenance.epc import canonical_epc, epc_from_urn, lgtin_urn, sgtin_urn, sscc_urn
-from cloud.provenance.errors import IdentifierError
-from cloud.provenance.gs1 import CSET82, Gtin, Sscc
+from wire.digital_link import DigitalLink, SsccLink
+from wire.epc import canonical_epc, epc_from_urn, lgtin_urn, sgtin_urn, sscc_urn
+from wire.errors import IdentifierError
+from wire.gs1 import CSET82, Gtin, Sscc
 
 
 def test_tds_sgtin_example() -> None:

@@ -42,19 +42,15 @@ from cloud.auth.scope import scope_transaction
 from cloud.provenance.audit import bundle_url, custody_timeline, export_events, scan_clusters
 from cloud.provenance.brands import ThresholdSettings, brand_thresholds, set_thresholds
 from cloud.provenance.capture import capture_document, check_document_type
-from cloud.provenance.epc import canonical_epc
 from cloud.provenance.epcis import validate_document
-from cloud.provenance.errors import (
-    EpcisValidationError,
-    EventConflictError,
-    IdentifierError,
-    VerdictInputError,
-)
+from cloud.provenance.errors import EpcisValidationError, EventConflictError, VerdictInputError
 from cloud.provenance.events import normalise_document
 from cloud.provenance.exposure import intervals_of, storage_profile, unit_exposure
 from cloud.provenance.reconciliation import reconcile
 from cloud.provenance.scanlog import jsonable
 from cloud.provenance.store import ancestors_of, events_for_epcs, unit_row
+from wire.epc import canonical_epc
+from wire.errors import IdentifierError
 
 __all__ = ["router"]
 

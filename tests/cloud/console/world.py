@@ -17,10 +17,10 @@ from cloud.migrate import migrate
 from cloud.provenance.brands import map_location, map_party, record_issued_codes, register_brand_key
 from cloud.provenance.capture import capture_events
 from cloud.provenance.events import normalise_document
-from cloud.provenance.gs1 import Gtin
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key, load_private_key
 from cloud.storage.products import Distributor, Product, save_distributor, save_product
+from wire.gs1 import Gtin
 
 __all__ = ["PASSWORD", "World", "build_world"]
 

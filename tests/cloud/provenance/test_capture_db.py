@@ -31,7 +31,7 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 def _epc(urn: str) -> str:
-    from cloud.provenance.epc import canonical_epc
+    from wire.epc import canonical_epc
 
     return canonical_epc(urn)
 

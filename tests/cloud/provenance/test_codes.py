@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.provenance.codes import CodeStatus, SignedCode, check_code, sign_link
-from cloud.provenance.digital_link import DigitalLink
-from cloud.provenance.errors import CodeVerificationError, IdentifierError
-from cloud.provenance.gs1 import CSET82
+from cloud.provenance.errors import CodeVerificationError
 from cloud.provenance.issue import make_qr
 from cloud.provenance.keys import BrandKey, Keyring, key_id
+from wire.digital_link import DigitalLink
+from wire.errors import IdentifierError
+from wire.gs1 import CSET82
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 OTHER = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))

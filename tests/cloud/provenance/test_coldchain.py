@@ -15,9 +15,9 @@ from cloud.provenance.coldchain import (
     sensor_element,
 )
 from cloud.provenance.custody import CustodyInterval, compute_custody
-from cloud.provenance.epc import canonical_epc
 from cloud.provenance.epcis import event_issues
 from cloud.provenance.errors import ColdChainError
+from wire.epc import canonical_epc
 
 from ._events import DC_A, FACTORY, T0, UNITS, normalised, object_event, supply_chain
 

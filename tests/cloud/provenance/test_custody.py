@@ -4,9 +4,9 @@ import random
 from datetime import timedelta
 
 from cloud.provenance.custody import CustodyInterval, CustodyStatus, compute_custody
-from cloud.provenance.epc import canonical_epc
 from cloud.provenance.events import normalise_event
 from cloud.provenance.export import export_document
+from wire.epc import canonical_epc
 
 from ._events import (
     CASE,

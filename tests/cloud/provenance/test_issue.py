@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from cloud.codes_cli import codes_app
 from cloud.provenance.codes import check_code
 from cloud.provenance.errors import IssuanceError
-from cloud.provenance.gs1 import Gtin
 from cloud.provenance.issue import (
     SERIAL_ALPHABET,
     IssuedCode,
@@ -24,6 +23,7 @@ from cloud.provenance.issue import (
     write_batch,
 )
 from cloud.provenance.keys import Keyring, create_brand_key, load_keyring
+from wire.gs1 import Gtin
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 GTIN = Gtin.parse("9506000134352")

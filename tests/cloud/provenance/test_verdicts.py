@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from cloud.provenance.clone import Scan, Thresholds, TravelEvidence
 from cloud.provenance.codes import CodeCheck, CodeStatus, check_code, sign_link
-from cloud.provenance.digital_link import DigitalLink
 from cloud.provenance.errors import VerdictInputError
 from cloud.provenance.geo import AuthorisedArea, Circle, GeoPoint, haversine_km
 from cloud.provenance.keys import Keyring
@@ -21,6 +20,7 @@ from cloud.provenance.verdicts import (
     VerdictKind,
     judge_scan,
 )
+from wire.digital_link import DigitalLink
 
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
 LINK = DigitalLink.build("id.brand.example", "9506000134352", lot="L1", serial="7KQ2M9XR4TBW")

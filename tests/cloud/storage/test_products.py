@@ -1,4 +1,5 @@
-"""GTIN-14 check digits, product and distributor validation (pure), and saving them."""
+"""Product and distributor validation (pure), and saving them. (GTIN check digits: the one
+GS1 implementation, tests/wire/test_gs1.py.)"""
 
 from __future__ import annotations
 
@@ -7,54 +8,13 @@ import pytest
 
 from cloud.errors import StorageError
 from cloud.migrate import migrate
-from cloud.storage.products import (
-    Distributor,
-    Product,
-    gtin_check_digit,
-    save_distributor,
-    save_product,
-    validate_gtin14,
-)
-
-
-@pytest.mark.parametrize(
-    "gtin",
-    ["00012345600012", "10614141000415", "00614141999996"],
-)
-def test_valid_gtins(gtin: str) -> None:
-    assert validate_gtin14(gtin) == gtin
-
-
-@pytest.mark.parametrize(
-    ("gtin", "match"),
-    [
-        ("00012345600013", "check digit 3, expected 2"),
-        ("0001234560001", "14 digits"),
-        ("0001234560001x", "14 digits"),
-        ("０００１２３４５６０００１２", "14 digits"),  # full-width digits are not ASCII
-    ],
-)
-def test_invalid_gtins(gtin: str, match: str) -> None:
-    with pytest.raises(StorageError, match=match):
-        validate_gtin14(gtin)
-
-
-def test_check_digit_of_every_last_digit_is_unique() -> None:
-    body = "1061414100041"
-    assert gtin_check_digit(body) == 5
-    valid = [d for d in "0123456789" if _ok(body + d)]
-    assert valid == ["5"]
-
-
-def _ok(gtin: str) -> bool:
-    try:
-        validate_gtin14(gtin)
-    except StorageError:
-        return False
-    return True
+from cloud.storage.products import Distributor, Product, save_distributor, save_product
+from wire.errors import IdentifierError
 
 
 def test_product_profile_ranges_are_checked() -> None:
+    with pytest.raises(IdentifierError, match="check digit 3; expected 2"):
+        Product("brand", "00012345600013", "Wine")
     with pytest.raises(StorageError, match="min <= max"):
         Product("brand", "10614141000415", "Wine", temp_min_c=18, temp_max_c=12)
     with pytest.raises(StorageError, match=r"outside 0\.\.100"):

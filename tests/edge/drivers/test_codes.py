@@ -1,36 +1,13 @@
-"""Scanned-line parsing: GTIN check digits, GS1 element strings, Digital Link, EPC."""
+"""Scanned-line parsing: GS1 element strings, Digital Link, EPC (check digits: tests/wire)."""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from edge.drivers.codes import MAX_CODE_LEN, CodeError, parse_code
 from edge.drivers.epc import EpcError, decode_epc96
-from wire.gs1 import check_digit, gtin14, is_valid_gtin
 
 GS = "\x1d"
-
-
-@pytest.mark.parametrize(
-    "gtin",
-    ["4006381333931", "036000291452", "96385074", "80614141123458", "09506000134352"],
-)
-def test_published_gtins_are_valid(gtin: str) -> None:
-    assert is_valid_gtin(gtin)
-    assert len(gtin14(gtin)) == 14
-
-
-@given(st.text("0123456789", min_size=7, max_size=13), st.data())
-def test_any_single_digit_error_is_detected(body: str, data: st.DataObject) -> None:
-    gtin = body + str(check_digit(body))
-    if len(gtin) not in (8, 12, 13, 14):
-        return
-    assert is_valid_gtin(gtin)
-    at = data.draw(st.integers(0, len(gtin) - 1))
-    other = data.draw(st.sampled_from([d for d in "0123456789" if d != gtin[at]]))
-    assert not is_valid_gtin(gtin[:at] + other + gtin[at + 1 :])
 
 
 def test_sgtin96_decodes_per_the_tag_data_standard_example() -> None:
