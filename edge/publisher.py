@@ -160,10 +160,12 @@ class Publisher:
         if released is not None:
             self._events.put(("resend", released, 0))
         deadline = time.monotonic() + drain_s
-        while time.monotonic() < deadline and self.connected.is_set():
-            self.pump()
-            if self._outbox.stats().pending_messages == 0:
-                break
+        while time.monotonic() < deadline:
+            # Not connected (yet, or any more): paho keeps trying until the deadline.
+            if self.connected.is_set():
+                self.pump()
+                if self._outbox.stats().pending_messages == 0:
+                    break
             time.sleep(0.05)
         self._client.disconnect()  # a normal DISCONNECT: the broker discards the will
         self._client.loop_stop()
@@ -221,10 +223,11 @@ class Publisher:
             except queue.Empty:
                 break
             if event == "ack":
+                refused = delivery.counts.refusals
                 seq = delivery.puback(value, code, now)
                 if seq is not None:
                     freed.append(seq)
-                elif code != 0:
+                elif delivery.counts.refusals > refused:
                     self._log_refusal(code, now)
             elif event == "receipt":
                 freed += self._apply_receipt(value, now)
