@@ -90,7 +90,9 @@ def _browser_pids(marker: str) -> list[int]:
     return found
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop marked running on
+# the main thread while it is started, and later tests call asyncio.run().
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} not found: apt-get install -y chromium (scripts/bootstrap.sh)")
