@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator
@@ -27,6 +28,30 @@ Environment = Literal["development", "staging", "production"]
 def _check_mqtt_url(url: str) -> str:
     parse_mqtt_url(url)  # ValueError naming what is wrong
     return url
+
+
+def _check_timezone(name: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"expected an IANA time zone such as Asia/Shanghai, got {name!r}"
+        ) from None
+    return name
+
+
+def _check_http_url(url: str) -> str:
+    if not url.startswith(("https://", "http://")) or any(c in url for c in "<>\"\x00 "):
+        raise ValueError(f"expected an http(s):// URL, got {url!r}")
+    return url.rstrip("/")
+
+
+def _check_tx_url(url: str) -> str:
+    if "{tx}" not in url:
+        raise ValueError(f"expected a URL with {{tx}} where the hash goes, got {url!r}")
+    return _check_http_url(url)
 
 
 MqttUrl = Annotated[str, AfterValidator(_check_mqtt_url)]
@@ -96,6 +121,17 @@ class CloudSettings(BaseSettings):
     api_max_body_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 64 * 1_024
     # EPCIS capture documents (up to 10,000 events), from callers presenting a credential.
     api_max_capture_bytes: Annotated[int, Field(ge=1_024, le=1 << 30)] = 8 * 1_024 * 1_024
+    # Channel master data files (CSV/XLSX, POST /v1/tenants/{t}/channel/imports, the console).
+    api_max_import_bytes: Annotated[int, Field(ge=1_024, le=64 << 20)] = 8 * 1_024 * 1_024
+
+    # Channel (docs/channel-setup.md): a .gtc boundary file of the offline geocoder instead
+    # of the one bundled with geotool-cn (e.g. boundaries the brand holds a licence for).
+    geocoder_data: Path | None = None
+    # Console (docs/console.md): the time zone charts and tables use unless the viewer picks
+    # another; a block explorer's transaction page ("{tx}" is replaced by the hash); Grafana.
+    console_timezone: Annotated[str, AfterValidator(_check_timezone)] = "Asia/Shanghai"
+    chain_explorer_tx_url: Annotated[str, AfterValidator(_check_tx_url)] | None = None
+    grafana_url: Annotated[str, AfterValidator(_check_http_url)] | None = None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -20,12 +20,19 @@ from cloud.api.queries import RollupCatalog
 from cloud.api.routers import (
     alerts,
     auth,
+    channel_changes,
+    channel_imports,
     devices,
+    distributors,
+    epcis_mappings,
+    logins,
+    products,
     provenance,
     readings,
     resolver,
     sites,
     stock,
+    stock_positions,
 )
 from cloud.auth.tokens import token_secret
 from cloud.console import mount_console
@@ -37,7 +44,10 @@ __all__ = ["CAPTURE_PATH", "create_app"]
 _logger = logging.getLogger(__name__)
 
 CAPTURE_PATH: Final = "/epcis/capture"
-"""The EPCIS capture route: the one body larger than ``CT_API_MAX_BODY_BYTES``."""
+"""The EPCIS capture route: a body larger than ``CT_API_MAX_BODY_BYTES``."""
+IMPORT_PATH: Final = "/v1/tenants/{tenant}/channel/imports"
+CONSOLE_IMPORT_PATH: Final = "/console/setup/import"
+"""Channel master data files (``CT_API_MAX_IMPORT_BYTES``)."""
 
 
 def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> FastAPI:
@@ -82,6 +92,10 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
     app.state.catalog = RollupCatalog()
     for module in (auth, sites, devices, readings, stock, provenance, resolver, alerts):
         app.include_router(module.router)
+    # Channel master data and stock positions (docs/channel-setup.md).
+    for channel in (distributors, products, epcis_mappings, logins, stock_positions,
+                    channel_imports, channel_changes):  # fmt: skip
+        app.include_router(channel.router)
     app.include_router(ledger_api.router)  # proof bundles, checkpoints, anchors
     app.dependency_overrides[ledger_api.get_conn] = get_conn
     app.dependency_overrides[ledger_api.public_access] = rate_limited
@@ -91,7 +105,11 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
     app.add_middleware(
         BodyLimitMiddleware,
         default_bytes=settings.api_max_body_bytes,
-        routes=[RouteLimit(CAPTURE_PATH, settings.api_max_capture_bytes)],
+        routes=[
+            RouteLimit(CAPTURE_PATH, settings.api_max_capture_bytes),
+            RouteLimit(IMPORT_PATH, settings.api_max_import_bytes),
+            RouteLimit(CONSOLE_IMPORT_PATH, settings.api_max_import_bytes),
+        ],
         session_cookie=SESSION_COOKIE,
     )
     app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)

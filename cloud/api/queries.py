@@ -147,8 +147,8 @@ def list_sites(conn: psycopg.Connection[Any], tenant: str) -> list[Site]:
     _require_tenant(conn, tenant)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT s.tenant_id, s.id, s.name, s.region, s.latitude, s.longitude,"
-            " (SELECT count(*) FROM devices d WHERE d.tenant_id = s.tenant_id"
+            "SELECT s.tenant_id, s.id, s.name, s.region, s.latitude, s.longitude, s.address,"
+            " s.distributor_id, (SELECT count(*) FROM devices d WHERE d.tenant_id = s.tenant_id"
             "  AND d.site_id = s.id AND d.status <> 'retired') AS devices"
             " FROM sites s WHERE s.tenant_id = %s ORDER BY s.id",
             (tenant,),

@@ -33,10 +33,16 @@ class Site(_Out):
     tenant_id: str
     id: str
     name: str
-    region: str | None
+    region: str | None = Field(
+        description="GB/T 2260 code of its province or city (from its coordinates when not given)"
+    )
     latitude: float | None
     longitude: float | None
     devices: int = Field(description="Registered devices at the site (retired ones excluded).")
+    address: str | None = None
+    distributor_id: str | None = Field(
+        default=None, description="The distributor operating it; none: the brand's own site."
+    )
 
 
 class Device(_Out):

@@ -13,7 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-__all__ = ["ENTITIES", "VIAS", "Actor", "ChangeEntry", "list_changes", "record_change"]
+__all__ = ["ENTITIES", "VIAS", "Actor", "ChangeEntry", "Via", "list_changes", "record_change"]
 
 Conn = psycopg.Connection[Any]
 Via = Literal["api", "console", "cli", "import", "operator"]

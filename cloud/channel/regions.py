@@ -115,8 +115,8 @@ class RegionCode:
             )
         if self.code[:2] + "0000" not in _BY_CODE:
             raise RegionCodeError(
-                f"{self.code}: expected a code in a Chinese province (11–82), "
-                f"got province digits {self.code[:2]}"
+                "expected a code of a Chinese province (first two digits 11–82), "
+                f"got {self.code!r}"
             )
 
     @property

@@ -16,8 +16,10 @@ from fastapi.testclient import TestClient
 
 from cloud.auth.tokens import login
 from cloud.auth.users import create_user
+from cloud.channel.changes import Actor
+from cloud.channel.records import Distributor, Location, Site
+from cloud.channel.store import save_record
 from cloud.ingest.store import write_batch
-from cloud.provenance.brands import map_location
 from cloud.provenance.reconciliation import record_discrepancies
 from cloud.registry import register_device
 from cloud.settings import CloudSettings
@@ -69,9 +71,18 @@ class Scope:
         return f"L-{self.tag}"
 
     @property
+    def distributor_name(self) -> str | None:
+        return None if self.distributor is None else f"N-{self.tag}"
+
+    @property
+    def import_name(self) -> str | None:  # a brand's channel import file: brand-only data
+        return f"I-{self.tag}.csv" if self.distributor is None else None
+
+    @property
     def markers(self) -> tuple[str, ...]:
         scan = (f"C{self.tenant}scan",) if self.distributor is None else ()  # brand-only data
-        return (self.site, self.device, self.stock_location, *self.serials, *scan)
+        named = tuple(m for m in (self.distributor_name, self.import_name) if m is not None)
+        return (self.site, self.device, self.stock_location, *self.serials, *scan, *named)
 
     def visible_to(self, viewer: Scope) -> bool:
         """Does a principal of ``viewer`` (distributor None: the brand) see this scope?"""
@@ -92,6 +103,7 @@ class World:
     leaf_hashes: list[str] = field(default_factory=list)
     alerts: dict[Scope, int] = field(default_factory=dict)  # when migration 0007 exists
     webhooks: dict[Scope, int] = field(default_factory=dict)
+    imports: dict[Scope, int] = field(default_factory=dict)  # a brand's channel import
 
     def markers(self, scope: Scope) -> tuple[str, ...]:
         alert = (f"A-{scope.tag}",) if scope in self.alerts else ()
@@ -162,20 +174,17 @@ def _device_data(conn: psycopg.Connection[Any], scope: Scope) -> None:
 def build_world(database_url: str, client: TestClient, settings: CloudSettings) -> World:
     """Populate the database (migrated) and log in one user per principal."""
     world = World(database_url)
+    operator = Actor("test:world", "operator")
     with psycopg.connect(database_url, autocommit=True) as conn:
         for scope in SCOPES:
             with conn.transaction():
                 _device_data(conn, scope)
             if scope.distributor is not None:
-                conn.execute(
-                    "INSERT INTO distributors (tenant_id, id, name) VALUES (%s, %s, %s)",
-                    (scope.tenant, scope.distributor, scope.tag),
-                )
-                conn.execute(
-                    "UPDATE sites SET distributor_id = %s WHERE tenant_id = %s AND id = %s",
-                    (scope.distributor, scope.tenant, scope.site),
-                )
-            map_location(conn, scope.location, scope.tenant, scope.site)
+                save_record(conn, scope.tenant, Distributor(
+                    scope.distributor, scope.distributor_name or ""), operator)  # fmt: skip
+            save_record(conn, scope.tenant, Site(scope.site, scope.site,
+                                                 distributor_id=scope.distributor), operator)
+            save_record(conn, scope.tenant, Location(scope.location, scope.site), operator)
             create_user(
                 conn, tenant_id=scope.tenant, username=f"user-{scope.tag}", password=PASSWORD,
                 role="distributor" if scope.distributor else "brand",
@@ -184,6 +193,18 @@ def build_world(database_url: str, client: TestClient, settings: CloudSettings) 
             token = login(conn, settings, f"user-{scope.tag}", PASSWORD)
             assert token is not None
             world.tokens[scope] = token
+        for scope in SCOPES:  # a channel file imported by each brand
+            if scope.import_name is None:
+                continue
+            response = client.post(
+                f"/v1/tenants/{scope.tenant}/channel/imports",
+                params={"filename": scope.import_name},
+                content=f"gtin,name_en\n{GTIN},Wine\n".encode(),
+                headers={**world.headers(scope), "Content-Type": "text/csv"},
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["applied"], response.text
+            world.imports[scope] = response.json()["import_id"]
         for scope in SCOPES:  # captured by the tenant's brand, at the scope's site
             brand = world.headers(Scope(scope.tenant, None))
             response = client.post("/epcis/capture", json=commissioning(scope), headers=brand)

@@ -116,6 +116,8 @@ def values(world: World) -> dict[str, list[str]]:
         "lot": ["L1"],
         "serial": [s.serials[0] for s in SCOPES],
         "containers": ["true"],
+        "distributor": ["d1", "d2"],
+        "import_id": [str(i) for i in world.imports.values()],
     }
 
 
@@ -207,7 +209,7 @@ def _fill(path: str, world: World) -> str:
     known = values(world)
     for name, options in known.items():
         path = path.replace("{" + name + "}", options[0])
-    return path.replace("{action}", "acknowledge")
+    return path.replace("{action}", "acknowledge").replace("{username}", "nobody")
 
 
 def test_no_route_leaks_another_scope(world_app: tuple[World, TestClient]) -> None:
@@ -360,6 +362,83 @@ def _console_logout(client: TestClient, world: World) -> None:
         assert status < 500
 
 
+_CHANNEL_ROUTES: tuple[tuple[str, str], ...] = (
+    ("POST", "/v1/tenants/{tenant}/distributors"),
+    ("PUT", "/v1/tenants/{tenant}/distributors/{distributor}"),
+    ("POST", "/v1/tenants/{tenant}/sites"),
+    ("PUT", "/v1/tenants/{tenant}/sites/{site}"),
+    ("POST", "/v1/tenants/{tenant}/products"),
+    ("PUT", "/v1/tenants/{tenant}/products/{gtin}"),
+    ("POST", "/v1/tenants/{tenant}/epcis/locations"),
+    ("DELETE", "/v1/tenants/{tenant}/epcis/locations"),
+    ("POST", "/v1/tenants/{tenant}/epcis/parties"),
+    ("DELETE", "/v1/tenants/{tenant}/epcis/parties"),
+    ("POST", "/v1/tenants/{tenant}/channel/imports"),
+    ("POST", "/v1/tenants/{tenant}/channel/imports/{import_id}/apply"),
+    ("POST", "/v1/tenants/{tenant}/users"),
+    ("POST", "/v1/tenants/{tenant}/users/{username}/disable"),
+)
+_CHANNEL_TABLES = ("distributors", "sites", "products", "epcis_locations", "epcis_parties",
+                   "channel_changes", "channel_imports", "users")  # fmt: skip
+
+
+def _channel_state(world: World) -> dict[str, list[Any]]:
+    with psycopg.connect(world.database_url) as conn:
+        return {
+            t: conn.execute(f"SELECT to_jsonb(x) - 'last_used_at' FROM {t} x ORDER BY 1::text")
+            .fetchall()
+            for t in _CHANNEL_TABLES
+        }
+
+
+def _channel_probe(route: tuple[str, str]) -> Callable[[TestClient, World], None]:
+    return lambda client, world: _channel_writes(client, world, route)
+
+
+def _channel_writes(client: TestClient, world: World, route: tuple[str, str]) -> None:
+    """Another tenant's path is unknown (404) and a distributor may not write (403) a
+    channel record, mapping, import or login; nothing changes in any channel table."""
+    before = _channel_state(world)
+    site = {"name": "taken", "latitude": 31.23, "longitude": 121.47}
+    csv = {"content": b"id,name\nx,y\n", "params": {"kind": "distributor"}}
+    for viewer in SCOPES:
+        for tenant in TENANTS:
+            base = f"/v1/tenants/{tenant}"
+            own_import = world.imports[Scope(tenant, None)]
+            attempts = [
+                ("POST", f"{base}/distributors", {"json": {"id": "dx", "name": "taken"}}),
+                ("PUT", f"{base}/distributors/d1", {"json": {"name": "taken"}}),
+                ("POST", f"{base}/sites", {"json": {"id": "sx", **site}}),
+                ("PUT", f"{base}/sites/s-{tenant}d1", {"json": site}),
+                ("POST", f"{base}/products", {"json": {"gtin": GTIN, "name_en": "taken"}}),
+                ("PUT", f"{base}/products/{GTIN}", {"json": {"name_en": "taken"}}),
+                ("POST", f"{base}/epcis/locations",
+                 {"json": {"location": Scope(tenant, "d1").location, "site_id": f"s-{tenant}d2"}}),
+                ("DELETE", f"{base}/epcis/locations",
+                 {"params": {"location": Scope(tenant, "d1").location}}),
+                ("POST", f"{base}/epcis/parties",
+                 {"json": {"party": "urn:epc:id:pgln:9506000.00001", "distributor_id": "d1"}}),
+                ("DELETE", f"{base}/epcis/parties",
+                 {"params": {"party": "urn:epc:id:pgln:9506000.00001"}}),
+                ("POST", f"{base}/channel/imports", csv),
+                ("POST", f"{base}/channel/imports/{own_import}/apply", {}),
+                ("POST", f"{base}/users", {"json": {"username": "intruder", "role": "brand"}}),
+                ("POST", f"{base}/users/user-{tenant}hq/disable", {}),
+            ]  # fmt: skip
+            for (method, path, kwargs), template in zip(attempts, _CHANNEL_ROUTES, strict=True):
+                if template != route:
+                    continue
+                if tenant == viewer.tenant and viewer.distributor is None:
+                    continue  # the brand's own writes: tests/cloud/channel/test_api.py
+                client.cookies.clear()
+                headers = {**world.headers(viewer), "Content-Type": "text/csv"} if (
+                    "content" in kwargs) else world.headers(viewer)  # fmt: skip
+                response = client.request(method, path, headers=headers, **kwargs)
+                expected = 404 if tenant != viewer.tenant else 403
+                assert response.status_code == expected, (viewer, method, path, response.text)
+    assert _channel_state(world) == before
+
+
 WRITE_PROBES: dict[tuple[str, str], Callable[[TestClient, World], None]] = {
     ("POST", "/epcis/capture"): _capture_in_scope,
     ("PUT", "/audit/brands/{tenant}/thresholds"): _thresholds,
@@ -369,6 +448,7 @@ WRITE_PROBES: dict[tuple[str, str], Callable[[TestClient, World], None]] = {
     ("POST", "/v1/tenants/{tenant}/alerts/{alert_id}/resolve"): _alert_transitions,
     ("POST", "/v1/tenants/{tenant}/webhooks"): _webhook_writes,
     ("DELETE", "/v1/tenants/{tenant}/webhooks/{webhook_id}"): _webhook_writes,
+    **{route: _channel_probe(route) for route in _CHANNEL_ROUTES},
 }
 
 
@@ -397,6 +477,9 @@ TABLES = [
     ("epcis_locations", "site_id"),
     ("stock_discrepancies", "site_id"),
     ("ledger_entries", "event::text"),
+    ("distributors", "name"),
+    ("channel_imports", "filename"),
+    ("channel_changes", "key"),
 ]
 
 

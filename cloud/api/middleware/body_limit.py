@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -33,7 +34,8 @@ _CREDENTIAL_HEADERS = frozenset({b"authorization", b"x-api-key"})
 
 @dataclass(frozen=True, slots=True)
 class RouteLimit:
-    """``max_bytes`` for requests to exactly ``path`` (any method)."""
+    """``max_bytes`` for requests to exactly ``path`` (any method); a ``{name}`` segment
+    stands for any one segment (``/v1/tenants/{tenant}/channel/imports``)."""
 
     path: str
     max_bytes: int
@@ -44,6 +46,10 @@ class RouteLimit:
             raise ValueError(f"a route limit's path starts with '/', got {self.path!r}")
         if self.max_bytes < 1:
             raise ValueError(f"a body limit is at least 1 byte, got {self.max_bytes}")
+
+
+def _template(path: str) -> re.Pattern[str]:
+    return re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)))
 
 
 def _has_credential(scope: Scope, session_cookie: bytes) -> bool:
@@ -80,12 +86,17 @@ class BodyLimitMiddleware:
             raise ValueError(f"a body limit is at least 1 byte, got {default_bytes}")
         self._app = app
         self._default = default_bytes
-        self._routes = {r.path: r for r in routes}
+        routes = list(routes)
+        self._routes = {r.path: r for r in routes if "{" not in r.path}
+        self._templates = [(_template(r.path), r) for r in routes if "{" in r.path]
         self._cookie = f"{session_cookie}=".encode()
 
     def limit_for(self, scope: Scope) -> tuple[int, str]:
         """The limit of this request, and how to name it in the refusal."""
-        route = self._routes.get(scope.get("path", ""))
+        path = scope.get("path", "")
+        route = self._routes.get(path)
+        if route is None:
+            route = next((r for pattern, r in self._templates if pattern.fullmatch(path)), None)
         if route is None:
             return self._default, "the limit"
         if route.credential_required and not _has_credential(scope, self._cookie):

@@ -51,7 +51,7 @@ def test_parse_accepts_gbt_and_iso_province_codes(text: str, code: str) -> None:
         ("44030", "expected a GB/T 2260 code of 6 digits"),
         ("4403000", "expected a GB/T 2260 code of 6 digits"),
         ("CN-XX", "expected an ISO 3166-2:CN province code"),
-        ("990000", "got province digits 99"),
+        ("990000", r"first two digits 11–82\), got '990000'"),
         ("０４４０３００", "6 digits"),  # full-width digits are not digits here
         ("", "6 digits"),
     ],
