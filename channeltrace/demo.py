@@ -239,6 +239,11 @@ def run_demo(
             services = stack.enter_context(_services(stack, workdir, say))
             applied = migrate(services.database_url)
             say(f"schema: {len(applied)} migration(s) applied")
+        from channeltrace.demo_channel import load_channel
+
+        with _step("channel"):
+            channel_section, _ = load_channel(services.database_url, say)
+            result.sections.append(channel_section)
         with _step("streaming"):
             _stream(stack, services, workdir, duration, interval, result, say)
         with _step("attacker"):

@@ -10,6 +10,7 @@ gateway's topic (docs/security.md).
 from __future__ import annotations
 
 import queue
+import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -27,7 +28,7 @@ __all__ = ["run_access"]
 Say = Callable[[str], None]
 Section = tuple[str, list[str]]
 _RIVAL = "rival-brand"
-_DISTRIBUTOR = "dist-east"
+_DISTRIBUTOR = "dist-east"  # operates wh-shanghai and the cold room (channel.csv)
 _WAIT_S = 10.0  # an upper bound for broker round trips
 
 
@@ -45,22 +46,13 @@ def _prepare_principals(database_url: str) -> tuple[str, str, str]:
     import psycopg
 
     from cloud.auth.apikeys import create_api_key
+    from cloud.channel.changes import Actor
+    from cloud.channel.people import create_tenant
 
-    own_site = FLEET[0][1]
+    own_site = FLEET[0][1]  # operated by dist-east, as the demo's channel.csv says
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO tenants (id, name) VALUES (%s, 'Rival Brand') ON CONFLICT DO NOTHING",
-            (_RIVAL,),
-        )
-        conn.execute(
-            "INSERT INTO distributors (tenant_id, id, name, regions)"
-            " VALUES (%s, %s, 'East China Distribution', '{CN-SH}') ON CONFLICT DO NOTHING",
-            (TENANT, _DISTRIBUTOR),
-        )
-        conn.execute(
-            "UPDATE sites SET distributor_id = %s WHERE tenant_id = %s AND id = %s",
-            (_DISTRIBUTOR, TENANT, own_site),
-        )
+        create_tenant(conn, _RIVAL, "Rival Brand", "manager@rival-brand",
+                      secrets.token_urlsafe(16), Actor("demo:operator", "operator"))  # fmt: skip
         distributor_key = create_api_key(
             conn, tenant_id=TENANT, role="distributor", distributor_id=_DISTRIBUTOR,
             label="demo distributor",
@@ -108,7 +100,8 @@ def _sql_lines(database_url: str, own_site: str) -> list[str]:
     rival = count(Principal("demo", Role.BRAND, _RIVAL))
     return [
         f"raw SQL as ct_app (row-level security), readings visible: brand {brand}, "
-        f"distributor {distributor} (only {own_site}), other brand {rival}"
+        f"distributor {distributor} (its own sites: {own_site} and the cold room), "
+        f"other brand {rival}"
     ]
 
 

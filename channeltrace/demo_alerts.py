@@ -62,7 +62,6 @@ def _store_climate(database_url: str, gtin: str, now: datetime) -> float:
     from cloud.ingest.prepare import Accepted, Inbound, prepare
     from cloud.ingest.store import write_batch
     from cloud.registry import DeviceIdentity, DeviceRegistration, register_device
-    from cloud.storage.products import Product, save_product
     from firmware_sim.climate import ClimateSensor, Scenario
     from wire import (
         Kind,
@@ -80,8 +79,7 @@ def _store_climate(database_url: str, gtin: str, now: datetime) -> float:
     identity = DeviceIdentity(_DEVICE, TENANT, _SITE, (key.public_key(),))
     registration = DeviceRegistration(
         device_id=_DEVICE, tenant=TENANT, site=_SITE, public_key=format_public_key(key),
-        site_name="Cold room (demo)", region="CN-SH",
-    )  # fmt: skip
+    )  # fmt: skip  (the site and its milk come from the demo's channel.csv)
     start = now - timedelta(minutes=40)
     batches: list[tuple[Kind, Any, datetime]] = [
         (Kind.STOCK, StockBatch(sent_at=start, counts=[
@@ -115,7 +113,6 @@ def _store_climate(database_url: str, gtin: str, now: datetime) -> float:
         accepted.append(result)
     with psycopg.connect(database_url, autocommit=True) as conn:
         register_device(conn, registration)
-        save_product(conn, Product(TENANT, gtin, "Fresh milk 1 l", 2.0, 6.0))
     with psycopg.connect(database_url) as conn:
         write_batch(conn, accepted, [])
     return peak

@@ -19,10 +19,12 @@ from typing import Any
 __all__ = ["FLEET", "TENANT", "FleetOutcome", "count_rows", "provision_fleet", "run_fleet"]
 
 # (device, site, region, storage profile): a brand's wine and dairy at three distributors.
+# The sites themselves come from the channel the demo imports (channeltrace/data/channel.csv);
+# regions are GB/T 2260 codes, as there.
 FLEET = [
-    ("gw-sh-01", "wh-shanghai", "CN-SH", "wine"),
-    ("gw-bj-01", "wh-beijing", "CN-BJ", "dairy"),
-    ("gw-gz-01", "wh-guangzhou", "CN-GD", "wine"),
+    ("gw-sh-01", "wh-shanghai", "310000", "wine"),
+    ("gw-bj-01", "wh-beijing", "110000", "dairy"),
+    ("gw-gz-01", "wh-guangzhou", "440000", "wine"),
 ]
 TENANT = "acme-wines"
 Say = Callable[[str], None]

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from channeltrace.demo_api import ApiClient
-from channeltrace.demo_fleet import FLEET, TENANT
+from channeltrace.demo_fleet import TENANT
 
 __all__ = ["run_provenance"]
 
@@ -26,28 +26,6 @@ WH_SHANGHAI = "urn:epc:id:sgln:9506000.00020.0"
 DIST_EAST = "urn:epc:id:pgln:9506000.00001"
 SHANGHAI, BEIJING, GUANGZHOU = (31.2304, 121.4737), (39.9042, 116.4074), (23.1291, 113.2644)
 Section = tuple[str, list[str]]
-
-
-def _setup(conn: Any) -> None:
-    from cloud.provenance.brands import map_location, map_party
-    from cloud.storage.products import Distributor, Product, save_distributor, save_product
-
-    save_product(conn, Product(TENANT, GTIN, "Reserve Red 750 ml", 10.0, 18.0))
-    save_distributor(conn, Distributor(TENANT, "dist-east", "East China Wines", ("CN-SH",)))
-    conn.execute(
-        "INSERT INTO sites (tenant_id, id, name, region, latitude, longitude)"
-        " VALUES (%s, 'factory', 'Bottling plant', 'CN-ZJ', 30.27, 120.15)"
-        " ON CONFLICT DO NOTHING",
-        (TENANT,),
-    )
-    conn.execute(
-        "UPDATE sites SET distributor_id = 'dist-east', latitude = %s, longitude = %s"
-        " WHERE tenant_id = %s AND id = %s",
-        (*SHANGHAI, TENANT, FLEET[0][1]),
-    )
-    map_location(conn, FACTORY, TENANT, "factory")
-    map_location(conn, WH_SHANGHAI, TENANT, FLEET[0][1])
-    map_party(conn, DIST_EAST, TENANT, "dist-east")
 
 
 def _document(units: list[str]) -> dict[str, Any]:
@@ -183,11 +161,10 @@ def _tamper_and_audit(database_url: str) -> list[str]:
 def run_provenance(
     database_url: str, chain_url: str | None, api: ApiClient, workdir: Path, say: Any
 ) -> list[Section]:
-    import psycopg
 
     say("provenance: issuing signed trace codes, capturing EPCIS custody events ...")
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        _setup(conn)
+    # The product, distributors, sites and EPCIS mappings are the channel the demo imported
+    # from channeltrace/data/channel.csv (demo_channel.py).
     codes = _codes(database_url, workdir)
     captured = api.post(f"/epcis/capture?tenant={TENANT}", _document([c.link.uri for c in codes]))
     ledger_lines = [f"captured {len(captured.get('events', []))} EPCIS events into the log"]

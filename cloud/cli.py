@@ -13,6 +13,7 @@ import typer
 from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signals
 from cloud.auth.cli import apikeys_app, users_app
 from cloud.broker.cli import broker_app
+from cloud.channel_cli import channel_app, tenants_app
 from cloud.config_cli import config_app
 from cloud.keys_cli import keys_app
 from cloud.scheduler_cli import scheduler_command
@@ -212,4 +213,6 @@ cloud_app.add_typer(users_app, name="users")
 cloud_app.add_typer(apikeys_app, name="apikeys")
 cloud_app.add_typer(keys_app, name="keys")
 cloud_app.add_typer(broker_app, name="broker")
+cloud_app.add_typer(channel_app, name="channel")
+cloud_app.add_typer(tenants_app, name="tenants")
 cloud_app.command("scheduler")(scheduler_command)

@@ -106,9 +106,10 @@ class ImportReport:
             return ", ".join(f"{n} {k}" for k, n in sorted(bucket.items())) or "none"
 
         head = "dry run" if self.dry_run else ("applied" if self.applied else "not applied")
+        verb = ("created", "updated") if self.applied else ("would create", "would update")
         return (
-            f"{head}: {self.rows} rows, {self.problem_count} problems; created {fmt(self.created)};"
-            f" updated {fmt(self.updated)}; unchanged {fmt(self.unchanged)}"
+            f"{head}: {self.rows} rows, {self.problem_count} problems; {verb[0]} "
+            f"{fmt(self.created)}; {verb[1]} {fmt(self.updated)}; unchanged {fmt(self.unchanged)}"
         )
 
 

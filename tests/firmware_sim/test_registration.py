@@ -30,6 +30,10 @@ def test_bulk_registration_is_idempotent_and_adds_rotated_keys(database_url: str
         assert _counts(conn) == (1, 7, 500, 500)
         assert register_bulk(conn, fleet) == 500  # again: nothing new
         assert _counts(conn) == (1, 7, 500, 500)
+        logged = conn.execute(  # tenants and sites are channel master data: logged
+            "SELECT entity, count(*) FROM channel_changes GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        assert logged == [("site", 7), ("tenant", 1)]
         rotated = LoadDevice(fleet[0].device_id, fleet[0].tenant, fleet[0].site)
         register_bulk(conn, [rotated])
         assert _counts(conn) == (1, 7, 500, 501)

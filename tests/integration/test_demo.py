@@ -45,9 +45,14 @@ def test_demo_shows_every_capability_and_loses_nothing(monkeypatch: pytest.Monke
     assert "excursion alert opened" in out
     assert "webhook delivered (1 call, alert.opened)" in out
     assert "channel map:" in out
-    # Access control: a distributor sees its own warehouse only, another brand nothing,
+    # The channel comes from the CSV the demo ships, through the importer: all or nothing,
+    # then idempotent; regions derived from coordinates offline.
+    assert "channel.csv dry run: 24 rows, 0 problems, nothing written" in out
+    assert "imported again: 24 unchanged, 0 changed (idempotent)" in out
+    assert "wh-guangzhou 440100" in out
+    # Access control: a distributor sees its own warehouses only, another brand nothing,
     # row-level security agrees, and the broker refuses a gateway on another's topic.
-    assert "sees wh-shanghai only; wh-beijing → 404" in out
+    assert "sees cold-room-demo, wh-nanjing, wh-shanghai only; wh-beijing → 404" in out
     assert "asking for acme-wines's sites → 404" in out
     assert "no credentials → 401" in out
     assert re.search(r"readings visible: brand [1-9]\d*, distributor [1-9]\d* .*other brand 0", out)
