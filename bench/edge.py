@@ -1,10 +1,15 @@
 """Edge agent figures: RSS of a real agent process, CPU per reading, durable outbox writes.
 
 Run: ``python bench/edge.py [--seconds 5] [--process-seconds 60] [--mqtt-url URL]``. Prints
-JSON lines; asserts nothing. Goals (issue 3): RSS <= 40 MB; >= 5,000 readings/s into the outbox.
+JSON lines; asserts nothing. Goals: RSS <= 45 MB (issue 13; 40 MB in issue 3); >= 5,000
+readings/s into the outbox.
 
 1. ``outbox``: `Outbox.add` of real probe readings (as the agent stores them), committed
    with ``synchronous=FULL`` (fsync per commit), by readings per commit.
+1b. ``outbox_cycle``: the whole life of a message in the outbox, one sample (2 readings) at
+   a time: add, seal, then free. Freed one message per PUBACK (``Outbox.ack``, the agent
+   before storage receipts: the baseline, measured in the same run) and a receipt's worth at
+   once (``Outbox.free``: a busy device gets a few receipts a second covering many messages).
 2. ``agent_loop``: the agent's own sampling path in-process (sensors -> alarms -> outbox ->
    sealed, signed batches) with many simulated probes, no broker: readings/s and CPU/reading.
 3. ``agent_process``: the agent as a real process at 100 samples/s (200 readings/s), against
@@ -14,7 +19,10 @@ JSON lines; asserts nothing. Goals (issue 3): RSS <= 40 MB; >= 5,000 readings/s 
    ``python -m edge run`` (``channeltrace-edge``, what the systemd unit runs). Memory is read
    from /proc after ``--process-seconds`` (steady state): VmRSS, the VmHWM peak, and PSS
    (shared library pages divided among the processes mapping them); ``heavy_libs`` lists
-   which large extension libraries the process has mapped.
+   which large extension libraries the process has mapped. Then once more (lean entry)
+   against a Mosquitto this bench starts, with the cloud key but no ingest: every message is
+   published and acknowledged by the broker and none is ever receipted, so the agent tracks
+   all it may (the worst case for its memory; one message per sample to get there sooner).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +49,7 @@ sys.path.insert(0, str(_HERE.parent))
 from edge.agent import Agent  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.outbox import Kind, Outbox  # noqa: E402
-from edge.provision import SensorChoice, provision  # noqa: E402
+from edge.provision import Provisioned, SensorChoice, provision  # noqa: E402
 from firmware_sim.climate import ClimateSensor  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -79,6 +88,38 @@ def bench_outbox(directory: Path, seconds: float) -> None:
                 }
             )
         )
+
+
+def _seal_like_the_agent(kind: Kind, seq: int, items: list[dict[str, Any]]) -> bytes:
+    # The size of a signed envelope: compact JSON of the items plus a 64-byte signature.
+    body = json.dumps({"k": kind.value, "s": seq, "i": items}, separators=(",", ":"))
+    return body.encode() + bytes(64)
+
+
+def bench_outbox_cycle(directory: Path, seconds: float) -> None:
+    sample = probe_readings(2)
+    for label, per_free in (("ack per PUBACK (before)", 1), ("free per receipt", 10),
+                            ("free per receipt", 100)):  # fmt: skip
+        path = directory / f"cycle-{per_free}.db"
+        with Outbox(path, budget_bytes=1 << 30) as box:
+            done, waiting, seq, start = 0, [], 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                box.add(Kind.TELEMETRY, sample)
+                seq += box.seal(_seal_like_the_agent, max_items=2)  # one message: seq 1, 2, ...
+                waiting.append(seq)
+                if len(waiting) >= per_free:
+                    if per_free == 1:
+                        box.ack(waiting[0])
+                    else:
+                        box.free(waiting)
+                    waiting.clear()
+                done += len(sample)
+            elapsed = time.perf_counter() - start
+        print(json.dumps({
+            "bench": "outbox_cycle", "freed": label, "messages_per_free": per_free,
+            "readings_per_s": round(done / elapsed),
+            "commits_per_message": round(2 + 1 / per_free, 2),
+        }))  # fmt: skip
 
 
 def bench_agent_loop(directory: Path, seconds: float, probes: int) -> None:
@@ -156,9 +197,15 @@ ENTRY_POINTS = {
 
 
 def bench_agent_process(
-    directory: Path, seconds: float, mqtt_url: str | None, entry: str
+    directory: Path,
+    seconds: float,
+    mqtt_url: str | None,
+    entry: str,
+    *,
+    cloud_key: str | None = None,
+    batch: int = 500,
 ) -> dict[str, Any]:
-    prov = provision(
+    prov: Provisioned = provision(
         directory / f"proc-{len(list(directory.iterdir()))}",
         device="gw-proc",
         tenant="acme",
@@ -167,6 +214,9 @@ def bench_agent_process(
         sensor=SensorChoice.simulated(),
     )
     text = prov.config_path.read_text().replace("interval_s = 1.0", "interval_s = 0.01")
+    text = text.replace("batch_max_readings = 500", f"batch_max_readings = {batch}")
+    if cloud_key is not None:
+        text += f'\n[cloud]\nconfig_public_key = "{cloud_key}"\n'
     prov.config_path.write_text(text)
     command = [
         sys.executable,
@@ -210,6 +260,8 @@ def bench_agent_process(
         "bench": "agent_process",
         "entry": entry,
         "broker": mqtt_url or "none (offline)",
+        "receipts": "expected, none sent" if cloud_key else "no cloud key",
+        "messages_sealed": summary["pending_messages"] + summary["messages_acked"],
         "after_s": seconds,
         "readings": accepted,
         "rss_mb_halfway": round(halfway[0] / 2**20, 1),
@@ -224,6 +276,25 @@ def bench_agent_process(
     return result
 
 
+def _unreceipted_worst_case(directory: Path, seconds: float) -> dict[str, Any] | None:
+    """The lean agent against a real broker, with the cloud key and no ingest."""
+    from channeltrace.services import ServiceError, start_mosquitto
+    from wire import format_public_key, generate_private_key
+
+    broker_dir = Path(tempfile.mkdtemp(prefix="ct-bench-edge-mq-"))
+    broker_dir.chmod(0o755)
+    try:
+        with start_mosquitto(broker_dir) as broker:
+            key = format_public_key(generate_private_key())
+            return bench_agent_process(directory, seconds, broker.url, "python -m edge run",
+                                       cloud_key=key, batch=2)  # fmt: skip
+    except ServiceError as exc:
+        print(json.dumps({"bench": "agent_process", "skipped": f"no broker: {exc}"}))
+        return None
+    finally:
+        shutil.rmtree(broker_dir, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -236,21 +307,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ct-bench-edge-") as tmp:
         directory = Path(tmp)
         bench_outbox(directory, args.seconds / 2)
+        bench_outbox_cycle(directory, args.seconds / 2)
         bench_agent_loop(directory, args.seconds, args.probes)
         results = [
             bench_agent_process(directory, args.process_seconds, args.mqtt_url, entry)
             for entry in ENTRY_POINTS
         ]
         baseline, lean = results
+        worst = _unreceipted_worst_case(directory, args.process_seconds)
         print(
             json.dumps(
                 {
                     "bench": "agent_rss_goal",
-                    "goal_mb": 40,
+                    "goal_mb": 45,
                     "baseline_rss_mb": baseline["rss_mb"],
                     "lean_rss_mb": lean["rss_mb"],
                     "lean_pss_mb": lean["pss_mb"],
-                    "met": lean["rss_mb"] <= 40,
+                    "lean_unreceipted_rss_mb": worst["rss_mb"] if worst else None,
+                    "met": max(lean["rss_mb"], worst["rss_mb"] if worst else 0) <= 45,
                 }
             )
         )

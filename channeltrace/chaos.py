@@ -386,7 +386,10 @@ class _Chaos:
         extra = max(0, round((end - start) / self.config.mean_fault_gap_s) - len(kinds))
         kinds += [self.random.choice(FAULTS) for _ in range(extra)]
         self.random.shuffle(kinds)
-        times = sorted(self.random.uniform(start, end) for _ in kinds)
+        # One fault at a random time in each of len(kinds) equal slots: random, but spread
+        # over the run rather than bunched.
+        slot = (end - start) / len(kinds)
+        times = [start + slot * (i + self.random.random()) for i in range(len(kinds))]
         return list(zip(times, kinds, strict=True))
 
     # --- run -------------------------------------------------------------------------------

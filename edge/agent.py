@@ -31,6 +31,7 @@ from edge.cloud_messages import open_backfill
 from edge.config import AgentConfig
 from edge.drivers import Sensor, build_scanner, build_sensor
 from edge.ed25519 import load_signing_key, parse_verify_key
+from edge.errors import EdgeError
 from edge.health import CpuMeter, collect_health
 from edge.outbox import ArmedWill, Outbox
 from edge.outbox import Kind as OutboxKind
@@ -54,7 +55,7 @@ from wire import (
 )
 from wire.envelope import Signer
 
-__all__ = ["AGENT_VERSION", "Agent", "AgentSummary", "StockSource", "state_paths"]
+__all__ = ["AGENT_VERSION", "Agent", "AgentSummary", "StockSource", "link_path", "state_paths"]
 
 _logger = logging.getLogger(__name__)
 AGENT_VERSION = "0.3.0"
@@ -144,6 +145,7 @@ class Agent:
         self._backfills: queue.Queue[bytes] = queue.Queue(maxsize=16)
         self._last_backfill: tuple[bytes, float] | None = None
         self._link_written = 0.0
+        self._link_failed = False
         self.publisher = Publisher(
             self.outbox,
             self._topic,
@@ -311,7 +313,14 @@ class Agent:
         if not force and now - self._link_written < _LINK_WRITE_S:
             return
         self._link_written = now
-        write_link(self._link_path, self.publisher.link_state())
+        try:
+            write_link(self._link_path, self.publisher.link_state())
+        except EdgeError as exc:  # advisory: a full disk must not stop the agent
+            if not self._link_failed:
+                _logger.warning("%s; edge status will not show the connection", exc)
+            self._link_failed = True
+        else:
+            self._link_failed = False
 
     # --- main loop -------------------------------------------------------------------
 

@@ -279,13 +279,16 @@ class ReceiptIssuer:
             try:
                 self.issue(due)
                 delay = 0.2
+                continue
             except psycopg.OperationalError as exc:
                 _logger.warning("receipts: database unavailable (%s); retrying in %.1fs", exc,
                                 delay)  # fmt: skip
-                self._close()
-                self._coalescer.touch(due)  # not receipted: try again
-                stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+            except Exception:  # a bug must not end receipts for good: log it, go on
+                _logger.exception("receipts: round failed; retrying in %.1fs", delay)
+            self._close()
+            self._coalescer.touch(due)  # not receipted: try again
+            stop.wait(delay)
+            delay = min(delay * 2, 5.0)
         self._close()
 
     def issue(self, devices: Sequence[str]) -> None:
