@@ -48,7 +48,11 @@ def sim_fleet(
         int, typer.Option(min=0, help="swarm: how many sessions SIGUSR1 drops (SIGUSR2 returns).")
     ] = 0,
     cloud_public_key: Annotated[
-        str | None, typer.Option(help="Config key for the agents' [cloud] section.")
+        str | None,
+        typer.Option(
+            help="The cloud key (public) for the agents' [cloud] section: remote config and"
+            " storage receipts; the ingest then needs the private half (--receipt-key-file)."
+        ),
     ] = None,
     verbose: Verbose = False,
 ) -> None:
