@@ -8,6 +8,11 @@ every scan is a durable INSERT), issues and records signed codes, captures their
 threads, each with a keep-alive ``httpx`` client, scanning random codes from random places
 (JSON answers: verdict, timeline with proof links, cold-chain exposure). Also prints the
 rate of issuing + recording codes in the database (signing alone: ``bench/codes.py``).
+
+Then the cost of one code's history: the median latency of a genuine scan of one code on
+its own, after ``--hostile`` unsigned scans of it (kept apart, never read by its verdict),
+and after as many genuine scans (the verdict reads one bounded summary row): the three
+figures should stay alike, whatever ``--hostile`` is.
 """
 
 from __future__ import annotations
@@ -42,9 +47,10 @@ from cloud.provenance.brands import (  # noqa: E402
     record_issued_codes,
     register_brand_key,
 )
-from cloud.provenance.capture import capture_document  # noqa: E402
+from cloud.provenance.capture import Capturer, capture_document  # noqa: E402
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes  # noqa: E402
 from cloud.provenance.keys import create_brand_key, load_private_key  # noqa: E402
+from cloud.provenance.prefixes import add_prefix  # noqa: E402
 from wire.gs1 import Gtin  # noqa: E402
 
 GTIN = "09506000134352"
@@ -94,6 +100,7 @@ def _setup(url: str, keys: Path, count: int, host: str) -> tuple[list[IssuedCode
                 " 'temperature_c', %s)",
                 rows,
             )
+        add_prefix(conn, "acme", "9506000")
         register_brand_key(conn, "acme", entry)
         started = time.perf_counter()
         codes = list(issue_codes(IssueRequest(host, Gtin(GTIN), "L1", count), key))
@@ -145,7 +152,7 @@ def _setup(url: str, keys: Path, count: int, host: str) -> tuple[list[IssuedCode
                 ]
             },
         }
-        capture_document(conn, document, tenant="acme")
+        capture_document(conn, document, capturer=Capturer("acme"))
     return codes, issue_s
 
 
@@ -189,11 +196,43 @@ def _load(base: str, codes: list[str], requests: int, clients: int) -> tuple[lis
     return latencies, time.perf_counter() - started
 
 
+def _median_scan_ms(http: httpx.Client, code: str, times: int = 30) -> float:
+    took = []
+    for _ in range(times):
+        started = time.perf_counter()
+        response = http.get(f"{code}&lat=23.13&lon=113.26", timeout=30.0)
+        took.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise SystemExit(f"scan failed: {response.status_code} {response.text}")
+    return statistics.median(took) * 1000
+
+
+def _history_cost(base: str, code: str, hostile: int) -> list[str]:
+    """Median genuine-scan latency of one code: alone, after ``hostile`` unsigned scans,
+    after as many genuine ones (each figure beside the first, measured in the same run)."""
+    unsigned = code.split("?", 1)[0]
+    lines = []
+    with httpx.Client(base_url=base, headers={"Accept": "application/json"}) as http:
+        alone = _median_scan_ms(http, code)
+        lines.append(f"one code's genuine scan: {alone:.1f} ms (baseline, 30 earlier scans)")
+        for _ in range(hostile):
+            http.get(unsigned, timeout=30.0)
+        after = _median_scan_ms(http, code)
+        ratio = after / alone
+        lines.append(f"  after {hostile} unsigned scans of it: {after:.1f} ms ({ratio:.2f}x)")
+        for _ in range(hostile):
+            http.get(code, timeout=30.0)
+        many = _median_scan_ms(http, code)
+        lines.append(f"  after {hostile} more genuine scans: {many:.1f} ms ({many / alone:.2f}x)")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--codes", type=int, default=2_000)
     parser.add_argument("--requests", type=int, default=4_000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--hostile", type=int, default=500, help="scans of one code")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="ct-bench-resolver-"))
     workdir.chmod(0o755)
@@ -236,6 +275,8 @@ def main() -> None:
                 _load(base, uris, args.clients * 20, args.clients)
                 say(f"{args.requests} scans from {args.clients} clients ...")
                 latencies, elapsed = _load(base, uris, args.requests, args.clients)
+                say(f"one code's history: {args.hostile} unsigned, then genuine scans ...")
+                history = _history_cost(base, uris[0], args.hostile)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
@@ -249,7 +290,10 @@ def main() -> None:
         f"resolver: {len(latencies) / elapsed:,.0f} scans/s over {len(latencies)} requests, "
         f"{args.clients} clients, 1 uvicorn worker; p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )
-    print("each scan: verify signature, read unit + timeline + exposure, judge, INSERT (fsync on)")
+    print("each scan: verify signature, read unit + timeline + exposure + scan summary, judge,")
+    print("           INSERT the scan and UPDATE the summary (fsync on)")
+    for line in history:
+        print(line)
 
 
 if __name__ == "__main__":

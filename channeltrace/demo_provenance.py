@@ -1,8 +1,10 @@
-"""Demo phase: provenance. A lot of wine is commissioned, shipped and received (EPCIS 2.0
-captured into the Merkle log), the log is checkpointed and anchored on the dev chain, a
-proof bundle is verified trusting only the chain and the log key, consumers scan signed
-trace codes (genuine, seen before, cloned, forged, diverted), and a row edited behind the
-log's back is caught by the audit.
+"""Demo phase: provenance. The brand registers its GS1 company prefix (the API), a lot of
+wine is commissioned, shipped and received (EPCIS 2.0 captured into the Merkle log), the
+log is checkpointed and anchored on the dev chain, a proof bundle is verified trusting only
+the chain and the log key, consumers scan signed trace codes (genuine, seen before, cloned,
+forged, diverted; a suspicion one phone raises alone is unconfirmed until another phone
+corroborates it; unsigned copies never touch a genuine bottle's verdict), and a row edited
+behind the log's back is caught by the audit.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from channeltrace.demo_fleet import TENANT
 __all__ = ["run_provenance"]
 
 RESOLVER = "trace.acme-wines.example"
+PREFIX = "9506000"  # the brand's GS1 company prefix: its GTINs, SSCCs and locations
 GTIN = "09506000134352"
 LOT = "L2026-11"
 FACTORY = "urn:epc:id:sgln:9506000.00010.0"
@@ -108,13 +111,20 @@ def _codes(database_url: str, workdir: Path) -> list[Any]:
     return codes
 
 
+# Phones, as the TLS proxy in front of the resolver forwards their addresses (the demo's
+# client plays that proxy): two phones on two networks are two independent scanners.
+PHONE_A, PHONE_B, PHONE_C = "198.51.100.20", "203.0.113.41", "192.0.2.77"
+
+
 def _scan(api: ApiClient, uri: str, point: tuple[float, float] | None = None,
-          region: str | None = None) -> dict[str, Any]:  # fmt: skip
+          region: str | None = None, phone: str = PHONE_A) -> dict[str, Any]:  # fmt: skip
     parts = urlsplit(uri)
     query = parts.query
     if point is not None:
-        query += "&" + urlencode({"lat": point[0], "lon": point[1], "acc": 30})
-    headers = {"Host": RESOLVER}
+        query = (query + "&" if query else "") + urlencode(
+            {"lat": point[0], "lon": point[1], "acc": 30}
+        )
+    headers = {"Host": RESOLVER, "X-Forwarded-For": phone}
     if region is not None:  # as the edge proxy in front of the resolver would add it
         headers["X-Region"] = region
     answer: dict[str, Any] = api.get(f"{parts.path}?{query}", headers=headers)
@@ -123,22 +133,34 @@ def _scan(api: ApiClient, uri: str, point: tuple[float, float] | None = None,
 
 def _scans(api: ApiClient, codes: list[Any]) -> list[str]:
     def show(label: str, answer: dict[str, Any]) -> str:
+        verdict = answer["verdict"] + ("" if answer.get("confirmed", True) else " (unconfirmed)")
         reason = answer.get("reason") or ""
-        return f"{label:44s} → {answer['verdict']:22s} {reason[:70]}"
+        return f"{label:50s} → {verdict:34s} {reason[:70]}"
 
-    genuine, cloned, diverted = (c.code.uri for c in codes[:3])
+    genuine, cloned, diverted, fourth = (c.code.uri for c in codes[:4])
     forged = genuine.replace(f"/21/{codes[0].link.serial}", "/21/FAKE00000001")
-    return [
+    unsigned = codes[3].link.uri  # the printed link without its signature
+    lines = [
         show("bottle 1 scanned in a Shanghai shop", _scan(api, genuine, SHANGHAI)),
         show("bottle 1 scanned again at home", _scan(api, genuine, SHANGHAI)),
         show("bottle 2 scanned in Shanghai", _scan(api, cloned, SHANGHAI)),
-        show("bottle 2 scanned in Beijing a minute later", _scan(api, cloned, BEIJING)),
-        show(
-            "bottle 3 scanned in Guangdong (allocated to CN-SH)",
-            _scan(api, diverted, GUANGZHOU, region="CN-GD"),
-        ),
+        show("bottle 2, same phone, in Beijing a minute later", _scan(api, cloned, BEIJING)),
+        show("bottle 2, another phone, in Beijing",
+             _scan(api, cloned, BEIJING, phone=PHONE_B)),
+        show("bottle 3 seen in Guangdong (sold to East China)",
+             _scan(api, diverted, GUANGZHOU, region="CN-GD")),
+        show("bottle 3 seen in Guangdong by another phone",
+             _scan(api, diverted, GUANGZHOU, region="CN-GD", phone=PHONE_C)),
         show("a code with a forged serial", _scan(api, forged, SHANGHAI)),
-    ]
+    ]  # fmt: skip
+    for _ in range(20):  # a copier floods bottle 4's code, unsigned, from Beijing
+        _scan(api, unsigned, BEIJING, phone=PHONE_C)
+    lines += [
+        show("bottle 4's code without signature, 20x in Beijing",
+             _scan(api, unsigned, BEIJING, phone=PHONE_C)),
+        show("bottle 4 then scanned in a Shanghai shop", _scan(api, fourth, SHANGHAI)),
+    ]  # fmt: skip
+    return lines
 
 
 def _tamper_and_audit(database_url: str) -> list[str]:
@@ -164,10 +186,15 @@ def run_provenance(
 
     say("provenance: issuing signed trace codes, capturing EPCIS custody events ...")
     # The product, distributors, sites and EPCIS mappings are the channel the demo imported
-    # from channeltrace/data/channel.csv (demo_channel.py).
+    # from channeltrace/data/channel.csv (demo_channel.py); the brand registers the company
+    # prefix it captures and issues under (identifiers are owned: docs/provenance.md).
+    prefix = api.post(f"/v1/tenants/{TENANT}/prefixes", {"prefix": PREFIX})
     codes = _codes(database_url, workdir)
     captured = api.post(f"/epcis/capture?tenant={TENANT}", _document([c.link.uri for c in codes]))
-    ledger_lines = [f"captured {len(captured.get('events', []))} EPCIS events into the log"]
+    ledger_lines = [
+        f"GS1 company prefix {prefix['prefix']} registered to {TENANT} (its API key)",
+        f"captured {len(captured.get('events', []))} EPCIS events into the log",
+    ]
     anchor_lines, contract = _anchor(database_url, chain_url)
     ledger_lines += anchor_lines
     if chain_url is not None and contract is not None:

@@ -16,6 +16,7 @@ from cloud.broker.cli import broker_app
 from cloud.channel_cli import channel_app, tenants_app
 from cloud.config_cli import config_app
 from cloud.keys_cli import keys_app
+from cloud.prefixes_cli import prefixes_app
 from cloud.scheduler_cli import scheduler_command
 
 __all__ = ["cloud_app"]
@@ -212,6 +213,7 @@ cloud_app.add_typer(config_app, name="config")
 cloud_app.add_typer(users_app, name="users")
 cloud_app.add_typer(apikeys_app, name="apikeys")
 cloud_app.add_typer(keys_app, name="keys")
+cloud_app.add_typer(prefixes_app, name="prefixes")
 cloud_app.add_typer(broker_app, name="broker")
 cloud_app.add_typer(channel_app, name="channel")
 cloud_app.add_typer(tenants_app, name="tenants")

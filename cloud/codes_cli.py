@@ -144,12 +144,12 @@ def codes_issue(
         with ExitStack() as stack:
             existing: set[str] = set()
             conn = None
-            if database_url is not None:
+            if database_url is not None and tenant is not None:
                 from cloud.provenance.brands import issued_serials, record_issued_codes
 
                 conn = stack.enter_context(psycopg.connect(database_url))
                 stack.enter_context(conn.transaction())
-                existing = issued_serials(conn, request.gtin.value)
+                existing = issued_serials(conn, tenant, request.gtin.value)
             codes = list(issue_codes(request, key, existing))
             if conn is not None and tenant is not None:
                 record_issued_codes(conn, tenant, out.name, codes, lot)

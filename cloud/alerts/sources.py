@@ -39,7 +39,7 @@ WITH counted AS (
     SELECT tenant_id, site_id, gtin FROM counted GROUP BY 1, 2, 3 HAVING sum(quantity) > 0
     UNION
     SELECT l.tenant_id, l.site_id, u.gtin
-    FROM units u JOIN epcis_locations l ON l.location = u.site
+    FROM units u JOIN epcis_locations l ON (l.tenant_id, l.location) = (u.tenant_id, u.site)
     WHERE u.status = 'at_site' AND u.gtin IS NOT NULL
 )
 SELECT h.tenant_id, h.site_id, p.gtin, p.temp_min_c, p.temp_max_c,
@@ -200,10 +200,12 @@ def suspicions(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Co
         "SELECT DISTINCT ON (cs.id) cs.tenant_id, cs.scanned_at, cs.gtin, cs.lot, cs.serial,"
         " cs.verdict, cs.reason, cs.region, l.site_id, cs.evidence"
         " FROM consumer_scans cs"
-        " LEFT JOIN units u ON u.gtin = cs.gtin AND u.serial = cs.serial"
+        " LEFT JOIN units u"
+        "  ON (u.tenant_id, u.gtin, u.serial) = (cs.tenant_id, cs.gtin, cs.serial)"
         " LEFT JOIN epcis_locations l ON l.location = coalesce(u.site, u.shipped_to_location)"
         "  AND l.tenant_id = cs.tenant_id"
         " WHERE cs.verdict IN ('suspected_diversion', 'suspected_clone')"
+        " AND cs.confirmed"  # a suspicion one scanner alone could cause opens no alert
         " AND cs.scanned_at >= %s AND cs.tenant_id IS NOT NULL AND cs.gtin IS NOT NULL"
         " AND cs.serial IS NOT NULL ORDER BY cs.id",
         (now - settings.scan_look_back,),

@@ -26,6 +26,7 @@ from cloud.api.routers import (
     distributors,
     epcis_mappings,
     logins,
+    prefixes,
     products,
     provenance,
     readings,
@@ -90,7 +91,7 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
     mount_docs(app)
     app.state.settings = settings
     app.state.catalog = RollupCatalog()
-    for module in (auth, sites, devices, readings, stock, provenance, resolver, alerts):
+    for module in (auth, sites, devices, readings, stock, provenance, prefixes, resolver, alerts):
         app.include_router(module.router)
     # Channel master data and stock positions (docs/channel-setup.md).
     for channel in (distributors, products, epcis_mappings, logins, stock_positions,

@@ -31,10 +31,13 @@ __all__ = [
     "PROBLEM_JSON",
     "ApiError",
     "BadRequest",
+    "CaptureForbidden",
     "CaptureLimitExceeded",
+    "Conflict",
     "EventConflict",
     "Forbidden",
     "InvalidEpcis",
+    "NotATraceCode",
     "NotFound",
     "Unavailable",
     "install_problem_handlers",
@@ -113,6 +116,31 @@ class CaptureLimitExceeded(ApiError):
     status = 413
     problem_type = "epcisException:CaptureLimitExceededException"
     title = "Capture limit exceeded"
+
+
+class CaptureForbidden(ApiError):
+    """A capture naming what the caller may not capture (another brand's EPC, a unit not
+    shipped to this distributor, a location not of its sites): ``epc`` or ``location``
+    names the first one."""
+
+    status = 403
+    problem_type = "epcisException:SecurityException"
+    title = "Not permitted to capture these events"
+
+
+class Conflict(ApiError):
+    """The request contradicts what is stored (an overlapping prefix, one still in use)."""
+
+    status = 409
+
+
+class NotATraceCode(ApiError):
+    """A resolver request that is not a Digital Link of this resolver (bad GTIN, lot or
+    serial, oversized query): nothing is recorded."""
+
+    status = 400
+    problem_type = "tag:channeltrace.example,2026:problem/not-a-trace-code"
+    title = "Not a trace code"
 
 
 class EventConflict(ApiError):

@@ -18,7 +18,13 @@ import psycopg
 from psycopg.rows import dict_row
 
 from cloud.console.lookup import Lookup
-from cloud.provenance.audit import ScanCluster, TimelineEntry, custody_timeline, scan_clusters
+from cloud.provenance.audit import (
+    ScanCluster,
+    TimelineEntry,
+    custody_timeline,
+    scan_clusters,
+    scan_points,
+)
 from cloud.provenance.coldchain import Exposure, StorageProfile
 from cloud.provenance.exposure import intervals_of, storage_profile, unit_exposure
 from cloud.provenance.scanlog import jsonable
@@ -140,10 +146,12 @@ def unit_view(
     if row is None:
         return None
     now = now or datetime.now(UTC)
-    timeline = custody_timeline(conn, epc)
+    timeline = custody_timeline(conn, tenant, epc)
     intervals = intervals_of(row["intervals"])
     profile = storage_profile(conn, tenant, row["gtin"])
-    exposure = None if profile is None else unit_exposure(conn, intervals, profile, until=now)
+    exposure = (
+        None if profile is None else unit_exposure(conn, tenant, intervals, profile, until=now)
+    )
     locations = {e.location for e in timeline if e.location}
     locations |= {i.site for i in intervals if i.site}
     scans: list[dict[str, Any]] = []
@@ -189,13 +197,7 @@ def scan_map(conn: Conn, tenant: str, *, days: int, now: datetime | None = None)
     """Consumer scans of the last ``days`` with their verdicts, and suspicious clusters."""
     until = now or datetime.now(UTC)
     since = until - timedelta(days=days)
-    with conn.cursor(row_factory=dict_row) as cur:
-        points = cur.execute(
-            "SELECT scanned_at, gtin, lot, serial, lat, lon, region, verdict FROM consumer_scans"
-            " WHERE tenant_id = %s AND scanned_at >= %s AND scanned_at < %s"
-            " ORDER BY scanned_at DESC LIMIT 5000",
-            (tenant, since, until),
-        ).fetchall()
+    points = scan_points(conn, tenant, since, until, 5000)  # counterfeit scans included
     verdicts: dict[str, int] = {}
     for p in points:
         verdicts[p["verdict"]] = verdicts.get(p["verdict"], 0) + 1

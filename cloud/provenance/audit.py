@@ -30,6 +30,7 @@ __all__ = [
     "custody_timeline",
     "export_events",
     "scan_clusters",
+    "scan_points",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -61,10 +62,11 @@ class TimelineEntry:
         return bundle_url(self.ledger_index)
 
 
-def custody_timeline(conn: Conn, epc: str) -> list[TimelineEntry]:
-    """Events that changed ``epc``'s custody, oldest first (at most the first 1,000)."""
-    chain = ancestors_of(conn, {epc})
-    stored = events_for_epcs(conn, chain, limit=MAX_TIMELINE_EVENTS)
+def custody_timeline(conn: Conn, tenant: str, epc: str) -> list[TimelineEntry]:
+    """Events of ``tenant`` that changed ``epc``'s custody, oldest first (at most the first
+    1,000)."""
+    chain = ancestors_of(conn, tenant, {epc})
+    stored = events_for_epcs(conn, tenant, chain, limit=MAX_TIMELINE_EVENTS)
     return _affecting(stored, epc, [_trimmed(s.event, chain) for s in stored])
 
 
@@ -151,14 +153,44 @@ class ScanCluster:
     last: datetime
 
 
-def scan_clusters(conn: Conn, tenant: str, since: datetime, until: datetime) -> list[ScanCluster]:
-    """Clone and diversion scans of ``tenant`` clustered by ~50 km cell or region."""
+# Every scan of the tenant's codes: those of verified codes (consumer_scans) and those of
+# codes that did not verify (counterfeit_scans), which the verdicts never read.
+_ALL_SCANS = (
+    "(SELECT scanned_at, gtin, lot, serial, lat, lon, region, verdict, confirmed"
+    "   FROM consumer_scans WHERE tenant_id = %(tenant)s"
+    "    AND scanned_at >= %(since)s AND scanned_at < %(until)s"
+    " UNION ALL SELECT scanned_at, gtin, lot, serial, lat, lon, region, 'counterfeit', true"
+    "   FROM counterfeit_scans WHERE tenant_id = %(tenant)s"
+    "    AND scanned_at >= %(since)s AND scanned_at < %(until)s) s"
+)
+
+
+def scan_points(
+    conn: Conn, tenant: str, since: datetime, until: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` scans of ``tenant``'s codes in ``[since, until)``, verified or
+    not: ``scanned_at``, code, coarse place, ``verdict`` and whether it was ``confirmed``."""
     rows = conn.execute(
-        "SELECT verdict, avg(lat), avg(lon), CASE WHEN lat IS NULL THEN region END,"
+        "SELECT scanned_at, gtin, lot, serial, lat, lon, region, verdict, confirmed FROM "  # noqa: S608 (constants only)
+        + _ALL_SCANS
+        + " ORDER BY scanned_at DESC LIMIT %(limit)s",
+        {"tenant": tenant, "since": since, "until": until, "limit": limit},
+    ).fetchall()
+    keys = ("scanned_at", "gtin", "lot", "serial", "lat", "lon", "region", "verdict", "confirmed")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def scan_clusters(conn: Conn, tenant: str, since: datetime, until: datetime) -> list[ScanCluster]:
+    """Clone, diversion and counterfeit scans of ``tenant`` clustered by ~50 km cell or
+    region (counterfeit: codes that failed verification, and verified codes of destroyed
+    units)."""
+    rows = conn.execute(
+        "SELECT verdict, avg(lat), avg(lon), CASE WHEN lat IS NULL THEN region END,"  # noqa: S608 (constants only)
         " count(*), count(DISTINCT (gtin, serial)), min(scanned_at), max(scanned_at)"
-        " FROM consumer_scans WHERE tenant_id = %(tenant)s"
-        "   AND scanned_at >= %(since)s AND scanned_at < %(until)s"
-        "   AND verdict IN ('suspected_clone', 'suspected_diversion', 'counterfeit')"
+        " FROM "
+        + _ALL_SCANS
+        + " WHERE verdict IN"
+        "   ('suspected_clone', 'suspected_diversion', 'counterfeit')"
         "   AND (lat IS NOT NULL OR region IS NOT NULL)"
         " GROUP BY verdict, floor(lat / %(cell)s), floor(lon / %(cell)s),"
         "   CASE WHEN lat IS NULL THEN region END"

@@ -9,6 +9,7 @@ how custody meets readings (cold chain) and authorised areas (diversion).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -18,10 +19,11 @@ import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cloud.provenance.clone import Thresholds
-from cloud.provenance.errors import ProvenanceStoreError, VerdictInputError
+from cloud.provenance.errors import IssuanceError, ProvenanceStoreError, VerdictInputError
 from cloud.provenance.geo import AuthorisedArea, Circle, GeoPoint
 from cloud.provenance.issue import IssuedCode
 from cloud.provenance.keys import BrandKey, Keyring
+from cloud.provenance.prefixes import owner_of
 from wire.digital_link import DigitalLink
 from wire.epc import CANONICAL_RESOLVER
 
@@ -75,11 +77,33 @@ def brand_keyring(conn: Conn, kid: str) -> tuple[Keyring, str | None]:
     return Keyring((BrandKey(kid, row[1], row[2].isoformat(), revoked),)), str(row[0])
 
 
+def _check_issuer(conn: Conn, tenant: str, gtin: str, kid: str) -> None:
+    """A brand issues codes for its own GTINs, signed with its own key."""
+    owner = owner_of(conn, gtin[1:13])
+    if owner != tenant:
+        raise IssuanceError(
+            f"GTIN {gtin} is not under a company prefix registered to {tenant}: register the "
+            "prefix first (channeltrace cloud prefixes add)"
+            if owner is None
+            else f"GTIN {gtin} is under a company prefix of another brand"
+        )
+    row = conn.execute("SELECT tenant_id FROM brand_keys WHERE kid = %s", (kid,)).fetchone()
+    if row is None or row[0] != tenant:
+        raise IssuanceError(f"key {kid} is not a registered code key of {tenant}")
+
+
 def record_issued_codes(
     conn: Conn, tenant: str, batch: str, codes: Iterable[IssuedCode], lot: str
 ) -> int:
-    """Record a batch of issued codes (COPY); a serial issued before is refused."""
+    """Record a batch of issued codes (COPY); a serial issued before is refused, and so is a
+    code whose GTIN is not under the tenant's prefixes or whose key is not the tenant's."""
     count = 0
+    items = iter(codes)
+    first = next(items, None)
+    if first is None:
+        return 0
+    issuer = (first.link.gtin.value, first.code.kid)
+    _check_issuer(conn, tenant, *issuer)  # before COPY: the connection is busy during it
     try:
         with (
             conn.transaction(),
@@ -88,8 +112,13 @@ def record_issued_codes(
                 "COPY trace_codes (gtin, serial, tenant_id, lot, kid, batch, epc) FROM STDIN"
             ) as copy,
         ):
-            for code in codes:
+            for code in itertools.chain((first,), items):
                 link = code.link
+                if (link.gtin.value, code.code.kid) != issuer:
+                    raise IssuanceError(
+                        f"batch {batch}: one GTIN and one key per batch; {code.serial} has "
+                        f"{link.gtin.value}/{code.code.kid}, the batch {issuer[0]}/{issuer[1]}"
+                    )
                 copy.write_row(
                     (
                         link.gtin.value,
@@ -110,9 +139,14 @@ def record_issued_codes(
     return count
 
 
-def issued_serials(conn: Conn, gtin: str) -> set[str]:
-    """Serials already issued for ``gtin`` (pass as ``existing`` to issuance)."""
-    return {r[0] for r in conn.execute("SELECT serial FROM trace_codes WHERE gtin = %s", (gtin,))}
+def issued_serials(conn: Conn, tenant: str, gtin: str) -> set[str]:
+    """Serials ``tenant`` already issued for ``gtin`` (pass as ``existing`` to issuance)."""
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT serial FROM trace_codes WHERE tenant_id = %s AND gtin = %s", (tenant, gtin)
+        )
+    }
 
 
 class ThresholdSettings(BaseModel):
@@ -184,8 +218,7 @@ def map_location(conn: Conn, location: str, tenant: str, site: str) -> None:
     """Say that the EPCIS location ``location`` (SGLN URN or Digital Link) is our site."""
     conn.execute(
         "INSERT INTO epcis_locations (location, tenant_id, site_id) VALUES (%s, %s, %s)"
-        " ON CONFLICT (location) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
-        " site_id = EXCLUDED.site_id",
+        " ON CONFLICT (tenant_id, location) DO UPDATE SET site_id = EXCLUDED.site_id",
         (location, tenant, site),
     )
 
@@ -194,26 +227,27 @@ def map_party(conn: Conn, party: str, tenant: str, distributor: str) -> None:
     """Say that the EPCIS party ``party`` (e.g. a PGLN URN) is our distributor."""
     conn.execute(
         "INSERT INTO epcis_parties (party, tenant_id, distributor_id) VALUES (%s, %s, %s)"
-        " ON CONFLICT (party) DO UPDATE SET tenant_id = EXCLUDED.tenant_id,"
-        " distributor_id = EXCLUDED.distributor_id",
+        " ON CONFLICT (tenant_id, party) DO UPDATE SET distributor_id = EXCLUDED.distributor_id",
         (party, tenant, distributor),
     )
 
 
 def authorised_area(
-    conn: Conn, party: str | None, location: str | None
+    conn: Conn, tenant: str, party: str | None, location: str | None
 ) -> tuple[str, AuthorisedArea] | None:
-    """The distributor a unit was shipped to (by owning party, else by destination site's
-    distributor) and its authorised area; ``None`` when unknown or it has no area."""
+    """The ``tenant``'s distributor a unit was shipped to (by owning party, else by
+    destination site's distributor) and its authorised area; ``None`` when unknown or it
+    has no area."""
     row = conn.execute(
         "SELECT d.id, d.regions, d.authorised_circles FROM distributors d"
         " LEFT JOIN epcis_parties p ON (p.tenant_id, p.distributor_id) = (d.tenant_id, d.id)"
-        " LEFT JOIN epcis_locations l ON l.location = %(location)s"
+        " LEFT JOIN epcis_locations l"
+        "   ON l.tenant_id = %(tenant)s AND l.location = %(location)s"
         " LEFT JOIN sites s ON (s.tenant_id, s.id) = (l.tenant_id, l.site_id)"
-        " WHERE p.party = %(party)s"
-        "    OR (s.distributor_id = d.id AND s.tenant_id = d.tenant_id)"
+        " WHERE d.tenant_id = %(tenant)s AND (p.party = %(party)s"
+        "    OR (s.distributor_id = d.id AND s.tenant_id = d.tenant_id))"
         " ORDER BY (p.party = %(party)s) DESC NULLS LAST LIMIT 1",
-        {"party": party, "location": location},
+        {"tenant": tenant, "party": party, "location": location},
     ).fetchone()
     if row is None:
         return None

@@ -6,10 +6,12 @@ edge sent over MQTT, which the ingest parked in ``custody_inbox``; each is accep
 rejected on its own, with the reason recorded).
 
 In one transaction: the ledger head is locked first (``SELECT ... FOR UPDATE``, the lock
-every ledger append takes), which serialises captures; then already-captured events are
+every ledger append takes), which serialises captures; then the capturer's right to every
+identifier and location is checked (:mod:`cloud.provenance.ownership`: a refusal names the
+first offending one and stores nothing), already-captured events of the same tenant are
 recognised (same ``eventID``: idempotent, their ledger index returned), the new events are
 appended to the ledger (:class:`~ledger.pg_store.PgLog` joins the transaction), stored in
-``custody_events`` and the custody of every object they touch is recomputed.
+``custody_events`` and the tenant's custody of every object they touch is recomputed.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ from psycopg.types.json import Jsonb
 
 from cloud.provenance.epcis import event_issues, validate_document
 from cloud.provenance.epcis_models import DOCUMENT_TYPES
-from cloud.provenance.errors import EpcisValidationError, EventConflictError
+from cloud.provenance.errors import EpcisValidationError, EventConflictError, OwnershipError
 from cloud.provenance.events import NormalisedEvent, normalise_document, normalise_event
+from cloud.provenance.ownership import Capturer, check_capture
 from cloud.provenance.store import existing_events, insert_events, refresh_custody
 from ledger.pg_store import PgLog
 
 __all__ = [
     "CaptureResult",
     "CapturedEvent",
+    "Capturer",
     "InboxRun",
     "capture_document",
     "capture_events",
@@ -74,9 +78,9 @@ class _Plan:
     conflicts: list[int]  # positions in the input
 
 
-def _plan(conn: Conn, events: Sequence[NormalisedEvent]) -> _Plan:
+def _plan(conn: Conn, tenant: str, events: Sequence[NormalisedEvent]) -> _Plan:
     keys = [(e.event_id, e.error_declared) for e in events]
-    known = existing_events(conn, set(keys))
+    known = existing_events(conn, tenant, set(keys))
     stored: dict[int, bytes] = {}
     if known:
         rows = conn.execute(
@@ -101,7 +105,7 @@ def _plan(conn: Conn, events: Sequence[NormalisedEvent]) -> _Plan:
     return plan
 
 
-def _append(conn: Conn, plan: _Plan, tenant: str | None, source: str) -> tuple[CapturedEvent, ...]:
+def _append(conn: Conn, plan: _Plan, tenant: str, source: str) -> tuple[CapturedEvent, ...]:
     result = PgLog(conn).append_canonical([e.canonical for e in plan.fresh])
     insert_events(conn, plan.fresh, result.first_index, tenant=tenant, source=source)
     refresh_custody(conn, {epc for e in plan.fresh for epc in e.all_epcs}, tenant)
@@ -122,13 +126,15 @@ def capture_events(
     conn: Conn,
     events: Sequence[NormalisedEvent],
     *,
-    tenant: str | None = None,
+    capturer: Capturer,
     source: str = "capture",
 ) -> CaptureResult:
-    """Append ``events`` (all or nothing); raises :class:`EventConflictError` on a reused id."""
+    """Append ``events`` (all or nothing) for ``capturer``; raises :class:`OwnershipError`
+    for what it may not capture and :class:`EventConflictError` on a reused id."""
     with conn.transaction():
         _lock_ledger(conn)
-        plan = _plan(conn, events)
+        check_capture(conn, events, capturer)
+        plan = _plan(conn, capturer.tenant, events)
         if plan.conflicts:
             ids = tuple(events[i].event_id for i in plan.conflicts)
             raise EventConflictError(
@@ -136,7 +142,7 @@ def capture_events(
                 f"content: {', '.join(ids[:5])}",
                 ids,
             )
-        captured = _append(conn, plan, tenant, source)
+        captured = _append(conn, plan, capturer.tenant, source)
     _logger.info("captured %d events (%d new)", len(captured), len(plan.fresh))
     return CaptureResult(captured)
 
@@ -154,17 +160,18 @@ def check_document_type(document: object) -> None:
 
 
 def capture_document(
-    conn: Conn, document: Mapping[str, Any], *, tenant: str | None = None
+    conn: Conn, document: Mapping[str, Any], *, capturer: Capturer
 ) -> CaptureResult:
     """Validate an EPCISDocument (or EPCISQueryDocument) as EPCIS 2.0, then
     :func:`capture_events`.
 
     Raises :class:`EpcisValidationError` (with ``.errors``: JSON pointer and message per
-    violation) before anything is written.
+    violation) before anything is written, and :class:`OwnershipError` when ``capturer``
+    may not capture one of its events.
     """
     check_document_type(document)
     validate_document(document)
-    return capture_events(conn, normalise_document(document), tenant=tenant)
+    return capture_events(conn, normalise_document(document), capturer=capturer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,29 +226,59 @@ def process_inbox(conn: Conn, *, limit: int = 500) -> InboxRun:
     return run
 
 
+def _site_distributors(conn: Conn, tenant: str, sites: set[str]) -> dict[str, str | None]:
+    rows = conn.execute(
+        "SELECT id, distributor_id FROM sites WHERE tenant_id = %s AND id = ANY(%s)",
+        (tenant, sorted(sites)),
+    ).fetchall()
+    return {str(r[0]): r[1] for r in rows}
+
+
+def _admit(conn: Conn, capturer: Capturer, event: NormalisedEvent) -> None:
+    """Map the event's place to the gateway's site on first sight, then check it; a
+    refusal (:class:`OwnershipError`) leaves no mapping behind."""
+    with conn.transaction():
+        place = event.biz_location or event.read_point
+        if place:
+            conn.execute(
+                "INSERT INTO epcis_locations (location, tenant_id, site_id)"
+                " VALUES (%s, %s, %s) ON CONFLICT (tenant_id, location) DO NOTHING",
+                (place, capturer.tenant, capturer.site),
+            )
+        check_capture(conn, [event], capturer)
+
+
 def _capture_inbox(
     conn: Conn, valid: list[tuple[int, str, str, NormalisedEvent]]
 ) -> list[tuple[int, bool, str | None, int | None, str | None, Jsonb]]:
+    """Each event is checked on its own (against custody before this batch), as the
+    gateway at its site: the same ownership rule as the API (:func:`check_capture`)."""
     out: list[tuple[int, bool, str | None, int | None, str | None, Jsonb]] = []
     by_tenant: dict[str, list[tuple[int, str, NormalisedEvent]]] = {}
     for inbox_id, tenant, site, event in valid:
         by_tenant.setdefault(tenant, []).append((inbox_id, site, event))
     for tenant, items in sorted(by_tenant.items()):
-        for _, site, event in items:  # a device's bizLocation is its own site
-            if event.biz_location:
-                conn.execute(
-                    "INSERT INTO epcis_locations (location, tenant_id, site_id)"
-                    " VALUES (%s, %s, %s) ON CONFLICT (location) DO NOTHING",
-                    (event.biz_location, tenant, site),
-                )
-        plan = _plan(conn, [e for _, _, e in items])
+        owners = _site_distributors(conn, tenant, {site for _, site, _ in items})
+        admitted: list[tuple[int, str, NormalisedEvent]] = []
+        for inbox_id, site, event in items:
+            capturer = Capturer(tenant, owners.get(site), site)
+            try:
+                _admit(conn, capturer, event)
+            except OwnershipError as exc:
+                found = [{"kind": exc.kind, "identifier": exc.identifier}]
+                out.append((inbox_id, False, event.event_id, None, str(exc), Jsonb(found)))
+                continue
+            admitted.append((inbox_id, site, event))
+        plan = _plan(conn, tenant, [e for _, _, e in admitted])
         bad = set(plan.conflicts)
         for position in sorted(bad):
-            inbox_id, _, event = items[position]
+            inbox_id, _, event = admitted[position]
             reason = f"eventID {event.event_id} was already captured with different content"
             out.append((inbox_id, False, event.event_id, None, reason, Jsonb([])))
-        keep = [item for i, item in enumerate(items) if i not in bad]
-        plan = _plan(conn, [e for _, _, e in keep])
+        keep = [item for i, item in enumerate(admitted) if i not in bad]
+        if not keep:
+            continue
+        plan = _plan(conn, tenant, [e for _, _, e in keep])
         for (inbox_id, _, _), captured in zip(
             keep, _append(conn, plan, tenant, "mqtt"), strict=True
         ):

@@ -12,6 +12,13 @@ Two general rules, both over *all* scans of the code (history and the new one):
   ``count_window`` there are more than ``max_scans_per_window`` scans.
 
 Scans are put in a canonical order first, so the result does not depend on input order.
+
+Each scan carries its *client* (a per-unit tag of the scanner's network, see
+:func:`cloud.provenance.scanlog.client_tag`; ``None`` when unknown). A finding is
+*corroborated* when the scans it rests on come from at least ``min_independent_clients``
+different known clients: one phone can claim any place, so alone it can only raise an
+unconfirmed suspicion (:attr:`TravelEvidence.independent`, ``clients`` of the window
+evidence).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from cloud.provenance.errors import VerdictInputError
 from cloud.provenance.geo import EARTH_RADIUS_KM, GeoPoint, check_region, separation_km
 
 __all__ = [
+    "EARLY_CLIENTS",
+    "RECENT_SCANS",
     "CountEvidence",
     "PlacesEvidence",
     "Scan",
@@ -41,6 +50,10 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 _HALF_CIRCUMFERENCE_KM = math.pi * EARTH_RADIUS_KM
+#: A unit's scan summary keeps its last RECENT_SCANS scans (window rules look at them) and
+#: the first located scan of each of its first EARLY_CLIENTS clients (diversion looks at them).
+RECENT_SCANS = 64
+EARLY_CLIENTS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +64,20 @@ class Scan:
     point: GeoPoint | None = None
     region: str | None = None
     scan_id: str = ""
+    client: str | None = None  # who scanned (a tag, never an address); None: unknown
 
     def __post_init__(self) -> None:
         if self.time.tzinfo is None:
             raise VerdictInputError(f"scan time must be timezone-aware; got {self.time}")
         object.__setattr__(self, "time", self.time.astimezone(UTC))
         if self.region is not None:
-            check_region(self.region)
+            object.__setattr__(self, "region", check_region(self.region))
 
     @property
-    def sort_key(self) -> tuple[datetime, bool, float, float, float, str, str]:
+    def sort_key(self) -> tuple[datetime, bool, float, float, float, str, str, str]:
         p = self.point
         where = (p.lat, p.lon, p.accuracy_km) if p else (0.0, 0.0, 0.0)
-        return (self.time, p is None, *where, self.region or "", self.scan_id)
+        return (self.time, p is None, *where, self.region or "", self.scan_id, self.client or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +91,8 @@ class Thresholds:
     max_places_per_window: int = 4
     count_window: timedelta = timedelta(hours=24)
     max_scans_per_window: int = 30
+    min_independent_clients: int = 2
+    custody_radius_km: float = 300.0
 
     def __post_init__(self) -> None:
         if not self.max_speed_kmh > 0 or not self.home_radius_km > 0:
@@ -88,6 +104,18 @@ class Thresholds:
             )
         if self.max_places_per_window < 1 or self.max_scans_per_window < 1:
             raise VerdictInputError("per-window limits must be >= 1")
+        if max(self.max_places_per_window, self.max_scans_per_window) >= RECENT_SCANS:
+            raise VerdictInputError(
+                f"per-window limits must be below {RECENT_SCANS} (the scans a unit's summary "
+                "keeps)"
+            )
+        if not 2 <= self.min_independent_clients <= EARLY_CLIENTS:
+            raise VerdictInputError(
+                f"min independent clients must be 2..{EARLY_CLIENTS}; got "
+                f"{self.min_independent_clients} (one client alone can claim any place)"
+            )
+        if not (math.isfinite(self.custody_radius_km) and self.custody_radius_km > 0):
+            raise VerdictInputError("custody radius must be > 0 km")
         if self.places_window <= timedelta(0) or self.count_window <= timedelta(0):
             raise VerdictInputError("windows must be positive durations")
 
@@ -99,6 +127,7 @@ class TravelEvidence:
     distance_km: float
     hours: float
     speed_kmh: float | None  # None: both scans at the same instant
+    independent: bool = False  # the two scans came from two different known clients
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +136,7 @@ class PlacesEvidence:
     end: datetime
     places: int
     scans: int
+    clients: int = 0  # distinct known clients among the window's scans
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +144,21 @@ class CountEvidence:
     start: datetime
     end: datetime
     scans: int
+    clients: int = 0
+
+
+def _independent(a: Scan, b: Scan) -> bool:
+    return a.client is not None and b.client is not None and a.client != b.client
+
+
+def _clients(scans: Sequence[Scan]) -> int:
+    return len({s.client for s in scans if s.client is not None})
+
+
+def _rank(size: int, clients: int, limit: int, need: int) -> tuple[bool, int, int, int]:
+    """Windows over ``limit`` first, then the best corroborated (up to ``need`` clients),
+    then the largest."""
+    return (size > limit, min(clients, need), size, clients)
 
 
 def canonical_order(scans: Sequence[Scan]) -> list[Scan]:
@@ -121,9 +166,10 @@ def canonical_order(scans: Sequence[Scan]) -> list[Scan]:
 
 
 def impossible_travel(scans: Sequence[Scan], limits: Thresholds) -> TravelEvidence | None:
-    """The fastest impossible pair of scans (ties: the earliest pair), or ``None``."""
+    """The fastest impossible pair of scans from two different clients, else the fastest
+    impossible pair at all (ties: the earliest pair), or ``None``."""
     located = [s for s in canonical_order(scans) if s.point is not None]
-    worst: tuple[float, float, TravelEvidence] | None = None
+    worst: tuple[bool, float, float, TravelEvidence] | None = None
     for i, a in enumerate(located):
         for b in located[i + 1 :]:
             hours = (b.time - a.time).total_seconds() / 3600
@@ -137,10 +183,12 @@ def impossible_travel(scans: Sequence[Scan], limits: Thresholds) -> TravelEviden
             speed = math.inf if hours == 0 else distance / hours
             if speed <= limits.max_speed_kmh:
                 continue
-            if worst is None or (speed, distance) > (worst[0], worst[1]):
+            independent = _independent(a, b)
+            if worst is None or (independent, speed, distance) > worst[:3]:
                 shown = None if math.isinf(speed) else speed
-                worst = (speed, distance, TravelEvidence(a, b, distance, hours, shown))
-    return None if worst is None else worst[2]
+                evidence = TravelEvidence(a, b, distance, hours, shown, independent)
+                worst = (independent, speed, distance, evidence)
+    return None if worst is None else worst[3]
 
 
 def _places(scans: list[Scan], limits: Thresholds) -> list[int]:
@@ -182,8 +230,15 @@ def most_places(scans: Sequence[Scan], limits: Thresholds) -> PlacesEvidence | N
             if counts[place[left]] == 0:
                 del counts[place[left]]
             left += 1
-        if best is None or len(counts) > best.places:
-            best = PlacesEvidence(ordered[left].time, scan.time, len(counts), right - left + 1)
+        found = PlacesEvidence(
+            ordered[left].time, scan.time, len(counts), right - left + 1,
+            _clients(ordered[left : right + 1]),
+        )  # fmt: skip
+        limit, need = limits.max_places_per_window, limits.min_independent_clients
+        if best is None or _rank(found.places, found.clients, limit, need) > _rank(
+            best.places, best.clients, limit, need
+        ):
+            best = found
     return best
 
 
@@ -195,6 +250,12 @@ def busiest_window(scans: Sequence[Scan], limits: Thresholds) -> CountEvidence |
     for right, scan in enumerate(ordered):
         while scan.time - ordered[left].time > limits.count_window:
             left += 1
-        if best is None or right - left + 1 > best.scans:
-            best = CountEvidence(ordered[left].time, scan.time, right - left + 1)
+        found = CountEvidence(
+            ordered[left].time, scan.time, right - left + 1, _clients(ordered[left : right + 1])
+        )
+        limit, need = limits.max_scans_per_window, limits.min_independent_clients
+        if best is None or _rank(found.scans, found.clients, limit, need) > _rank(
+            best.scans, best.clients, limit, need
+        ):
+            best = found
     return best

@@ -65,6 +65,7 @@ class UnitCustody:
     intervals: tuple[CustodyInterval, ...]
     last_event_id: str
     last_event_time: datetime
+    recalled_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -81,6 +82,7 @@ class _State:
     intervals: list[CustodyInterval] = field(default_factory=list)
     last_event_id: str = ""
     last_event_time: datetime | None = None
+    recalled_at: datetime | None = None
 
     def move(self, site: str | None, at: datetime) -> None:
         if self.intervals and self.intervals[-1].end is None:
@@ -180,6 +182,8 @@ def _apply(s: _State, event: NormalisedEvent, *, contained: bool) -> None:
     if terminal:
         _end(s, event)
         return
+    if event.disposition == "recalled" and s.recalled_at is None:
+        s.recalled_at = at  # a recall of a case or pallet recalls what is in it
     if step in _SHIP or event.disposition == "in_transit":
         s.status = CustodyStatus.IN_TRANSIT
         s.shipped_to = _party(event.destinations, "owning_party") or s.shipped_to
@@ -220,4 +224,5 @@ def _freeze(s: _State) -> UnitCustody:
         intervals=tuple(s.intervals),
         last_event_id=s.last_event_id,
         last_event_time=s.last_event_time,
+        recalled_at=s.recalled_at,
     )

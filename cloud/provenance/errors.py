@@ -10,6 +10,11 @@ __all__ = [
     "EventConflictError",
     "IssuanceError",
     "KeyStoreError",
+    "OwnershipError",
+    "PrefixConflictError",
+    "PrefixError",
+    "PrefixInUseError",
+    "PrefixNotFoundError",
     "ProvenanceError",
     "ProvenanceStoreError",
     "VerdictInputError",
@@ -68,3 +73,34 @@ class EventConflictError(ProvenanceError):
     def __init__(self, message: str, event_ids: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.event_ids = event_ids
+
+
+class OwnershipError(ProvenanceError):
+    """A capture names what the capturing party does not own: an identifier under another
+    brand's prefix or under no GS1 company prefix, for a distributor a unit not shipped to
+    it, or a location that is not one of its (or the gateway's) sites.
+
+    ``identifier`` is the first offending one (EPCs as normalised), ``kind`` says which it
+    is (``epc`` or ``location``); nothing was stored.
+    """
+
+    def __init__(self, message: str, identifier: str, *, kind: str = "epc") -> None:
+        super().__init__(message)
+        self.identifier = identifier
+        self.kind = kind
+
+
+class PrefixError(ProvenanceError):
+    """Registering or removing a GS1 company prefix failed (the subclass says why)."""
+
+
+class PrefixConflictError(PrefixError):
+    """The prefix overlaps one already registered (by this tenant or another)."""
+
+
+class PrefixInUseError(PrefixError):
+    """Issued codes or units with custody are under the prefix: it cannot be removed."""
+
+
+class PrefixNotFoundError(PrefixError):
+    """The prefix is not registered to this tenant."""

@@ -64,30 +64,39 @@ def _bucket(intervals: Sequence[CustodyInterval], until: datetime, max_buckets: 
 
 
 def _readings(
-    conn: Conn, location: str, start: datetime, end: datetime, bucket: timedelta
+    conn: Conn, tenant: str, location: str, start: datetime, end: datetime, bucket: timedelta
 ) -> list[Reading]:
     rows = conn.execute(
         "SELECT date_bin(%(bucket)s, r.time, TIMESTAMPTZ '2000-01-01') AS b, avg(r.value)"
         " FROM epcis_locations l JOIN readings r"
         "   ON (r.tenant_id, r.site_id) = (l.tenant_id, l.site_id)"
-        " WHERE l.location = %(location)s AND r.metric = %(metric)s"
+        " WHERE l.tenant_id = %(tenant)s AND l.location = %(location)s"
+        "   AND r.metric = %(metric)s"
         "   AND r.value IS NOT NULL AND r.fault IS NULL"
         "   AND r.time >= %(start)s AND r.time < %(end)s"
         " GROUP BY b ORDER BY b",
-        {"bucket": bucket, "location": location, "metric": METRIC, "start": start, "end": end},
+        {
+            "bucket": bucket,
+            "tenant": tenant,
+            "location": location,
+            "metric": METRIC,
+            "start": start,
+            "end": end,
+        },
     ).fetchall()
     return [Reading(r[0], float(r[1])) for r in rows]
 
 
 def unit_exposure(
     conn: Conn,
+    tenant: str,
     intervals: Sequence[CustodyInterval],
     profile: StorageProfile,
     *,
     until: datetime,
     max_buckets: int = _MAX_BUCKETS,
 ) -> Exposure | None:
-    """Exposure over ``intervals`` (``None`` when there are none).
+    """Exposure over ``intervals`` of a ``tenant``'s unit (``None`` when there are none).
 
     Excursions are resolved to one bucket (``longest interval / max_buckets``, at least a
     minute): the audit API uses the default, the consumer page a coarser summary.
@@ -103,7 +112,9 @@ def unit_exposure(
         if interval.site is None:
             continue
         end = interval.end or until
-        found = _readings(conn, interval.site, interval.start - profile.max_gap, end, bucket)
+        found = _readings(
+            conn, tenant, interval.site, interval.start - profile.max_gap, end, bucket
+        )
         series.setdefault(interval.site, []).extend(found)
     for readings in series.values():
         readings.sort(key=lambda r: r.time)

@@ -1,9 +1,13 @@
 """Coarse geography for scan verdicts: points, great-circle distance, authorised areas.
 
 Scans carry a point (from the phone, or a coarse one from the network) with an accuracy
-radius, and/or a region code such as ``CN-GD`` (ISO 3166-2; finer levels may follow with
-``-``, e.g. ``CN-GD-SZ``). A distributor's authorised area is a set of region codes (a code
-covers its sub-regions) and/or circles. Uncertainty always counts in the scan's favour.
+radius, and/or a region code. Chinese regions are GB/T 2260 codes (``440000`` Guangdong,
+``440300`` Shenzhen, ``440304`` Futian; :mod:`cloud.channel.regions`): a scan's point is
+placed at its district offline (:mod:`cloud.channel.geocode`), an ISO 3166-2 province code
+from a proxy (``CN-GD``) is read as its GB/T code, and ``CN`` alone is the country. Other
+countries keep ISO 3166-2 style codes (``US-CA``; a code covers those that extend it with
+``-``). A distributor's authorised area is a set of region codes (a code covers its
+sub-regions) and/or circles. Uncertainty always counts in the scan's favour.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from cloud.channel.errors import RegionCodeError
+from cloud.channel.regions import RegionCode, covers, parse_region, province_of
 from cloud.provenance.errors import VerdictInputError
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "check_region",
     "haversine_km",
     "region_covers",
+    "region_label",
     "separation_km",
 ]
 
@@ -32,6 +39,7 @@ _logger = logging.getLogger(__name__)
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean radius
 _REGION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,8})*")
+_GBT = re.compile(r"[0-9]{6}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +71,40 @@ def separation_km(a: GeoPoint, b: GeoPoint) -> float:
 
 
 def check_region(code: str) -> str:
+    """A region code in its one spelling: GB/T 2260 for Chinese regions (``CN-GD`` and
+    ``CN-GD-…`` are read as their province, ``440000``), ISO 3166-2 style otherwise."""
+    try:
+        if _GBT.fullmatch(code):
+            return RegionCode(code).code
+        if code.startswith("CN-") and _REGION.fullmatch(code):
+            return parse_region(code[:5]).code
+    except RegionCodeError as exc:
+        raise VerdictInputError(str(exc)) from None
     if not _REGION.fullmatch(code):
-        raise VerdictInputError(f"region code must look like CN or CN-GD(-…); got {code!r}")
+        raise VerdictInputError(
+            f"region code must be GB/T 2260 (440300) or look like CN, CN-GD, US-CA; got {code!r}"
+        )
+    return code
+
+
+def region_label(code: str) -> str:
+    """A region for people: ``Guangdong 440304`` for a GB/T code, the code otherwise."""
+    if _GBT.fullmatch(code):
+        try:
+            return f"{province_of(code).name_en} {code}"
+        except RegionCodeError:
+            return code
     return code
 
 
 def region_covers(area_code: str, region: str) -> bool:
-    """``CN-GD`` covers ``CN-GD`` and ``CN-GD-SZ`` but not ``CN-GX``."""
+    """``440000`` covers ``440000`` and ``440304`` but not ``450000``; ``CN`` covers every
+    Chinese code; ``US-CA`` covers ``US-CA`` and ``US-CA-LA``. Codes as :func:`check_region`
+    writes them."""
+    if _GBT.fullmatch(area_code) and _GBT.fullmatch(region):
+        return covers(area_code, region)
+    if area_code == "CN" and _GBT.fullmatch(region):
+        return True
     return region == area_code or region.startswith(area_code + "-")
 
 
@@ -97,8 +132,7 @@ class AuthorisedArea:
     circles: tuple[Circle, ...] = ()
 
     def __post_init__(self) -> None:
-        for code in self.regions:
-            check_region(code)
+        object.__setattr__(self, "regions", tuple(check_region(c) for c in self.regions))
         if not self.regions and not self.circles:
             raise VerdictInputError("an authorised area needs at least one region or circle")
 

@@ -14,23 +14,41 @@ from typing import Any, Final
 from cloud.provenance.resolver import Resolution
 from cloud.provenance.scanlog import jsonable
 
-__all__ = ["preferred_language", "render_page", "resolution_json"]
+__all__ = ["preferred_language", "render_not_a_code", "render_page", "resolution_json"]
 
 _VERDICT: Final = {
     "genuine": ("Genuine product", "正品"),
     "genuine_seen_before": ("Genuine — this code was scanned before", "正品 — 此码此前已被扫描"),
+    "inconsistent_custody": (
+        "Genuine code, but the brand's records do not match this scan",
+        "正品码，但与品牌方的流通记录不符",
+    ),
     "suspected_clone": ("Warning: this code may have been copied", "警告：此码疑似被复制"),
     "suspected_diversion": (
         "Genuine, but sold outside its authorised region",
         "正品，但疑似跨区销售（窜货）",
     ),
+    "recalled": ("Recalled: do not use this product", "已召回：请勿使用此产品"),
     "counterfeit": ("Not genuine: the brand did not issue this code", "非正品：此码并非品牌方发放"),
+}
+# A suspicion one scanner alone could have caused is worded as unconfirmed.
+_UNCONFIRMED: Final = {
+    "suspected_clone": (
+        "This code may have been copied — not confirmed",
+        "此码可能被复制 — 尚未证实",
+    ),
+    "suspected_diversion": (
+        "Genuine; possibly sold outside its authorised region — not confirmed",
+        "正品；可能跨区销售 — 尚未证实",
+    ),
 }
 _TONE: Final = {
     "genuine": "ok",
     "genuine_seen_before": "ok",
+    "inconsistent_custody": "warn",
     "suspected_clone": "warn",
     "suspected_diversion": "warn",
+    "recalled": "bad",
     "counterfeit": "bad",
 }
 _STEP: Final = {
@@ -98,13 +116,20 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _headline(r: Resolution) -> tuple[str, str]:
+    kind = r.verdict.kind.value
+    if not r.verdict.confirmed and kind in _UNCONFIRMED:
+        return _UNCONFIRMED[kind]
+    return _VERDICT[kind]
+
+
 def _section(r: Resolution, lang: str) -> str:
     i = 0 if lang == "en" else 1
     kind = r.verdict.kind.value
     parts = [
         f'<nav><a href="#{"zh" if lang == "en" else "en"}" hreflang="{"zh" if i == 0 else "en"}">'
         f"{_TEXT['switch'][i]}</a></nav>",
-        f'<div class="v {_TONE[kind]}" role="status">{_VERDICT[kind][i]}</div>',
+        f'<div class="v {_TONE[kind]}" role="status">{_headline(r)[i]}</div>',
         f"<section><h2>{_TEXT['why'][i]}</h2><p>{_e(r.verdict.reason)}</p>",
     ]
     if r.verdict.first_scan is not None:
@@ -160,6 +185,34 @@ def render_page(resolution: Resolution, lang: str) -> str:
     )
 
 
+_NOT_A_CODE: Final = (
+    ("Not a product code", "This is not a product code we can check", "Why"),
+    ("不是产品码", "这不是可以验证的产品码", "原因"),
+)
+
+
+def render_not_a_code(problem: str, lang: str) -> str:
+    """The page for a request that is not a code of this resolver (answered 400)."""
+    sections = []
+    for code in (("zh", "en") if lang == "en" else ("en", "zh")):
+        title, text, why = _NOT_A_CODE[0 if code == "en" else 1]
+        default = " default" if code == lang else ""
+        sections.append(
+            f'<div class="lang{default}" id="{code}" lang="{code}">'
+            f'<nav><a href="#{"zh" if code == "en" else "en"}">'
+            f"{_TEXT['switch'][0 if code == 'en' else 1]}</a></nav>"
+            f'<div class="v bad" role="status">{text}</div>'
+            f"<section><h2>{why}</h2><p>{_e(problem)}</p></section></div>"
+        )
+    title = _NOT_A_CODE[0 if lang == "en" else 1][0]
+    return (
+        f'<!doctype html><html lang="{"zh-Hans" if lang == "zh" else "en"}"><head>'
+        '<meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">'
+        f'<meta name="robots" content="noindex"><title>{title}</title><style>{_CSS}</style>'
+        f"</head><body><main>{''.join(sections)}</main></body></html>"
+    )
+
+
 def resolution_json(r: Resolution) -> dict[str, Any]:
     """The JSON answer (``Accept: application/json``)."""
     x = r.exposure
@@ -167,11 +220,13 @@ def resolution_json(r: Resolution) -> dict[str, Any]:
         "scan_id": r.scan_id,
         "scanned_at": r.scanned_at.isoformat(),
         "verdict": r.verdict.kind.value,
+        "confirmed": r.verdict.confirmed,
         "reason": r.verdict.reason,
         "findings": [
             {
                 "kind": f.kind.value,
                 "code": f.code,
+                "confirmed": f.confirmed,
                 "reason": f.reason,
                 "evidence": jsonable(f.evidence),
             }

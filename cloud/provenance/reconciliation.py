@@ -32,7 +32,7 @@ Conn = psycopg.Connection[Any]
 _SQL = """
 WITH located AS (
     SELECT l.tenant_id, l.site_id, u.gtin, count(*)::bigint AS n, max(u.last_event_time) AS t
-    FROM units u JOIN epcis_locations l ON l.location = u.site
+    FROM units u JOIN epcis_locations l ON (l.tenant_id, l.location) = (u.tenant_id, u.site)
     WHERE u.status = 'at_site' AND u.gtin IS NOT NULL
     GROUP BY 1, 2, 3
 ), flows AS (
@@ -43,13 +43,15 @@ WITH located AS (
            max(c.event_time) AS t
     FROM custody_events c
     CROSS JOIN LATERAL jsonb_array_elements(c.quantities) q
-    JOIN epcis_locations l ON l.location = coalesce(c.biz_location, c.read_point)
+    JOIN epcis_locations l
+      ON (l.tenant_id, l.location) = (c.tenant_id, coalesce(c.biz_location, c.read_point))
     WHERE NOT c.error_declared
       AND c.biz_step IN ('receiving', 'arriving', 'accepting', 'shipping', 'departing',
                          'retail_selling', 'dispensing')
       AND q->>'uom' IS NULL AND q->>'quantity' IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM custody_events e
-                      WHERE e.event_id = c.event_id AND e.error_declared)
+                      WHERE (e.tenant_id, e.event_id) = (c.tenant_id, c.event_id)
+                        AND e.error_declared)
     GROUP BY 1, 2, 3
 ), implied AS (
     SELECT tenant_id, site_id, gtin, sum(n)::bigint AS n, max(t) AS t

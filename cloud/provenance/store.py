@@ -2,10 +2,12 @@
 
 ``custody_events`` holds one row per accepted EPCIS event with the fields custody queries
 need; its canonical bytes are the ledger leaf (``ledger_entries.canonical`` at
-``ledger_idx``), never stored twice. ``units`` is derived: :func:`refresh_custody` recomputes
-the custody of the objects an event touches with :func:`compute_custody` over exactly the
-events that can affect them (their own and those of every container they were ever in), so
-out-of-order arrival, aggregation and error declarations stay correct.
+``ledger_idx``), never stored twice. Both belong to a tenant (migration 0011): every read
+and write names it, so an EPC is never found across tenants. ``units`` is derived:
+:func:`refresh_custody` recomputes the custody of the objects an event touches with
+:func:`compute_custody` over exactly the events that can affect them (their own and those
+of every container they were ever in), so out-of-order arrival, aggregation and error
+declarations stay correct.
 """
 
 from __future__ import annotations
@@ -52,15 +54,17 @@ class StoredEvent:
     event: NormalisedEvent
 
 
-def existing_events(conn: Conn, keys: Collection[tuple[str, bool]]) -> dict[tuple[str, bool], int]:
-    """``(event_id, error_declared) -> ledger index`` of those already captured."""
+def existing_events(
+    conn: Conn, tenant: str, keys: Collection[tuple[str, bool]]
+) -> dict[tuple[str, bool], int]:
+    """``(event_id, error_declared) -> ledger index`` of those ``tenant`` already captured."""
     if not keys:
         return {}
     rows = conn.execute(
         "SELECT event_id, error_declared, ledger_idx FROM custody_events"
-        " WHERE (event_id, error_declared) IN"
+        " WHERE tenant_id = %s AND (event_id, error_declared) IN"
         " (SELECT * FROM unnest(%s::text[], %s::boolean[]))",
-        ([k[0] for k in keys], [k[1] for k in keys]),
+        (tenant, [k[0] for k in keys], [k[1] for k in keys]),
     ).fetchall()
     return {(r[0], r[1]): int(r[2]) for r in rows}
 
@@ -70,7 +74,7 @@ def insert_events(
     events: Sequence[NormalisedEvent],
     first_index: int,
     *,
-    tenant: str | None,
+    tenant: str,
     source: str,
 ) -> None:
     """Insert ``events`` whose ledger indexes are ``first_index, first_index + 1, ...``."""
@@ -154,70 +158,76 @@ _CACHE = _EventCache(4_096)
 
 
 def events_for_epcs(
-    conn: Conn, epcs: Collection[str], limit: int | None = None
+    conn: Conn, tenant: str, epcs: Collection[str], limit: int | None = None
 ) -> list[StoredEvent]:
-    """Events naming any of ``epcs`` (GIN index), oldest first, re-derived from the ledger."""
+    """``tenant``'s events naming any of ``epcs`` (GIN index), oldest first, re-derived from
+    the ledger."""
     if not epcs:
         return []
     rows = conn.execute(
         "SELECT c.ledger_idx, l.leaf_hash FROM custody_events c"
-        " JOIN ledger_entries l ON l.idx = c.ledger_idx WHERE c.epcs && %s::text[]"
+        " JOIN ledger_entries l ON l.idx = c.ledger_idx"
+        " WHERE c.tenant_id = %s AND c.epcs && %s::text[]"
         " ORDER BY c.event_time, c.ledger_idx LIMIT %s",
-        (list(epcs), limit),
+        (tenant, list(epcs), limit),
     ).fetchall()
     wanted = [(int(r[0]), bytes(r[1])) for r in rows]
     events = _CACHE.get_many(conn, wanted)
     return [StoredEvent(i, events[i]) for i, _ in wanted]
 
 
-def _descendants(conn: Conn, epcs: set[str]) -> set[str]:
+def _descendants(conn: Conn, tenant: str, epcs: set[str]) -> set[str]:
     found, frontier = set(epcs), set(epcs)
     for _ in range(_MAX_DEPTH):
         if not frontier:
             return found
         rows = conn.execute(
-            "SELECT DISTINCT unnest(child_epcs) FROM custody_events WHERE parent_id = ANY(%s)",
-            (list(frontier),),
+            "SELECT DISTINCT unnest(child_epcs) FROM custody_events"
+            " WHERE tenant_id = %s AND parent_id = ANY(%s)",
+            (tenant, list(frontier)),
         ).fetchall()
         frontier = {r[0] for r in rows} - found
         found |= frontier
     raise ProvenanceStoreError(f"containers nested deeper than {_MAX_DEPTH} levels (a cycle?)")
 
 
-def ancestors_of(conn: Conn, epcs: set[str]) -> set[str]:
-    """``epcs`` and every container any of them was ever packed in, recursively."""
+def ancestors_of(conn: Conn, tenant: str, epcs: set[str]) -> set[str]:
+    """``epcs`` and every container any of them was ever packed in (in ``tenant``'s
+    events), recursively."""
     found, frontier = set(epcs), set(epcs)
     for _ in range(_MAX_DEPTH):
         if not frontier:
             return found
         rows = conn.execute(
             "SELECT DISTINCT parent_id FROM custody_events"
-            " WHERE epcs && %s::text[] AND parent_id IS NOT NULL",
-            (list(frontier),),
+            " WHERE tenant_id = %s AND epcs && %s::text[] AND parent_id IS NOT NULL",
+            (tenant, list(frontier)),
         ).fetchall()
         frontier = {r[0] for r in rows} - found
         found |= frontier
     raise ProvenanceStoreError(f"containers nested deeper than {_MAX_DEPTH} levels (a cycle?)")
 
 
-def refresh_custody(conn: Conn, touched: Iterable[str], tenant: str | None = None) -> int:
-    """Recompute ``units`` for ``touched`` EPCs and everything packed in them; returns rows.
+def refresh_custody(conn: Conn, touched: Iterable[str], tenant: str) -> int:
+    """Recompute ``tenant``'s ``units`` for ``touched`` EPCs and everything packed in them,
+    from ``tenant``'s events only; returns rows.
 
     Call inside the transaction that inserted the events, after the ledger append (whose
     head lock serialises concurrent captures, so no two refreshes interleave).
     """
-    affected = _descendants(conn, set(touched))
-    relevant = ancestors_of(conn, affected)
-    custody = compute_custody(e.event for e in events_for_epcs(conn, relevant))
+    affected = _descendants(conn, tenant, set(touched))
+    relevant = ancestors_of(conn, tenant, affected)
+    custody = compute_custody(e.event for e in events_for_epcs(conn, tenant, relevant))
     rows = [_unit_params(custody[epc], tenant) for epc in sorted(affected) if epc in custody]
     if not rows:
         return 0
     with conn.cursor() as cur:
         cur.executemany(_UPSERT, rows)
         cur.execute(
-            "UPDATE units u SET lot = t.lot, tenant_id = coalesce(u.tenant_id, t.tenant_id)"
-            " FROM trace_codes t WHERE u.epc = ANY(%s) AND t.epc = u.epc",
-            ([r["epc"] for r in rows],),
+            "UPDATE units u SET lot = t.lot FROM trace_codes t"
+            " WHERE u.tenant_id = %s AND u.epc = ANY(%s)"
+            "   AND (t.tenant_id, t.epc) = (u.tenant_id, u.epc)",
+            (tenant, [r["epc"] for r in rows]),
         )
     _logger.debug("refreshed custody of %d objects from %d events", len(rows), len(custody))
     return len(rows)
@@ -226,17 +236,18 @@ def refresh_custody(conn: Conn, touched: Iterable[str], tenant: str | None = Non
 _UPSERT = (
     "INSERT INTO units (epc, tenant_id, gtin, serial, sscc, status, site, owner, possessor,"
     " parent, shipped_to, shipped_to_location, sold_at, sold_location, decommissioned_at,"
-    " intervals, last_event_id, last_event_time)"
+    " recalled_at, intervals, last_event_id, last_event_time)"
     " VALUES (%(epc)s, %(tenant)s, %(gtin)s, %(serial)s, %(sscc)s, %(status)s, %(site)s,"
     " %(owner)s, %(possessor)s, %(parent)s, %(shipped_to)s, %(shipped_to_location)s,"
-    " %(sold_at)s, %(sold_location)s, %(decommissioned_at)s, %(intervals)s,"
+    " %(sold_at)s, %(sold_location)s, %(decommissioned_at)s, %(recalled_at)s, %(intervals)s,"
     " %(last_event_id)s, %(last_event_time)s)"
-    " ON CONFLICT (epc) DO UPDATE SET tenant_id = coalesce(units.tenant_id, EXCLUDED.tenant_id),"
-    " status = EXCLUDED.status, site = EXCLUDED.site, owner = EXCLUDED.owner,"
+    " ON CONFLICT (tenant_id, epc) DO UPDATE SET status = EXCLUDED.status,"
+    " site = EXCLUDED.site, owner = EXCLUDED.owner,"
     " possessor = EXCLUDED.possessor, parent = EXCLUDED.parent,"
     " shipped_to = EXCLUDED.shipped_to, shipped_to_location = EXCLUDED.shipped_to_location,"
     " sold_at = EXCLUDED.sold_at, sold_location = EXCLUDED.sold_location,"
-    " decommissioned_at = EXCLUDED.decommissioned_at, intervals = EXCLUDED.intervals,"
+    " decommissioned_at = EXCLUDED.decommissioned_at, recalled_at = EXCLUDED.recalled_at,"
+    " intervals = EXCLUDED.intervals,"
     " last_event_id = EXCLUDED.last_event_id, last_event_time = EXCLUDED.last_event_time,"
     " updated_at = now()"
 )
@@ -255,7 +266,7 @@ def _identity(epc: str) -> tuple[str | None, str | None, str | None]:
     return link.gtin.value, link.serial, None
 
 
-def _unit_params(unit: UnitCustody, tenant: str | None) -> dict[str, Any]:
+def _unit_params(unit: UnitCustody, tenant: str) -> dict[str, Any]:
     gtin, serial, sscc = _identity(unit.epc)
     sold = unit.status is CustodyStatus.SOLD and bool(unit.intervals)
     last = unit.intervals[-1] if unit.intervals else None
@@ -284,16 +295,19 @@ def _unit_params(unit: UnitCustody, tenant: str | None) -> dict[str, Any]:
         "sold_at": last.end if sold and last is not None else None,
         "sold_location": last.site if sold and last is not None else None,
         "decommissioned_at": unit.last_event_time if decommissioned else None,
+        "recalled_at": unit.recalled_at,
         "intervals": Jsonb(intervals),
         "last_event_id": unit.last_event_id,
         "last_event_time": unit.last_event_time,
     }
 
 
-def unit_row(conn: Conn, epc: str) -> dict[str, Any] | None:
-    """The ``units`` row of ``epc`` as a dict (``intervals`` parsed), or ``None``."""
+def unit_row(conn: Conn, tenant: str, epc: str) -> dict[str, Any] | None:
+    """``tenant``'s ``units`` row of ``epc`` as a dict (``intervals`` parsed), or ``None``."""
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute("SELECT * FROM units WHERE epc = %s", (epc,)).fetchone()
+        row = cur.execute(
+            "SELECT * FROM units WHERE tenant_id = %s AND epc = %s", (tenant, epc)
+        ).fetchone()
     if row is not None and isinstance(row["intervals"], str):
         row["intervals"] = json.loads(row["intervals"])
     return row

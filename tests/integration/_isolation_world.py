@@ -27,10 +27,12 @@ from wire import Kind, StockBatch, StockCount
 
 from ..cloud._messages import GTIN, Device, state, telemetry
 
-__all__ = ["NOW", "Scope", "World", "build_world", "commissioning"]
+__all__ = ["MARKER_PREFIXES", "NOW", "Scope", "World", "build_world", "commissioning"]
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TENANTS = {"acme": "9506000", "zeta": "9506001"}  # tenant -> GS1 company prefix
+# A second prefix per brand, registered too: a marker nothing else contains.
+MARKER_PREFIXES = {"acme": "95060049", "zeta": "95060059"}
 PASSWORD = "isolation-test-password"
 
 
@@ -80,7 +82,11 @@ class Scope:
 
     @property
     def markers(self) -> tuple[str, ...]:
-        scan = (f"C{self.tenant}scan",) if self.distributor is None else ()  # brand-only data
+        scan = (  # brand-only data: consumer and counterfeit scans, company prefixes
+            (f"C{self.tenant}scan", f"C{self.tenant}fake", MARKER_PREFIXES[self.tenant])
+            if self.distributor is None
+            else ()
+        )
         named = tuple(m for m in (self.distributor_name, self.import_name) if m is not None)
         return (self.site, self.device, self.stock_location, *self.serials, *scan, *named)
 
@@ -205,6 +211,14 @@ def build_world(database_url: str, client: TestClient, settings: CloudSettings) 
             assert response.status_code == 200, response.text
             assert response.json()["applied"], response.text
             world.imports[scope] = response.json()["import_id"]
+        for tenant, prefix in TENANTS.items():  # each brand registers its company prefixes
+            for own in (prefix, MARKER_PREFIXES[tenant]):
+                response = client.post(
+                    f"/v1/tenants/{tenant}/prefixes",
+                    json={"prefix": own},
+                    headers=world.headers(Scope(tenant, None)),
+                )
+                assert response.status_code == 201, response.text
         for scope in SCOPES:  # captured by the tenant's brand, at the scope's site
             brand = world.headers(Scope(scope.tenant, None))
             response = client.post("/epcis/capture", json=commissioning(scope), headers=brand)
@@ -217,6 +231,17 @@ def build_world(database_url: str, client: TestClient, settings: CloudSettings) 
                     " code_status, verdict, reason) VALUES (%s, %s, %s, %s, 'valid',"
                     " 'genuine', 'test')",
                     (NOW - timedelta(minutes=5), scope.tenant, GTIN, f"C{scope.tenant}scan"),
+                )
+                conn.execute(
+                    "INSERT INTO unit_scan_state (tenant_id, gtin, serial, scans)"
+                    " VALUES (%s, %s, %s, 1)",
+                    (scope.tenant, GTIN, f"C{scope.tenant}scan"),
+                )
+                conn.execute(
+                    "INSERT INTO counterfeit_scans (scanned_at, tenant_id, gtin, serial,"
+                    " code_status, finding, reason, region) VALUES (%s, %s, %s, %s,"
+                    " 'bad_signature', 'bad_signature', 'test', 'CN-SH')",
+                    (NOW - timedelta(minutes=4), scope.tenant, GTIN, f"C{scope.tenant}fake"),
                 )
         record_discrepancies(conn, now=NOW - timedelta(hours=1))
         if conn.execute("SELECT to_regclass('alerts')").fetchone() != (None,):

@@ -27,9 +27,19 @@ from cloud.auth.principal import Principal, Role
 from cloud.auth.scope import scope_transaction
 from cloud.migrate import migrate
 from cloud.settings import CloudSettings
+from wire.epc import canonical_epc
 
 from ..cloud._messages import GTIN
-from ._isolation_world import NOW, SCOPES, TENANTS, Scope, World, build_world, commissioning
+from ._isolation_world import (
+    MARKER_PREFIXES,
+    NOW,
+    SCOPES,
+    TENANTS,
+    Scope,
+    World,
+    build_world,
+    commissioning,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +62,7 @@ PUBLIC = {
     ("GET", "/console/login"): "the login form",
     ("POST", "/console/login"): "the login itself",
     ("GET", "/console/static"): "stylesheets and scripts",
+    ("GET", "/console/timezone"): "remembers the viewer's time zone in a cookie; no data",
 }
 SKIP_PROBE = {("GET", "/docs"), ("GET", "/redoc"), ("GET", "/docs/oauth2-redirect")}
 
@@ -116,7 +127,10 @@ def values(world: World) -> dict[str, list[str]]:
         "lot": ["L1"],
         "serial": [s.serials[0] for s in SCOPES],
         "containers": ["true"],
+        "prefix": [*TENANTS.values(), *MARKER_PREFIXES.values()],
         "distributor": ["d1", "d2"],
+        "key": ["d1", "d2", *(s.site for s in SCOPES), GTIN],
+        "tz": ["Asia/Shanghai"],
         "import_id": [str(i) for i in world.imports.values()],
     }
 
@@ -244,9 +258,41 @@ def test_no_route_leaks_another_scope(world_app: tuple[World, TestClient]) -> No
 # ------------------------------------------------------------------ write routes
 
 
-def _capture_in_scope(client: TestClient, world: World) -> None:
+def _custody_state(world: World) -> list[Any]:
     with psycopg.connect(world.database_url) as conn:
-        before = conn.execute("SELECT count(*) FROM custody_events").fetchone()
+        return [
+            conn.execute("SELECT count(*) FROM custody_events").fetchone(),
+            conn.execute("SELECT count(*) FROM ledger_entries").fetchone(),
+            conn.execute("SELECT tenant_id, epc, status, site FROM units ORDER BY 1, 2").fetchall(),
+        ]
+
+
+def _naming(epcs_of: Scope, at: Scope, by: Scope) -> dict[str, Any]:
+    """An event at ``at``'s own site (so only the EPCs decide) about ``epcs_of``'s units."""
+    document = commissioning(at, by)
+    event = document["epcisBody"]["eventList"][0]
+    event.update(epcList=list(epcs_of.epcs), action="OBSERVE", bizStep="inspecting")
+    event.pop("eventID", None)  # not the world's own ids
+    return document
+
+
+def _capture_in_scope(client: TestClient, world: World) -> None:
+    before = _custody_state(world)
+    with psycopg.connect(world.database_url) as conn:
+        before_count = conn.execute("SELECT count(*) FROM custody_events").fetchone()
+    for viewer in SCOPES:
+        for owner in SCOPES:  # another tenant's units, named at one's own site: 403
+            if owner.tenant == viewer.tenant and (
+                viewer.distributor is None or owner.distributor == viewer.distributor
+            ):
+                continue  # its own (a brand's whole tenant; a distributor's own site)
+            client.cookies.clear()
+            response = client.post(
+                "/epcis/capture", json=_naming(owner, viewer, viewer), headers=world.headers(viewer)
+            )
+            assert response.status_code == 403, (viewer, owner, response.text)
+            assert response.json().get("epc") == canonical_epc(owner.epcs[0]), response.text
+    assert _custody_state(world) == before
     for viewer in SCOPES:
         other = next(t for t in TENANTS if t != viewer.tenant)
         status, _, _ = _probe(client, world, viewer, "/epcis/capture", {"tenant": other}, "POST")
@@ -263,7 +309,8 @@ def _capture_in_scope(client: TestClient, world: World) -> None:
             assert response.status_code == 403, (viewer, place, response.text)
     with psycopg.connect(world.database_url) as conn:
         after = conn.execute("SELECT count(*) FROM custody_events").fetchone()
-    assert after == before
+    assert after == before_count
+    assert _custody_state(world) == before
     own = Scope("acme", "d1")
     client.cookies.clear()
     response = client.post(
@@ -439,7 +486,108 @@ def _channel_writes(client: TestClient, world: World, route: tuple[str, str]) ->
     assert _channel_state(world) == before
 
 
+def _prefix_state(world: World) -> list[Any]:
+    with psycopg.connect(world.database_url) as conn:
+        return conn.execute(
+            "SELECT prefix, tenant_id, created_at FROM company_prefixes ORDER BY prefix"
+        ).fetchall()
+
+
+def _prefix_writes(client: TestClient, world: World) -> None:
+    """Another tenant's path is unknown (404), a distributor may not manage prefixes (403),
+    a brand can neither take (409: overlap) nor remove (404: not yours) another tenant's
+    prefix, nor remove its own while its units are under it (409); nothing changes."""
+    before = _prefix_state(world)
+    for viewer in SCOPES:
+        for tenant in TENANTS:
+            other = next(t for t in TENANTS if t != tenant)
+            taken = (TENANTS[other], MARKER_PREFIXES[other], TENANTS[other] + "5", "950600")
+            attempts: list[tuple[str, str, dict[str, Any], int]] = [
+                ("POST", f"/v1/tenants/{tenant}/prefixes", {"json": {"prefix": p}}, 409)
+                for p in taken
+            ]
+            attempts += [
+                ("DELETE", f"/v1/tenants/{tenant}/prefixes/{p}", {}, 404)
+                for p in (TENANTS[other], MARKER_PREFIXES[other])
+            ]
+            attempts.append(("DELETE", f"/v1/tenants/{tenant}/prefixes/{TENANTS[tenant]}", {}, 409))
+            for method, path, kwargs, own_brand in attempts:
+                client.cookies.clear()
+                response = client.request(method, path, headers=world.headers(viewer), **kwargs)
+                expected = (
+                    404 if tenant != viewer.tenant
+                    else 403 if viewer.distributor is not None
+                    else own_brand
+                )  # fmt: skip
+                assert response.status_code == expected, (viewer, method, path, response.text)
+                if response.status_code == 409 and method == "POST":
+                    assert other not in response.text  # whose prefix it is is not told
+    assert _prefix_state(world) == before
+
+
+_CONSOLE_CHANNEL_ROUTES: tuple[tuple[str, str], ...] = (
+    ("POST", "/console/setup/distributors"),
+    ("POST", "/console/setup/distributors/{key}"),
+    ("POST", "/console/setup/sites"),
+    ("POST", "/console/setup/sites/{key}"),
+    ("POST", "/console/setup/products"),
+    ("POST", "/console/setup/products/{key}"),
+    ("POST", "/console/setup/mappings"),
+    ("POST", "/console/setup/mappings/delete"),
+    ("POST", "/console/setup/logins"),
+    ("POST", "/console/setup/logins/{username}/disable"),
+    ("POST", "/console/setup/import"),
+    ("POST", "/console/setup/imports/{import_id}/apply"),
+)
+
+
+def _console_channel_writes(client: TestClient, world: World) -> None:
+    """Through the console's forms (with a valid CSRF token): a distributor writes nothing
+    (403 page) and a brand reaches nothing of another tenant's, whose keys it can only
+    name: each attempt leaves every channel table as it was."""
+    from cloud.auth.csrf import csrf_token
+
+    before = _channel_state(world)
+    for viewer in SCOPES:
+        other = next(t for t in TENANTS if t != viewer.tenant)
+        foreign = Scope(other, "d1")
+        token = world.tokens[viewer]
+        csrf = csrf_token(token)
+        site_form = {"id": foreign.site, "name": "taken", "csrf": csrf}
+        attempts: list[tuple[str, dict[str, Any]]] = [
+            ("/console/setup/distributors/d1", {"data": {"name": "taken", "csrf": csrf}}),
+            ("/console/setup/sites/" + foreign.site, {"data": site_form}),
+            ("/console/setup/products/" + GTIN, {"data": {"name_en": "taken", "csrf": csrf}}),
+            ("/console/setup/mappings/delete", {"data": {"kind": "location", "csrf": csrf,
+                                                         "key": foreign.location}}),
+            ("/console/setup/logins/" + f"user-{foreign.tag}/disable", {"data": {"csrf": csrf}}),
+            (f"/console/setup/imports/{world.imports[Scope(other, None)]}/apply",
+             {"data": {"csrf": csrf}}),
+        ]  # fmt: skip
+        if viewer.distributor is not None:  # creations: refused to distributors
+            attempts += [
+                ("/console/setup/distributors", {"data": {"id": "dx", "name": "x", "csrf": csrf}}),
+                ("/console/setup/sites", {"data": {"id": "sx", "name": "x", "csrf": csrf}}),
+                ("/console/setup/products", {"data": {"gtin": GTIN, "name_en": "x",
+                                                      "csrf": csrf}}),
+                ("/console/setup/mappings", {"data": {"kind": "party", "key":
+                 "urn:epc:id:pgln:9506000.00009", "target": viewer.distributor, "csrf": csrf}}),
+                ("/console/setup/logins", {"data": {"username": "intruder", "csrf": csrf}}),
+                ("/console/setup/import", {"data": {"csrf": csrf}, "files": {
+                    "file": ("x.csv", b"kind,id,name\ndistributor,dx,x\n", "text/csv")}}),
+            ]  # fmt: skip
+        for path, kwargs in attempts:
+            client.cookies.clear()
+            client.cookies.update({"ct_session": token})
+            response = client.post(path, **kwargs)
+            expected = {403} if viewer.distributor else {404, 422}
+            assert response.status_code in expected, (viewer, path, response.status_code)
+    assert _channel_state(world) == before
+
+
 WRITE_PROBES: dict[tuple[str, str], Callable[[TestClient, World], None]] = {
+    ("POST", "/v1/tenants/{tenant}/prefixes"): _prefix_writes,
+    ("DELETE", "/v1/tenants/{tenant}/prefixes/{prefix}"): _prefix_writes,
     ("POST", "/epcis/capture"): _capture_in_scope,
     ("PUT", "/audit/brands/{tenant}/thresholds"): _thresholds,
     ("POST", "/console/alerts/{alert_id}/{action}"): _console_alert_actions,
@@ -449,6 +597,7 @@ WRITE_PROBES: dict[tuple[str, str], Callable[[TestClient, World], None]] = {
     ("POST", "/v1/tenants/{tenant}/webhooks"): _webhook_writes,
     ("DELETE", "/v1/tenants/{tenant}/webhooks/{webhook_id}"): _webhook_writes,
     **{route: _channel_probe(route) for route in _CHANNEL_ROUTES},
+    **dict.fromkeys(_CONSOLE_CHANNEL_ROUTES, _console_channel_writes),
 }
 
 
@@ -465,6 +614,10 @@ def test_write_routes_stay_in_scope(
 
 # ------------------------------------------------------------------ raw SQL under ct_app
 
+# The world's own rows only: the resolver probes of test_no_route_leaks_another_scope are
+# anonymous scans of acme's GTIN with serials naming other scopes, kept as typed on acme's
+# counterfeit map (a string someone typed, not another scope's data).
+_WORLD_ROWS_ONLY = {"counterfeit_scans": "reason = 'test'"}
 TABLES = [
     ("sites", "id"),
     ("devices", "id"),
@@ -477,6 +630,9 @@ TABLES = [
     ("epcis_locations", "site_id"),
     ("stock_discrepancies", "site_id"),
     ("ledger_entries", "event::text"),
+    ("company_prefixes", "prefix"),
+    ("counterfeit_scans", "serial"),
+    ("unit_scan_state", "serial"),
     ("distributors", "name"),
     ("channel_imports", "filename"),
     ("channel_changes", "key"),
@@ -499,7 +655,8 @@ def test_raw_sql_under_the_application_role_sees_only_its_rows(
                 scope_transaction(conn, principal)
                 assert conn.execute("SELECT current_user").fetchone() == ("ct_app",)
                 for table, column in TABLES:
-                    rows = conn.execute(f"SELECT {column} FROM {table}").fetchall()
+                    where = _WORLD_ROWS_ONLY.get(table, "true")
+                    rows = conn.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchall()
                     text = " ".join(str(r[0]) for r in rows)
                     leaks += sum(1 for m in foreign if m in text)
                     seen |= {m for m in own if m in text}

@@ -27,6 +27,7 @@ from cloud.provenance.brands import map_location, map_party, record_issued_codes
 from cloud.provenance.codes import sign_link
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key
+from cloud.provenance.prefixes import add_prefix
 from cloud.settings import CloudSettings, parse_networks
 from cloud.storage.products import Distributor, Product, save_distributor, save_product
 from wire.digital_link import DigitalLink
@@ -249,6 +250,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
     codes = list(issue_codes(request, key))
     with psycopg.connect(database_url, autocommit=True) as conn:
         _setup_channel(conn, codes)
+        add_prefix(conn, "acme", "9506000")
         register_brand_key(conn, "acme", entry)
         record_issued_codes(conn, "acme", "batch-0001", codes, LOT)
         brand_key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
@@ -319,17 +321,24 @@ def test_forged_codes_are_counterfeit(world: World) -> None:
 
 def test_clone_scanned_in_two_cities_within_an_hour(world: World) -> None:
     code = _code(world, 2)
-    first = world.scan(code, at=NOW - timedelta(minutes=50), point=BEIJING)
-    assert first["verdict"] == "genuine"
-    second = world.scan(code, at=NOW, point=SHANGHAI)
-    assert second["verdict"] == "suspected_clone"
+    beijing, shanghai = {"X-Forwarded-For": "198.51.100.1"}, {"X-Forwarded-For": "203.0.113.5"}
+    first = world.scan(code, at=NOW - timedelta(minutes=50), point=BEIJING, headers=beijing)
+    # issue 14 (was "genuine"): the records place this unit at the Guangzhou DC, 1,900 km
+    # away, and Beijing (its point's GB/T 2260 district) is outside the distributor's area:
+    # a suspicion, unconfirmed while only one scanner says so
+    assert (first["verdict"], first["confirmed"]) == ("suspected_diversion", False)
+    assert "far_from_custody" in [f["code"] for f in first["findings"]]
+    # two scanners (the proxy forwards their addresses) in two cities: a confirmed clone
+    # (issue 14: one scanner alone only raises an unconfirmed suspicion)
+    second = world.scan(code, at=NOW, point=SHANGHAI, headers=shanghai)
+    assert (second["verdict"], second["confirmed"]) == ("suspected_clone", True)
     travel = next(f for f in second["findings"] if f["code"] == "impossible_travel")
     assert travel["evidence"]["distance_km"] > 1_000
     assert travel["evidence"]["hours"] < 1
+    assert travel["evidence"]["independent"] is True
     # the evidence stays: a third scan back in Beijing is still judged a clone
-    assert world.scan(code, at=NOW + timedelta(hours=2), point=BEIJING)["verdict"] == (
-        "suspected_clone"
-    )
+    later = world.scan(code, at=NOW + timedelta(hours=2), point=BEIJING, headers=beijing)
+    assert later["verdict"] == "suspected_clone"
 
 
 def test_sold_outside_the_distributors_region_is_diversion(world: World) -> None:
@@ -338,7 +347,7 @@ def test_sold_outside_the_distributors_region_is_diversion(world: World) -> None
     finding = answer["findings"][0]
     assert finding["evidence"]["basis"] == "sale"
     assert finding["evidence"]["distributor"] == "dist-gd"
-    assert finding["evidence"]["region"] == "CN-ZJ-HZ"
+    assert finding["evidence"]["region"] == "330000"  # the shop's CN-ZJ-HZ, as GB/T 2260
 
 
 def test_first_seen_outside_the_region_is_diversion(world: World) -> None:
@@ -346,6 +355,13 @@ def test_first_seen_outside_the_region_is_diversion(world: World) -> None:
     answer = world.scan(_code(world, 3), headers={"X-Region": "CN-ZJ"})
     assert answer["verdict"] == "suspected_diversion"
     assert answer["findings"][0]["evidence"]["basis"] == "scan"
+    # issue 14: one scanner's word is an unconfirmed suspicion, worded as such; a second,
+    # independent scanner there confirms it
+    assert answer["confirmed"] is False
+    assert "not confirmed" in answer["reason"]
+    other = {"X-Region": "CN-ZJ", "X-Forwarded-For": "203.0.113.77"}
+    again = world.scan(_code(world, 3), at=NOW + timedelta(hours=1), headers=other)
+    assert (again["verdict"], again["confirmed"]) == ("suspected_diversion", True)
     # a country-level hint (CF-IPCountry) alone never accuses
     assert world.scan(_code(world, 4), headers={"CF-IPCountry": "CN"})["verdict"] == "genuine"
 

@@ -5,7 +5,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from wire.digital_link import DigitalLink, SsccLink
-from wire.epc import canonical_epc, epc_from_urn, lgtin_urn, sgtin_urn, sscc_urn
+from wire.epc import (
+    canonical_epc,
+    company_prefix_digits,
+    epc_from_urn,
+    lgtin_urn,
+    sgtin_urn,
+    sscc_urn,
+)
 from wire.errors import IdentifierError
 from wire.gs1 import CSET82, Gtin, Sscc
 
@@ -86,3 +93,32 @@ def test_a_trace_code_with_a_lot_is_the_same_object_as_its_sgtin() -> None:
     printed = "https://id.brand.example/01/09506000134352/10/L2025-05/21/ABC123"
     assert canonical_epc(printed) == canonical_epc("urn:epc:id:sgtin:9506000.013435.ABC123")
     assert canonical_epc(printed) == "https://id.gs1.org/01/09506000134352/21/ABC123"
+
+
+@pytest.mark.parametrize(
+    ("identifier", "digits"),
+    [
+        ("urn:epc:id:sgtin:0614141.812345.6789", "061414112345"),
+        ("https://id.gs1.org/01/09506000134352/21/1", "950600013435"),
+        ("https://brand.example/p/01/09506000134352/10/L1/21/1", "950600013435"),
+        ("https://id.gs1.org/01/09506000134352", "950600013435"),
+        ("urn:epc:class:lgtin:9506000.013435.L1", "950600013435"),
+        ("urn:epc:id:sscc:9506000.0000000001", "9506000000000001"),
+        ("urn:epc:id:sgln:9506000.00010.0", "950600000010"),
+        ("urn:epc:id:grai:4012345.55555.987", "401234555555"),
+        ("urn:epc:id:giai:9506000.ABC12", "9506000"),
+        ("urn:epc:idpat:sgtin:4012345.098765.*", "401234598765"),
+        ("https://example.com/414/9506000000105", "9506000000105"),
+        ("https://id.gs1.org/8003/09506000000102X", "9506000000102"),
+        ("urn:uuid:6ba7b810-9dad-11d1-80b4-00c04fd430c8", None),
+        ("urn:epc:id:gid:95100000.12345.400", None),
+        ("https://example.com/private/42", None),
+    ],
+)
+def test_company_prefix_digits_of_any_gs1_key(identifier: str, digits: str | None) -> None:
+    assert company_prefix_digits(identifier) == digits
+
+
+def test_company_prefix_digits_of_a_malformed_key_is_an_error() -> None:
+    with pytest.raises(IdentifierError, match="check digit"):
+        company_prefix_digits("https://id.gs1.org/01/09506000134353/21/1")

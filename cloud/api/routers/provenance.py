@@ -3,7 +3,8 @@
 | route | answer |
 |---|---|
 | ``POST /epcis/capture`` | 202: event ids, ledger indexes (200: all known); 400: invalid EPCIS
-  (problem+json with ``errors``); 409: a reused eventID; 413: too many events |
+  (problem+json with ``errors``); 403: an EPC or location not the caller's; 409: a reused
+  eventID; 413: too many events |
 | ``GET /epcis/events?epc=`` | events about an EPC (any form), with ledger indexes and proof links |
 | ``GET /epcis/export`` | an EPCISDocument (valid EPCIS 2.0) |
 | ``GET /audit/timeline?epc=`` | custody timeline of a unit, case or pallet, and its custody now |
@@ -15,8 +16,11 @@
 Every route needs a principal (docs/security.md). Reads run as ``ct_app`` under row-level
 security (a distributor sees the units that are or were at its sites and the events at its
 sites); a ``tenant`` parameter other than the caller's is a 404. Capture runs as the owner
-(it appends to the shared ledger) with the caller's tenant; a distributor may capture only
-events located (``bizLocation``, else ``readPoint``) at its own sites (403 otherwise).
+(it appends to the shared ledger) with the caller's tenant, under the ownership rule
+(:mod:`cloud.provenance.ownership`): a brand captures only EPCs under its company prefixes,
+a distributor only units shipped to it or at its sites and only events located at its
+sites; anything else is a 403 naming the first offending EPC or location, and nothing is
+stored.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from fastapi.responses import JSONResponse
 from cloud.api.deps import Conn, CurrentPrincipal, ScopedConn
 from cloud.api.errors import (
     BadRequest,
+    CaptureForbidden,
     CaptureLimitExceeded,
     EventConflict,
     Forbidden,
@@ -38,13 +43,21 @@ from cloud.api.errors import (
     NotFound,
 )
 from cloud.auth.principal import Principal, Role
-from cloud.auth.scope import scope_transaction
-from cloud.provenance.audit import bundle_url, custody_timeline, export_events, scan_clusters
+from cloud.provenance.audit import (
+    bundle_url,
+    custody_timeline,
+    export_events,
+    scan_clusters,
+    scan_points,
+)
 from cloud.provenance.brands import ThresholdSettings, brand_thresholds, set_thresholds
-from cloud.provenance.capture import capture_document, check_document_type
-from cloud.provenance.epcis import validate_document
-from cloud.provenance.errors import EpcisValidationError, EventConflictError, VerdictInputError
-from cloud.provenance.events import normalise_document
+from cloud.provenance.capture import Capturer, capture_document
+from cloud.provenance.errors import (
+    EpcisValidationError,
+    EventConflictError,
+    OwnershipError,
+    VerdictInputError,
+)
 from cloud.provenance.exposure import intervals_of, storage_profile, unit_exposure
 from cloud.provenance.reconciliation import reconcile
 from cloud.provenance.scanlog import jsonable
@@ -72,28 +85,12 @@ def _own_tenant(principal: Principal, tenant: str | None) -> str:
     return principal.tenant_id
 
 
-def _check_distributor_locations(
-    conn: Conn, principal: Principal, document: dict[str, Any]
-) -> None:
-    """Refuse (403) a distributor's events that are not located at one of its sites.
-
-    Validates first (raising what capture would raise), so only valid documents are read.
-    """
-    check_document_type(document)
-    validate_document(document)
-    places = [e.biz_location or e.read_point for e in normalise_document(document)]
-    if any(p is None for p in places):
-        raise Forbidden("a distributor's events must name a bizLocation or readPoint")
-    wanted = sorted({p for p in places if p is not None})
-    with conn.transaction():
-        scope_transaction(conn, principal)
-        rows = conn.execute(
-            "SELECT loc FROM unnest(%s::text[]) AS loc WHERE ct_location_of_distributor(loc)",
-            (wanted,),
-        ).fetchall()
-    foreign = sorted(set(wanted) - {r[0] for r in rows})
-    if foreign:
-        raise Forbidden(f"not locations of your sites: {', '.join(foreign[:5])}")
+def _capturer(principal: Principal, tenant: str) -> Capturer:
+    if principal.role is Role.BRAND:
+        return Capturer(tenant)
+    if principal.role is Role.DISTRIBUTOR and principal.distributor_id is not None:
+        return Capturer(tenant, principal.distributor_id)
+    raise Forbidden(f"a {principal.role} principal cannot capture EPCIS events")
 
 
 def _epc(value: str) -> str:
@@ -109,7 +106,11 @@ def _epc(value: str) -> str:
     status_code=202,
     responses={
         400: {"description": "Not valid EPCIS 2.0: `errors` lists each violation"},
-        403: {"description": "A distributor's event not at its own sites"},
+        403: {
+            "description": "An EPC the caller does not own (another brand's prefix, a unit "
+            "not shipped to this distributor) or a location not of its sites: `epc` or "
+            "`location` names the first one; nothing is stored"
+        },
         409: {"description": "An eventID already captured with other content"},
         413: {"description": "More than 10,000 events, or a body over the limit"},
     },
@@ -127,11 +128,13 @@ def capture(
             f"at most {MAX_CAPTURE_EVENTS} events per capture; got {count}",
             headers={**_EPCIS_HEADERS, "GS1-EPCIS-Capture-Limit": str(MAX_CAPTURE_EVENTS)},
         )
-    owner = _own_tenant(principal, tenant)
+    capturer = _capturer(principal, _own_tenant(principal, tenant))
     try:
-        if principal.role is not Role.BRAND:
-            _check_distributor_locations(conn, principal, document)
-        result = capture_document(conn, document, tenant=owner)
+        result = capture_document(conn, document, capturer=capturer)
+    except OwnershipError as exc:
+        raise CaptureForbidden(
+            str(exc), headers=_EPCIS_HEADERS, extensions={exc.kind: exc.identifier}
+        ) from None
     except EpcisValidationError as exc:
         errors = [{"pointer": p, "detail": m} for p, m in exc.errors[:MAX_LISTED_ERRORS]]
         raise InvalidEpcis(
@@ -160,6 +163,7 @@ def capture(
 @router.get("/epcis/events", summary="Events about an EPC")
 def events_by_epc(
     conn: ScopedConn,
+    principal: CurrentPrincipal,
     epc: Epc,
     containers: Annotated[
         bool, Query(description="Also events about containers it was ever packed in")
@@ -167,8 +171,9 @@ def events_by_epc(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
 ) -> dict[str, Any]:
     key = _epc(epc)
-    epcs = ancestors_of(conn, {key}) if containers else {key}
-    stored = events_for_epcs(conn, epcs, limit=limit)
+    tenant = _own_tenant(principal, None)
+    epcs = ancestors_of(conn, tenant, {key}) if containers else {key}
+    stored = events_for_epcs(conn, tenant, epcs, limit=limit)
     return {
         "epc": key,
         "events": [
@@ -206,30 +211,34 @@ def export(
 
 
 @router.get("/audit/timeline", summary="Custody timeline of an EPC")
-def timeline(conn: ScopedConn, epc: Epc) -> dict[str, Any]:
+def timeline(conn: ScopedConn, principal: CurrentPrincipal, epc: Epc) -> dict[str, Any]:
     key = _epc(epc)
-    row = unit_row(conn, key)
+    tenant = _own_tenant(principal, None)
+    row = unit_row(conn, tenant, key)
     if row is None:
         raise NotFound(f"no custody events for {key}")
     return {
         "epc": key,
         "custody": jsonable({k: v for k, v in row.items() if k != "updated_at"}),
         "timeline": [
-            {**jsonable(e), "proof_url": e.proof_url} for e in custody_timeline(conn, key)
+            {**jsonable(e), "proof_url": e.proof_url}
+            for e in custody_timeline(conn, tenant, key)
         ],
     }
 
 
 @router.get("/audit/exposure", summary="Cold-chain exposure of a unit")
-def exposure(conn: ScopedConn, epc: Epc) -> dict[str, Any]:
+def exposure(conn: ScopedConn, principal: CurrentPrincipal, epc: Epc) -> dict[str, Any]:
     key = _epc(epc)
-    row = unit_row(conn, key)
+    tenant = _own_tenant(principal, None)
+    row = unit_row(conn, tenant, key)
     if row is None:
         raise NotFound(f"no custody events for {key}")
     profile = storage_profile(conn, row["tenant_id"], row["gtin"])
     if profile is None:
         raise NotFound(f"no storage profile for product {row['gtin']} of {row['tenant_id']}")
-    result = unit_exposure(conn, intervals_of(row["intervals"]), profile, until=datetime.now(UTC))
+    intervals = intervals_of(row["intervals"])
+    result = unit_exposure(conn, tenant, intervals, profile, until=datetime.now(UTC))
     return {
         "epc": key,
         "profile": jsonable(profile),
@@ -257,24 +266,9 @@ def scans(
     since = since or until - timedelta(days=30)
     if since >= until:
         raise BadRequest("since must be before until")
-    rows = conn.execute(
-        "SELECT scanned_at, gtin, lot, serial, lat, lon, region, verdict FROM consumer_scans"
-        " WHERE tenant_id = %s AND scanned_at >= %s AND scanned_at < %s"
-        " ORDER BY scanned_at DESC LIMIT %s",
-        (tenant, since, until, limit),
-    ).fetchall()
     points = [
-        {
-            "time": r[0].isoformat(),
-            "gtin": r[1],
-            "lot": r[2],
-            "serial": r[3],
-            "lat": r[4],
-            "lon": r[5],
-            "region": r[6],
-            "verdict": r[7],
-        }
-        for r in rows
+        {"time": p.pop("scanned_at").isoformat(), **p}
+        for p in scan_points(conn, tenant, since, until, limit)
     ]
     clusters = [jsonable(c) for c in scan_clusters(conn, tenant, since, until)]
     return {

@@ -15,10 +15,11 @@ import psycopg
 from cloud.auth.users import create_user
 from cloud.migrate import migrate
 from cloud.provenance.brands import map_location, map_party, record_issued_codes, register_brand_key
-from cloud.provenance.capture import capture_events
+from cloud.provenance.capture import Capturer, capture_events
 from cloud.provenance.events import normalise_document
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key, load_private_key
+from cloud.provenance.prefixes import add_prefix
 from cloud.storage.products import Distributor, Product, save_distributor, save_product
 from wire.gs1 import Gtin
 
@@ -139,10 +140,11 @@ def build_world(database_url: str, key_dir: Path) -> World:
         map_location(conn, FACTORY, "acme", "factory")
         map_location(conn, WH_SH, "acme", "wh-sh")
         map_party(conn, DIST_EAST, "acme", "dist-east")
+        add_prefix(conn, "acme", "9506000")
         register_brand_key(conn, "acme", entry)
         record_issued_codes(conn, "acme", "batch-1", codes, LOT)
         epcs = [f"https://id.gs1.org/01/{GTIN}/21/{c.serial}" for c in codes]
-        capture_events(conn, normalise_document(_document(epcs, now)), tenant="acme")
+        capture_events(conn, normalise_document(_document(epcs, now)), capturer=Capturer("acme"))
         scans = [
             (now - timedelta(hours=5), codes[0].serial, "genuine", *SHANGHAI, "CN-SH"),
             (now - timedelta(hours=2), codes[1].serial, "genuine", *SHANGHAI, "CN-SH"),

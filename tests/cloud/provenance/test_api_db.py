@@ -19,14 +19,20 @@ from cloud.migrate import migrate
 from cloud.provenance.brands import map_location
 from cloud.provenance.epcis import document_issues
 from cloud.provenance.events import EPCIS_CONTEXT, document_events
+from cloud.provenance.prefixes import add_prefix
 from cloud.provenance.reconciliation import record_discrepancies
 from cloud.settings import CloudSettings
 
 from ._events import DC_A, UNITS
+from ._events import supply_chain as supply_chain_events
 from .conftest import example_params, load_example
 from .test_capture_db import document
 
 pytestmark = pytest.mark.integration
+
+# Every GS1 company prefix the official EPCIS examples (and ._events, 9506000) use.
+EXAMPLE_PREFIXES = ("0614141", "4000001", "4012345", "4023333", "9506000", "9520001",
+                    "9520053", "9525208")  # fmt: skip
 
 
 @pytest.fixture
@@ -34,6 +40,8 @@ def client(database_url: str) -> Iterator[TestClient]:
     migrate(database_url)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')")
+        for prefix in EXAMPLE_PREFIXES:  # a brand captures only under its own prefixes
+            add_prefix(conn, "acme", prefix)
         key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
     app = create_app(CloudSettings(database_url=database_url))
     with TestClient(app, headers={"X-API-Key": key}) as test_client:
@@ -235,3 +243,53 @@ def test_thresholds_per_brand(client: TestClient, database_url: str) -> None:
     assert client.put(path, json={"home_radius_km": 40}).status_code == 422  # 2 × 40 > 50
     assert client.put(path, json={"speed": 1}).status_code == 422
     assert client.put("/audit/brands/nobody/thresholds", json={}).status_code == 404
+
+
+def test_company_prefix_routes(client: TestClient, database_url: str) -> None:
+    base = "/v1/tenants/acme/prefixes"
+    listed = client.get(base).json()
+    assert [p["prefix"] for p in listed] == sorted(EXAMPLE_PREFIXES)
+    assert listed[0]["tenant_id"] == "acme"
+    created = client.post(base, json={"prefix": "9521234"})
+    assert created.status_code == 201, created.text
+    assert created.json()["created_by"]  # the caller (the API key's subject)
+    assert client.post(base, json={"prefix": "9521234"}).status_code == 200  # already yours
+    clash = client.post(base, json={"prefix": "95212345"})
+    assert clash.status_code == 409
+    assert clash.headers["content-type"].startswith("application/problem+json")
+    assert "overlaps your prefix 9521234" in clash.json()["detail"]
+    for bad, word in (("12345", "prefix"), ("2012345", "restricted"), ("95060a0", "prefix")):
+        response = client.post(base, json={"prefix": bad})
+        assert response.status_code == 422, (bad, response.text)
+        assert word in response.text
+    assert client.post(base, json={"prefix": "9521299", "extra": 1}).status_code == 422
+    assert client.delete(f"{base}/9521234").status_code == 204
+    assert client.delete(f"{base}/9521234").status_code == 404
+    assert client.delete(f"{base}/12").status_code == 422
+    capture = client.post("/epcis/capture", json=document(supply_chain_events()[:1]))
+    assert capture.status_code == 202
+    in_use = client.delete(f"{base}/9506000")
+    assert in_use.status_code == 409
+    assert "unit(s)" in in_use.json()["detail"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO distributors (tenant_id, id, name) VALUES ('acme', 'd', 'D')")
+        key = create_api_key(
+            conn, tenant_id="acme", role="distributor", distributor_id="d", label="x"
+        )
+    distributor = {"X-API-Key": key}
+    assert client.get(base, headers=distributor).status_code == 403
+    assert client.post(base, json={"prefix": "9521236"}, headers=distributor).status_code == 403
+    assert client.get("/v1/tenants/zeta/prefixes").status_code == 404
+
+
+def test_capture_names_the_first_epc_it_may_not_capture(client: TestClient) -> None:
+    foreign = "urn:epc:id:sgtin:9521234.054321.7"  # under no prefix of acme's
+    event = dict(supply_chain_events()[0], epcList=[UNITS[0], foreign])
+    response = client.post("/epcis/capture", json=document([event]))
+    assert response.status_code == 403
+    problem = response.json()
+    assert problem["type"] == "epcisException:SecurityException"
+    assert problem["epc"] == "https://id.gs1.org/01/09521234543213/21/7"
+    assert "no company prefix registered to tenant acme" in problem["detail"]
+    assert response.headers["gs1-epcis-version"] == "2.0.0"
+    assert client.get("/epcis/export").json()["epcisBody"]["eventList"] == []

@@ -37,6 +37,14 @@ def test_issued_batches_are_recorded_and_never_reuse_a_serial(
         ])  # fmt: skip
         return result.exit_code, result.output
 
+    # A brand issues codes only for GTINs under its own registered company prefixes.
+    code, output = issue("b0")
+    assert code == 2
+    assert "not under a company prefix registered to acme" in output
+    assert not (tmp_path / "b0").exists()
+    added = runner.invoke(app, ["cloud", "prefixes", "add", "9506000", "--tenant", "acme",
+                                "--database-url", database_url])  # fmt: skip
+    assert added.exit_code == 0, added.output
     serials: list[str] = []
     for batch, start in (("b1", ("--start-serial", "1")), ("b2", ())):
         code, output = issue(batch, *start)

@@ -7,17 +7,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.provenance.clone import Scan, Thresholds, TravelEvidence
+from cloud.provenance.clone import RECENT_SCANS, Scan, Thresholds, TravelEvidence
 from cloud.provenance.codes import CodeCheck, CodeStatus, check_code, sign_link
 from cloud.provenance.errors import VerdictInputError
 from cloud.provenance.geo import AuthorisedArea, Circle, GeoPoint, haversine_km
 from cloud.provenance.keys import Keyring
+from cloud.provenance.scanstate import ScanState
 from cloud.provenance.verdicts import (
     DiversionEvidence,
+    Refusal,
     Sale,
     Shipment,
     UnitRecord,
     VerdictKind,
+    Whereabouts,
     judge_scan,
 )
 from wire.digital_link import DigitalLink
@@ -104,7 +107,7 @@ def test_sold_outside_the_distributor_region_is_diversion() -> None:
 def test_first_scan_outside_the_region_is_diversion() -> None:
     verdict = judge_scan(VALID, UNIT, [], scan(0, BEIJING, "CN-BJ"))
     assert verdict.kind is VerdictKind.SUSPECTED_DIVERSION
-    assert "CN-BJ" in verdict.reason
+    assert "Beijing 110000" in verdict.reason  # CN-BJ, as GB/T 2260 reads it
 
 
 def test_bought_in_region_then_travelling_is_not_diversion() -> None:
@@ -212,3 +215,102 @@ def test_a_country_level_region_never_accuses_a_provincial_distributor() -> None
     assert judge_scan(VALID, UNIT, [], scan(0, region="CN")).kind is VerdictKind.GENUINE
     later = judge_scan(VALID, UNIT, [scan(0, region="CN")], scan(1, region="CN-BJ"))
     assert later.kind is VerdictKind.SUSPECTED_DIVERSION
+
+
+# -- corroboration, custody, recalls, issuers (issue 14) ------------------------------------
+
+
+def by(client: str, hours: float, point: GeoPoint | None = None, region: str | None = None) -> Scan:
+    return Scan(T0 + timedelta(hours=hours), point, region, client=client)
+
+
+def test_one_scanner_alone_raises_only_an_unconfirmed_clone() -> None:
+    alone = judge_scan(VALID, UNIT, [by("a", 0, SHANGHAI)], by("a", 0.75, BEIJING))
+    assert (alone.kind, alone.confirmed) == (VerdictKind.SUSPECTED_CLONE, False)
+    assert "not confirmed" in alone.reason
+    two = judge_scan(VALID, UNIT, [by("a", 0, SHANGHAI)], by("b", 0.75, BEIJING))
+    assert (two.kind, two.confirmed) == (VerdictKind.SUSPECTED_CLONE, True)
+    travel = two.findings[0].evidence
+    assert isinstance(travel, TravelEvidence)
+    assert travel.independent
+    # unknown clients (scans recorded before clients were tagged) never corroborate
+    unknown = judge_scan(VALID, UNIT, [scan(0, SHANGHAI)], scan(0.75, BEIJING))
+    assert unknown.confirmed is False
+
+
+def test_counts_need_independent_clients_too() -> None:
+    unit = UnitRecord(LINK.uri)
+    one = [by("a", i * 0.5, SHANGHAI) for i in range(40)]
+    verdict = judge_scan(VALID, unit, one, by("a", 20.5, SHANGHAI))
+    assert (verdict.findings[0].code, verdict.confirmed) == ("too_many_scans", False)
+    many = [by(f"c{i % 3}", i * 0.5, SHANGHAI) for i in range(40)]
+    assert judge_scan(VALID, unit, many, by("a", 20.5, SHANGHAI)).confirmed is True
+
+
+def test_diversion_needs_two_scanners_or_a_sale_and_an_inside_scan_contradicts() -> None:
+    outside = judge_scan(VALID, UNIT, [], by("a", 0, region="CN-BJ"))
+    assert (outside.kind, outside.confirmed) == (VerdictKind.SUSPECTED_DIVERSION, False)
+    confirmed = judge_scan(VALID, UNIT, [by("a", 0, region="CN-BJ")], by("b", 5, region="CN-BJ"))
+    assert (confirmed.kind, confirmed.confirmed) == (VerdictKind.SUSPECTED_DIVERSION, True)
+    contradicted = judge_scan(
+        VALID, UNIT, [by("a", 0, region="CN-BJ")], by("b", 5, region="CN-GD")
+    )
+    assert contradicted.kind is VerdictKind.GENUINE_SEEN_BEFORE
+    sold = UnitRecord(LINK.uri, shipment=SOUTH, sale=Sale(T0, region="CN-BJ"))
+    assert judge_scan(VALID, sold, [], by("a", 1)).confirmed is True  # records, not scanners
+
+
+def test_a_confirmed_clone_is_remembered_beyond_the_recent_scans() -> None:
+    state = ScanState()
+    for earlier in (by("a", 0, SHANGHAI), by("b", 0.5, BEIJING)):
+        verdict = judge_scan(VALID, UNIT, state, earlier)
+        state = state.add(earlier, verdict.clone_flag)
+    assert state.clone_flag is not None
+    for i in range(RECENT_SCANS + 5):  # the evidence leaves ``recent``
+        state = state.add(by("c", 100 + i, GUANGZHOU, "CN-GD"))
+    later = judge_scan(VALID, UNIT, state, by("c", 300, GUANGZHOU, "CN-GD"))
+    assert (later.kind, later.findings[0].code) == (VerdictKind.SUSPECTED_CLONE, "flagged")
+    assert len(state.recent) == RECENT_SCANS
+    assert state.count == RECENT_SCANS + 7
+
+
+def test_custody_in_the_verdict() -> None:
+    factory = Whereabouts("commissioned", "urn:factory", "Plant", SHANGHAI, with_brand=True)
+    never = UnitRecord(LINK.uri, whereabouts=factory)
+    far = judge_scan(VALID, never, [], scan(0, BEIJING))
+    assert (far.kind, far.findings[0].code) == (VerdictKind.INCONSISTENT_CUSTODY, "never_shipped")
+    assert "not left" in far.reason
+    assert judge_scan(VALID, never, [], scan(0)).kind is VerdictKind.INCONSISTENT_CUSTODY
+    at_plant = judge_scan(VALID, never, [], scan(0, GeoPoint(31.25, 121.45)))
+    assert at_plant.kind is VerdictKind.GENUINE  # staff checking a code at the plant
+    dc = Whereabouts("at_site", "urn:dc", "Guangzhou DC", GUANGZHOU, "CN-GD")
+    held = UnitRecord(LINK.uri, whereabouts=dc)
+    assert judge_scan(VALID, held, [], scan(0, BEIJING)).findings[0].code == "far_from_custody"
+    assert judge_scan(VALID, held, [], scan(0, region="CN-BJ")).findings[0].code == (
+        "far_from_custody"
+    )
+    assert judge_scan(VALID, held, [], scan(0, GUANGZHOU)).kind is VerdictKind.GENUINE
+    shipped = UnitRecord(LINK.uri, shipment=SOUTH, whereabouts=dc)  # area says inside
+    assert judge_scan(VALID, shipped, [], scan(0, region="CN-GD")).kind is VerdictKind.GENUINE
+    sold = UnitRecord(LINK.uri, whereabouts=Whereabouts("sold", "urn:shop"))
+    assert judge_scan(VALID, sold, [], scan(0, BEIJING)).kind is VerdictKind.GENUINE
+
+
+def test_recalled_and_refused_codes_are_never_genuine() -> None:
+    recalled = UnitRecord(LINK.uri, recalled_at=T0)
+    verdict = judge_scan(VALID, recalled, [], scan(1, GUANGZHOU))
+    assert (verdict.kind, verdict.findings[0].code) == (VerdictKind.RECALLED, "recalled")
+    refusal = Refusal("key_not_issuer", "signed with a key of another brand")
+    refused = judge_scan(VALID, UNIT, [], scan(0), refusal=refusal)
+    assert (refused.kind, refused.reason) == (VerdictKind.COUNTERFEIT, refusal.reason)
+    gone = UnitRecord(LINK.uri, decommissioned_at=T0 + timedelta(days=3))  # even "later"
+    assert judge_scan(VALID, gone, [], scan(0)).kind is VerdictKind.COUNTERFEIT
+
+
+def test_new_threshold_validation() -> None:
+    with pytest.raises(VerdictInputError, match="one client alone"):
+        Thresholds(min_independent_clients=1)
+    with pytest.raises(VerdictInputError, match="below 64"):
+        Thresholds(max_scans_per_window=64)
+    with pytest.raises(VerdictInputError, match="custody radius"):
+        Thresholds(custody_radius_km=0)
