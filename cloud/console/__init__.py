@@ -23,8 +23,10 @@ __all__ = ["mount_console"]
 
 def mount_console(app: FastAPI) -> None:
     from cloud.console.routes import router
+    from cloud.console.setup_routes import router as setup_router
 
     app.include_router(router)
+    app.include_router(setup_router)  # the brand's channel setup (docs/channel-setup.md)
     app.mount(
         "/console/static",
         StaticFiles(directory=str(files("cloud.console") / "static")),

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from importlib.resources import files
 from typing import Annotated, Any, Final
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from psycopg_pool import PoolTimeout
 
 from cloud.api.deps import Catalog, Pool, check_rate, database_errors, get_settings
@@ -31,7 +29,9 @@ from cloud.console import charts
 from cloud.console.errors import BadInput, CsrfError
 from cloud.console.explorer import find_units, proof_state, scan_map, unit_view
 from cloud.console.lookup import BadLookup, parse_lookup
+from cloud.console.names import channel_names
 from cloud.console.pages import alerts_table_exists, channel_sites, list_alerts, site_detail
+from cloud.console.rendering import render, templates, viewer_zone
 from cloud.console.session import (
     ConsoleConn,
     ConsoleSession,
@@ -54,7 +54,6 @@ def _no_nul(request: Request) -> None:
 
 
 router = APIRouter(prefix="/console", include_in_schema=False, dependencies=[Depends(_no_nul)])
-templates = Jinja2Templates(directory=str(files("cloud.console") / "templates"))
 
 RANGES: Final = {
     "6h": timedelta(hours=6),
@@ -74,9 +73,7 @@ def _page(
     status: int = 200,
     **context: Any,
 ) -> Response:
-    return templates.TemplateResponse(
-        request, name, {"session": session, **context}, status_code=status
-    )
+    return render(request, name, session, status, **context)
 
 
 def _safe_next(target: str | None) -> str:
@@ -161,10 +158,53 @@ def channel_map(
     counts: dict[str, int] = {}
     for s in sites:
         counts[s.status.value] = counts.get(s.status.value, 0) + 1
+    names = channel_names(conn, session.tenant)
+    unplaced = [s for s in sites if s.latitude is None or s.longitude is None]
     return _page(
-        request, "map.html", session, sites=sites, counts=counts,
-        drawing=charts.site_map(sites),
+        request, "map.html", session, sites=sites, counts=counts, names=names,
+        unplaced=unplaced, drawing=charts.site_map(sites, names, _outlines(request)),
+        active="map",
     )  # fmt: skip
+
+
+def _outlines(request: Request) -> tuple[Any, ...]:
+    from cloud.channel.geocode import default_geocoder
+    from cloud.channel.outlines import province_outlines
+
+    path = request.app.state.settings.geocoder_data
+    return province_outlines(default_geocoder(None if path is None else str(path)))
+
+
+@router.get("/stock", response_class=HTMLResponse)
+def stock_page(
+    request: Request,
+    session: Session,
+    conn: ConsoleConn,
+    differences: Annotated[bool, Query()] = False,
+) -> Response:
+    """Ledger-implied beside sensed stock for every site and product the viewer sees."""
+    from cloud.channel.positions import stock_positions
+
+    positions = stock_positions(conn, session.tenant)
+    if differences:
+        positions = [p for p in positions if p.difference not in (0, None)]
+    names = channel_names(conn, session.tenant)
+    products = _product_names(conn, session.tenant)
+    by_site: dict[str, list[Any]] = {}
+    for p in positions:
+        by_site.setdefault(p.site_id, []).append(p)
+    ordered = dict(sorted(by_site.items(), key=lambda kv: names.get(kv[0], kv[0])))
+    return _page(
+        request, "stock.html", session, active="stock", by_site=ordered, names=names,
+        products=products, differences=differences,
+    )  # fmt: skip
+
+
+def _product_names(conn: Any, tenant: str) -> dict[str, dict[str, Any]]:
+    from cloud.channel.records import Kind
+    from cloud.channel.store import list_records
+
+    return {p["gtin"]: p for p in list_records(conn, tenant, Kind.PRODUCT)}
 
 
 @router.get("/sites/{site}", response_class=HTMLResponse)
@@ -187,10 +227,37 @@ def site_page(
     )  # fmt: skip
     if detail is None:
         return _page(request, "not_found.html", session, status=404, what=f"site {site}")
+    from cloud.channel.positions import stock_positions
+
+    tz = viewer_zone(request)
     return _page(
         request, "site.html", session, d=detail, range=range if range in RANGES else "24h",
-        ranges=list(RANGES), charts=charts.site_charts(detail, start, end),
+        ranges=list(RANGES), charts=charts.site_charts(detail, start, end, tz=tz),
+        positions=stock_positions(conn, session.tenant, site=site),
+        products=_product_names(conn, session.tenant), names=channel_names(conn, session.tenant),
+        grafana=_grafana_site(settings, session.tenant, site), active="map",
+        region_name=_region_name(request, detail.site.region),
     )  # fmt: skip
+
+
+def _region_name(request: Request, code: str | None) -> str | None:
+    from cloud.channel.geocode import default_geocoder
+
+    if not code:
+        return None
+    path = request.app.state.settings.geocoder_data
+    info = default_geocoder(None if path is None else str(path)).region(code)
+    if info is None:
+        return None
+    return info.name if info.parent in (None, info.name) else f"{info.parent} {info.name}"
+
+
+def _grafana_site(settings: CloudSettings, tenant: str, site: str) -> str | None:
+    """The site's climate dashboard in Grafana (deploy/grafana), when CT_GRAFANA_URL is set."""
+    if settings.grafana_url is None:
+        return None
+    query = urlencode({"var-tenant": tenant, "var-site": site})
+    return f"{settings.grafana_url}/d/ct-climate-site?{query}"
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -253,7 +320,8 @@ def unit_search(
     if lookup.epc is not None:
         return RedirectResponse(f"/console/unit?{urlencode({'epc': lookup.epc})}", status_code=303)
     units = find_units(conn, session.tenant, lookup)
-    return _page(request, "units.html", session, q=q, units=units, error=None, quote=quote)
+    return _page(request, "units.html", session, q=q, units=units, error=None, quote=quote,
+                 names=channel_names(conn, session.tenant))  # fmt: skip
 
 
 @router.get("/unit", response_class=HTMLResponse)
@@ -276,7 +344,13 @@ def unit_page(
     view = None if lookup.epc is None else unit_view(conn, session.tenant, lookup.epc, proofs)
     if view is None:
         return _page(request, "not_found.html", session, status=404, what=f"unit {epc}")
-    return _page(request, "unit.html", session, v=view)
+    settings: CloudSettings = request.app.state.settings
+    explorer = settings.chain_explorer_tx_url
+    tx = view.proofs.anchor.tx_hash if view.proofs.anchor is not None else None
+    return _page(
+        request, "unit.html", session, v=view, names=channel_names(conn, session.tenant),
+        tx_url=explorer.replace("{tx}", tx) if explorer and tx else None, active="units",
+    )  # fmt: skip
 
 
 @router.get("/scans", response_class=HTMLResponse)
@@ -289,5 +363,5 @@ def scans_page(
     data = scan_map(conn, session.tenant, days=days)
     return _page(
         request, "scans.html", session, data=data, days=days, choices=SCAN_DAYS,
-        drawing=charts.scan_drawing(data),
+        drawing=charts.scan_drawing(data, _outlines(request)), active="scans",
     )  # fmt: skip

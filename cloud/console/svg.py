@@ -10,10 +10,11 @@ a graticule every 1, 2, 5, 10 or 20 degrees: no tiles, no outline data, nothing 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 
 from markupsafe import Markup
@@ -23,10 +24,12 @@ __all__ = [
     "Bounds",
     "Line",
     "MapPoint",
+    "Shape",
     "bounds_of",
     "line_chart",
     "point_map",
     "project",
+    "zone_label",
 ]
 
 _GRID_STEPS_DEG = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 45.0)
@@ -64,10 +67,10 @@ def _nice_step(span: float, ticks: int) -> float:
     return 10 * magnitude
 
 
-def _time_step(span: timedelta) -> timedelta:
+def _time_step(span: timedelta, ticks: int = 8) -> timedelta:
     for hours in (0.25, 0.5, 1, 2, 3, 6, 12, 24, 48, 96, 168, 336, 720):
         step = timedelta(hours=hours)
-        if span / step <= 8:
+        if span / step <= ticks:
             return step
     return timedelta(days=60)
 
@@ -82,6 +85,184 @@ def _fmt(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".") if value % 1 else f"{value:.0f}"
 
 
+def _y_range(
+    lines: Sequence[Line], band: Band | None, min_span: float
+) -> tuple[float, float, bool]:
+    """The value range of the chart: the data's, padded; a band limit joins it only when it
+    is near the data (a far limit would squash the data into a line). Third: any data."""
+    values = [v for line in lines for _, v in line.points if v is not None]
+    values += [v for line in lines for v in (*line.low, *line.high) if v is not None]
+    if not values:
+        limits = [v for v in (band.low, band.high) if v is not None] if band else []
+        return (min(limits) - 1, max(limits) + 1, False) if limits else (0.0, 1.0, False)
+    lo, hi = min(values), max(values)
+    if hi - lo < min_span:  # a steady reading is a steady line, not magnified noise
+        mid = (hi + lo) / 2
+        lo, hi = mid - min_span / 2, mid + min_span / 2
+    span = max(hi - lo, 1.0)
+    if band is not None:
+        for limit in (band.low, band.high):
+            if limit is not None and lo - span * 0.6 <= limit <= hi + span * 0.6:
+                lo, hi = min(lo, limit), max(hi, limit)
+    pad = max((hi - lo) * 0.08, 0.5)
+    return lo - pad, hi + pad, True
+
+
+def _first_time(lines: Sequence[Line]) -> datetime | None:
+    times = [t for line in lines for t, v in line.points if v is not None]
+    return min(times) if times else None
+
+
+def _excursions(
+    line: Line, band: Band, step: timedelta
+) -> list[tuple[datetime, datetime, str]]:
+    """Runs of buckets whose value (or min/max envelope) is outside ``band``."""
+    runs: list[tuple[datetime, datetime, str]] = []
+    has_envelope = len(line.low) == len(line.points) == len(line.high)
+    for i, (t, v) in enumerate(line.points):
+        hi_v = line.high[i] if has_envelope and line.high[i] is not None else v
+        lo_v = line.low[i] if has_envelope and line.low[i] is not None else v
+        side = None
+        if band.high is not None and hi_v is not None and hi_v > band.high:
+            side = "above"
+        elif band.low is not None and lo_v is not None and lo_v < band.low:
+            side = "below"
+        if side is None:
+            continue
+        if runs and runs[-1][2] == side and t - runs[-1][1] <= step * 1.5:
+            runs[-1] = (runs[-1][0], t + step, side)
+        else:
+            runs.append((t, t + step, side))
+    return runs
+
+
+def _bucket(line: Line) -> timedelta:
+    times = [t for t, _ in line.points]
+    gaps = sorted(b - a for a, b in itertools.pairwise(times) if b > a)
+    return gaps[len(gaps) // 2] if gaps else timedelta(minutes=1)
+
+
+def zone_label(tz: tzinfo, at: datetime) -> str:
+    """``China Standard Time (UTC+08:00)`` for Asia/Shanghai, ``UTC`` for UTC."""
+    name = getattr(tz, "key", None) or str(tz)
+    offset = at.astimezone(tz).utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    utc = f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    if name in ("UTC", "Etc/UTC"):
+        return "UTC"
+    friendly = _ZONE_NAMES.get(name, name)
+    return f"{friendly} ({utc})"
+
+
+_ZONE_NAMES = {
+    "Asia/Shanghai": "China Standard Time",
+    "Asia/Hong_Kong": "Hong Kong Time",
+    "Asia/Taipei": "Taipei Time",
+    "Asia/Tokyo": "Japan Standard Time",
+    "Asia/Singapore": "Singapore Time",
+    "Europe/London": "London time",
+    "Europe/Berlin": "Central European Time",
+    "Europe/Paris": "Central European Time",
+    "America/New_York": "US Eastern Time",
+    "America/Los_Angeles": "US Pacific Time",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """Where a chart's plot area is and how values and times map into it."""
+
+    left: float
+    top: float
+    width: float
+    height: float
+    start: datetime
+    end: datetime
+    lo: float
+    hi: float
+
+    def x(self, t: datetime) -> float:
+        share = (t - self.start) / (self.end - self.start)
+        return self.left + self.width * min(1.0, max(0.0, share))
+
+    def y(self, v: float) -> float:
+        clamped = min(self.hi, max(self.lo, v))
+        return self.top + self.height * (1 - (clamped - self.lo) / (self.hi - self.lo))
+
+
+def _band_parts(f: _Frame, band: Band, unit: str) -> list[str]:
+    parts = []
+    b_hi = f.y(band.high) if band.high is not None else f.top
+    b_lo = f.y(band.low) if band.low is not None else f.top + f.height
+    if b_lo > b_hi:
+        parts.append(
+            f'<rect class="band" x="{f.left}" y="{b_hi:.1f}" width="{f.width}" '
+            f'height="{b_lo - b_hi:.1f}"><title>{escape(band.label)}</title></rect>'
+        )
+    right = f.left + f.width - 2
+    for limit, word in ((band.high, "max"), (band.low, "min")):
+        if limit is None:
+            continue
+        text = f"{word} {_fmt(limit)} {escape(unit)}"
+        if f.lo <= limit <= f.hi:
+            ly = f.y(limit)
+            parts.append(
+                f'<line class="limit" x1="{f.left}" x2="{f.left + f.width}" y1="{ly:.1f}" '
+                f'y2="{ly:.1f}"/><text class="limit" x="{right}" y="{ly - 3:.1f}" '
+                f'text-anchor="end">{text}</text>'
+            )
+        else:  # far from the data: named at the edge it lies beyond
+            ly = f.top + 10 if limit > f.hi else f.top + f.height - 4
+            arrow = "↑" if limit > f.hi else "↓"
+            parts.append(
+                f'<text class="limit" x="{right}" y="{ly:.1f}" text-anchor="end">'
+                f"{text} {arrow}</text>"
+            )
+    return parts
+
+
+def _excursion_parts(f: _Frame, lines: Sequence[Line], band: Band, tz: tzinfo) -> list[str]:
+    parts = []
+    for line in lines:
+        for a, b, side in _excursions(line, band, _bucket(line)):
+            xa, xb = f.x(a), f.x(b)
+            when = f"{a.astimezone(tz):%m-%d %H:%M}–{b.astimezone(tz):%H:%M}"
+            parts.append(
+                f'<rect class="excursion" x="{xa:.1f}" y="{f.top}" '
+                f'width="{max(1.5, xb - xa):.1f}" height="{f.height}"><title>'
+                f"{escape(f'{side} the storage profile {when}')}</title></rect>"
+            )
+    return parts
+
+
+def _axes(f: _Frame, step: float, tz: tzinfo) -> list[str]:
+    parts = []
+    tick = f.lo
+    while tick <= f.hi + step / 2:
+        ty = f.y(tick)
+        parts.append(
+            f'<line class="grid" x1="{f.left}" x2="{f.left + f.width}" y1="{ty:.1f}" '
+            f'y2="{ty:.1f}"/><text class="tick" x="{f.left - 4}" y="{ty + 4:.1f}" '
+            f'text-anchor="end">{_fmt(tick)}</text>'
+        )
+        tick += step
+    span = f.end - f.start
+    t_step = _time_step(span, max(3, int(f.width // 85)))
+    epoch = datetime(2000, 1, 3, tzinfo=tz)  # ticks fall on the viewer's round hours
+    t = epoch + math.ceil((f.start.astimezone(tz) - epoch) / t_step) * t_step
+    while t <= f.end:
+        tx = f.x(t)
+        parts.append(
+            f'<line class="grid" x1="{tx:.1f}" x2="{tx:.1f}" y1="{f.top}" '
+            f'y2="{f.top + f.height}"/><text class="tick" x="{tx:.1f}" '
+            f'y="{f.top + f.height + 14}" text-anchor="middle">'
+            f"{_fmt_time(t.astimezone(tz), span)}</text>"
+        )
+        t += t_step
+    return parts
+
+
 def line_chart(
     lines: Sequence[Line],
     *,
@@ -92,75 +273,57 @@ def line_chart(
     band: Band | None = None,
     width: int = 720,
     height: int = 240,
+    tz: tzinfo = UTC,
+    min_span: float = 1.0,
 ) -> Markup:
-    """A time chart of ``lines`` over ``[start, end)`` with an optional allowed ``band``."""
+    """A time chart of ``lines`` over ``[start, end)`` with an optional allowed ``band``.
+
+    Times are shown in ``tz`` (said under the axis). The value axis fits the data (a band
+    limit far from it is named at the edge instead of squashing the lines); a range that
+    began well before the first reading starts at it (and says so). Buckets outside the
+    band are shaded red, with when and which side in their tooltip."""
     if end <= start:
         raise ValueError(f"chart end {end.isoformat()} must be after start {start.isoformat()}")
-    left, right, top, bottom = 44, 10, 22, 26
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [v for line in lines for _, v in line.points if v is not None]
-    values += [v for line in lines for v in (*line.low, *line.high) if v is not None]
-    if band is not None:
-        values += [v for v in (band.low, band.high) if v is not None]
-    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 1, hi + 1
+    first = _first_time(lines)
+    trimmed = first is not None and first - start > (end - start) * 0.1
+    if trimmed and first is not None:
+        start = first
+    lo, hi, has_data = _y_range(lines, band, min_span)
     step = _nice_step(hi - lo, 5)
     lo, hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
-    span = end - start
-
-    def x(t: datetime) -> float:
-        return left + plot_w * ((t - start) / span)
-
-    def y(v: float) -> float:
-        return top + plot_h * (1 - (v - lo) / (hi - lo))
-
+    f = _Frame(44, 22, width - 54, height - 75, start, end, lo, hi)
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
     if band is not None:
-        b_hi = y(min(band.high, hi)) if band.high is not None else top
-        b_lo = y(max(band.low, lo)) if band.low is not None else top + plot_h
-        if b_lo > b_hi:
-            parts.append(
-                f'<rect class="band" x="{left}" y="{b_hi:.1f}" width="{plot_w}" '
-                f'height="{b_lo - b_hi:.1f}"><title>{escape(band.label)}</title></rect>'
-            )
-    tick = lo
-    while tick <= hi + step / 2:
-        ty = y(tick)
+        parts += _band_parts(f, band, unit)
+        parts += _excursion_parts(f, lines, band, tz)
+    parts += _axes(f, step, tz)
+    notes = [f"Time: {zone_label(tz, end)}"]
+    if trimmed and first is not None:
+        notes.append(f"no readings before {first.astimezone(tz):%m-%d %H:%M}")
+    if len(" · ".join(notes)) * 6.2 <= f.width:
+        notes = [" · ".join(notes)]
+    for i, note in enumerate(reversed(notes)):
         parts.append(
-            f'<line class="grid" x1="{left}" x2="{left + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}"/>'
-            f'<text class="tick" x="{left - 4}" y="{ty + 4:.1f}" text-anchor="end">'
-            f"{_fmt(tick)}</text>"
+            f'<text class="axis" x="{f.left + f.width}" y="{height - 6 - 13 * i}" '
+            f'text-anchor="end">{escape(note)}</text>'
         )
-        tick += step
-    t_step = _time_step(span)
-    epoch = datetime(2000, 1, 3, tzinfo=start.tzinfo)
-    t = epoch + math.ceil((start - epoch) / t_step) * t_step
-    while t <= end:
-        tx = x(t)
-        parts.append(
-            f'<line class="grid" x1="{tx:.1f}" x2="{tx:.1f}" y1="{top}" y2="{top + plot_h}"/>'
-            f'<text class="tick" x="{tx:.1f}" y="{height - 8}" text-anchor="middle">'
-            f"{_fmt_time(t, span)}</text>"
-        )
-        t += t_step
     parts.append(f'<text class="unit" x="4" y="14">{escape(unit)}</text>')
     for line in lines:
-        parts.extend(_envelope(line, x, y))
-        parts.extend(_polylines(line, x, y))
-    if not values:
+        parts.extend(_envelope(line, f.x, f.y))
+        parts.extend(_polylines(line, f.x, f.y))
+    if not has_data:
         parts.append(
-            f'<text class="empty" x="{left + plot_w / 2}" y="{top + plot_h / 2}" '
+            f'<text class="empty" x="{f.left + f.width / 2}" y="{f.top + f.height / 2}" '
             'text-anchor="middle">no data in this range</text>'
         )
-    legend_x = left + 6
+    legend_x = f.left + 6
     for line in lines:
         parts.append(
-            f'<text class="legend {line.css_class}" x="{legend_x}" y="{top - 6}">'
+            f'<text class="legend {line.css_class}" x="{legend_x}" y="{f.top - 6}">'
             f"{escape(line.label)}</text>"
         )
         legend_x += 12 + 7 * len(line.label)
@@ -222,7 +385,10 @@ class Bounds:
 
 @dataclass(frozen=True, slots=True)
 class MapPoint:
-    """A point on a map; ``href`` makes it a link, ``radius`` scales it (clusters)."""
+    """A point on a map; ``href`` makes it a link, ``radius`` scales it (clusters).
+
+    ``label`` is its tooltip; ``name`` the text written beside it on a labelled map;
+    ``rank`` orders points of a cluster (the cluster takes its worst member's class)."""
 
     lat: float
     lon: float
@@ -230,6 +396,17 @@ class MapPoint:
     css_class: str
     href: str | None = None
     radius: float = 6.0
+    name: str | None = None
+    rank: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """A region drawn under the points: rings of ``(lon, lat)``, its name at ``label``."""
+
+    name: str
+    label: tuple[float, float]
+    rings: tuple[tuple[tuple[float, float], ...], ...]
 
 
 def bounds_of(points: Sequence[MapPoint], margin: float = 0.15) -> Bounds:
@@ -267,9 +444,108 @@ def _landscape(bounds: Bounds, max_aspect: float = 0.75) -> Bounds:
     return Bounds(bounds.south, west, bounds.north, east)
 
 
-def point_map(points: Sequence[MapPoint], *, title: str, width: int = 720) -> Markup:
-    """A map of ``points`` over a graticule; its height keeps the box's aspect ratio."""
-    bounds = _landscape(bounds_of(points))
+def _view(points: Sequence[MapPoint], min_span: float) -> Bounds:
+    if not points and min_span > 0:
+        return Bounds(17.5, 73.0, 54.0, 135.5)  # China
+    bounds = bounds_of(points)
+    lat_pad = max(0.0, min_span - (bounds.north - bounds.south)) / 2
+    lon_pad = max(0.0, min_span - (bounds.east - bounds.west)) / 2
+    return Bounds(max(-90.0, bounds.south - lat_pad), max(-180.0, bounds.west - lon_pad),
+                  min(90.0, bounds.north + lat_pad), min(180.0, bounds.east + lon_pad))  # fmt: skip
+
+
+def _shape_parts(
+    shapes: Sequence[Shape], bounds: Bounds, width: float, height: float
+) -> list[str]:
+    parts: list[str] = []
+    labels: list[str] = []
+    for shape in shapes:
+        lons = [p[0] for r in shape.rings for p in r]
+        lats = [p[1] for r in shape.rings for p in r]
+        if not lons or max(lons) < bounds.west or min(lons) > bounds.east:
+            continue
+        if max(lats) < bounds.south or min(lats) > bounds.north:
+            continue
+        d = []
+        for ring in shape.rings:
+            xy = [project(lat, lon, bounds, width, height) for lon, lat in ring]
+            d.append("M" + "L".join(f"{x:.1f},{y:.1f}" for x, y in xy) + "Z")
+        parts.append(
+            f'<path class="region" fill-rule="evenodd" d="{"".join(d)}">'
+            f"<title>{escape(shape.name)}</title></path>"
+        )
+        lx, ly = project(shape.label[1], shape.label[0], bounds, width, height)
+        x0, y0 = project(max(lats), min(lons), bounds, width, height)
+        x1, y1 = project(min(lats), max(lons), bounds, width, height)
+        if 20 < lx < width - 20 and 12 < ly < height - 6 and (x1 - x0) > 40 and (y1 - y0) > 16:
+            labels.append(
+                f'<text class="region-name" x="{lx:.1f}" y="{ly:.1f}" text-anchor="middle">'
+                f"{escape(shape.name)}</text>"
+            )
+    return parts + labels
+
+
+def _clusters(
+    points: Sequence[MapPoint], bounds: Bounds, width: float, height: float, cluster_px: float
+) -> list[list[tuple[MapPoint, float, float]]]:
+    """Points within ``cluster_px`` of a cluster's first point join it (worst first)."""
+    groups: list[list[tuple[MapPoint, float, float]]] = []
+    for p in sorted(points, key=lambda q: (-q.rank, q.label)):
+        px, py = project(p.lat, p.lon, bounds, width, height)
+        if cluster_px <= 0:
+            groups.append([(p, px, py)])
+            continue
+        for group in groups:
+            _, gx, gy = group[0]
+            if math.hypot(px - gx, py - gy) <= cluster_px:
+                group.append((p, px, py))
+                break
+        else:
+            groups.append([(p, px, py)])
+    return groups
+
+
+def _free(box: tuple[float, float, float, float], taken: list[tuple[float, ...]]) -> bool:
+    x0, y0, x1, y1 = box
+    return all(x1 < a or x0 > c or y1 < b or y0 > d for a, b, c, d in taken)
+
+
+def _text_width(text: str) -> float:
+    return sum(12.0 if ord(c) > 0x2E80 else 6.6 for c in text)
+
+
+def _label(name: str, px: float, py: float, r: float, width: float, height: float,
+           taken: list[tuple[float, ...]]) -> str | None:  # fmt: skip
+    """A name beside a point where it overlaps no other name (right, left, above, below)."""
+    w, h = _text_width(name), 13.0
+    for x, y, anchor in ((px + r + 3, py + 4, "start"), (px - r - 3, py + 4, "end"),
+                         (px, py - r - 4, "middle"), (px, py + r + 13, "middle")):  # fmt: skip
+        x0 = x if anchor == "start" else x - w if anchor == "end" else x - w / 2
+        box = (x0, y - h + 3, x0 + w, y + 3)
+        if box[0] < 0 or box[2] > width or box[1] < 0 or box[3] > height:
+            continue
+        if _free(box, taken):
+            taken.append(box)
+            return (f'<text class="site-name" x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}">'
+                    f"{escape(name)}</text>")  # fmt: skip
+    return None
+
+
+def point_map(
+    points: Sequence[MapPoint],
+    *,
+    title: str,
+    width: int = 720,
+    shapes: Sequence[Shape] = (),
+    cluster_px: float = 0.0,
+    min_span: float = 0.0,
+) -> Markup:
+    """A map of ``points`` over a graticule and the ``shapes`` (province outlines); its
+    height keeps the box's aspect ratio. Named points are labelled where their names do not
+    overlap; with ``cluster_px``, points that close together are drawn as one circle with
+    their count (tooltip: each one). ``min_span`` (degrees) keeps a map of one city wide
+    enough to see where it is (and an empty map shows China)."""
+    bounds = _landscape(_view(points, min_span))
     mid_lat = math.radians((bounds.north + bounds.south) / 2)
     aspect = (bounds.north - bounds.south) / ((bounds.east - bounds.west) * math.cos(mid_lat))
     height = max(200, min(900, round(width * aspect)))
@@ -279,6 +555,7 @@ def point_map(points: Sequence[MapPoint], *, title: str, width: int = 720) -> Ma
         f"<title>{escape(title)}</title>",
         f'<rect class="sea" width="{width}" height="{height}"/>',
     ]
+    parts += _shape_parts(shapes, bounds, width, height)
     span = max(bounds.north - bounds.south, bounds.east - bounds.west)
     step = next((s for s in _GRID_STEPS_DEG if span / s <= 8), 90.0)
     lat = math.ceil(bounds.south / step) * step
@@ -297,15 +574,38 @@ def point_map(points: Sequence[MapPoint], *, title: str, width: int = 720) -> Ma
             f'<text class="tick" x="{gx + 3:.1f}" y="{height - 4}">{_fmt(lon)}°</text>'
         )
         lon += step
-    for p in sorted(points, key=lambda p: -p.radius):  # big clusters below small points
-        px, py = project(p.lat, p.lon, bounds, width, height)
-        dot = (
-            f'<circle class="pt {escape(p.css_class)}" cx="{px:.1f}" cy="{py:.1f}" '
-            f'r="{p.radius:.1f}"><title>{escape(p.label)}</title></circle>'
+    groups = _clusters(points, bounds, width, height, cluster_px)
+    taken: list[tuple[float, ...]] = []
+    for group in sorted(groups, key=lambda g: -max(p.radius for p, _, _ in g)):
+        first, gx, gy = group[0]
+        if len(group) == 1:
+            dot = (
+                f'<circle class="pt {escape(first.css_class)}" cx="{gx:.1f}" cy="{gy:.1f}" '
+                f'r="{first.radius:.1f}"><title>{escape(first.label)}</title></circle>'
+            )
+            if first.href is not None:
+                dot = f'<a href="{escape(first.href)}" aria-label="{escape(first.label)}">{dot}</a>'
+            parts.append(dot)
+            taken.append((gx - first.radius, gy - first.radius, gx + first.radius,
+                          gy + first.radius))  # fmt: skip
+            continue
+        cx = sum(x for _, x, _ in group) / len(group)
+        cy = sum(y for _, _, y in group) / len(group)
+        r = min(22.0, 10.0 + 2.0 * len(group))
+        tip = "\n".join(p.label for p, _, _ in group)
+        parts.append(
+            f'<g class="cluster-group"><circle class="pt cluster-pt {escape(first.css_class)}" '
+            f'cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}"><title>{escape(tip)}</title></circle>'
+            f'<text class="cluster-count" x="{cx:.1f}" y="{cy + 4:.1f}" text-anchor="middle">'
+            f"{len(group)}<title>{escape(tip)}</title></text></g>"
         )
-        if p.href is not None:
-            dot = f'<a href="{escape(p.href)}" aria-label="{escape(p.label)}">{dot}</a>'
-        parts.append(dot)
+        taken.append((cx - r, cy - r, cx + r, cy + r))
+    for group in groups:  # names after every dot is placed, so no name covers a dot
+        first, gx, gy = group[0]
+        if len(group) == 1 and first.name:
+            text = _label(first.name, gx, gy, first.radius, width, height, taken)
+            if text is not None:
+                parts.append(text)
     if not points:
         parts.append(
             f'<text class="empty" x="{width / 2}" y="{height / 2}" text-anchor="middle">'

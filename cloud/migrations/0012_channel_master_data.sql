@@ -22,6 +22,22 @@ ALTER TABLE products
     ADD COLUMN name_zh     text,
     ADD COLUMN updated_at  timestamptz NOT NULL DEFAULT now();
 UPDATE products SET name_en = name WHERE name_en IS NULL AND name_zh IS NULL;
+-- Writers that know only products.name (older code, SQL by hand) keep the two in step.
+CREATE FUNCTION ct_products_names() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.name_en IS NULL AND NEW.name_zh IS NULL THEN
+        NEW.name_en := NEW.name;
+    ELSIF TG_OP = 'UPDATE' AND NEW.name IS DISTINCT FROM OLD.name
+          AND NEW.name_en IS NOT DISTINCT FROM OLD.name_en
+          AND NEW.name_zh IS NOT DISTINCT FROM OLD.name_zh THEN
+        NEW.name_en := NEW.name;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER products_names BEFORE INSERT OR UPDATE ON products
+    FOR EACH ROW EXECUTE FUNCTION ct_products_names();
 
 ALTER TABLE epcis_locations ADD COLUMN updated_at timestamptz NOT NULL DEFAULT now();
 ALTER TABLE epcis_parties

@@ -116,7 +116,7 @@ def test_phone_sized_pages_fit_the_screen(browser: Any, base_url: str) -> None:
             )
             assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
         page.goto(base_url + "/console/sites/wh-sh")
-        chart = page.locator("#chart-temperature svg").bounding_box()
+        chart = page.locator("#chart-temperature-phone svg").bounding_box()
         assert chart is not None
         assert 300 < chart["width"] <= 390
     finally:

@@ -554,18 +554,19 @@ def _console_channel_writes(client: TestClient, world: World) -> None:
         token = world.tokens[viewer]
         csrf = csrf_token(token)
         site_form = {"id": foreign.site, "name": "taken", "csrf": csrf}
-        attempts: list[tuple[str, dict[str, Any]]] = [
-            ("/console/setup/distributors/d1", {"data": {"name": "taken", "csrf": csrf}}),
+        attempts: list[tuple[str, dict[str, Any]]] = [  # keys only the other tenant has
             ("/console/setup/sites/" + foreign.site, {"data": site_form}),
-            ("/console/setup/products/" + GTIN, {"data": {"name_en": "taken", "csrf": csrf}}),
             ("/console/setup/mappings/delete", {"data": {"kind": "location", "csrf": csrf,
                                                          "key": foreign.location}}),
             ("/console/setup/logins/" + f"user-{foreign.tag}/disable", {"data": {"csrf": csrf}}),
             (f"/console/setup/imports/{world.imports[Scope(other, None)]}/apply",
              {"data": {"csrf": csrf}}),
         ]  # fmt: skip
-        if viewer.distributor is not None:  # creations: refused to distributors
+        if viewer.distributor is not None:  # any write at all: refused to distributors
             attempts += [
+                ("/console/setup/distributors/d1", {"data": {"name": "taken", "csrf": csrf}}),
+                ("/console/setup/products/" + GTIN, {"data": {"name_en": "taken",
+                                                              "csrf": csrf}}),
                 ("/console/setup/distributors", {"data": {"id": "dx", "name": "x", "csrf": csrf}}),
                 ("/console/setup/sites", {"data": {"id": "sx", "name": "x", "csrf": csrf}}),
                 ("/console/setup/products", {"data": {"gtin": GTIN, "name_en": "x",

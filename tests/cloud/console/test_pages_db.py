@@ -106,11 +106,14 @@ def test_site_page_charts_band_stock_and_devices(app_client: TestClient) -> None
         page = app_client.get(f"/console/sites/wh-sh?range={span}")
         assert page.status_code == 200
     html = app_client.get("/console/sites/wh-sh").text
-    assert html.count('<svg class="chart"') == 2
-    assert html.count('<rect class="band"') == 2  # 10–18 °C and 50–75 % from the product
+    assert html.count('<svg class="chart"') == 4  # each metric for a wide screen and a phone
+    assert html.count('<rect class="band"') == 4  # 10–18 °C and 50–75 % from the product
     assert "<polyline" in html
+    assert "Time: China Standard Time (UTC+08:00)" in html
     assert "Reserve Red 750 ml" in html
-    assert re.search(r'<td class="num">120</td>', html)
+    # Custody (3 bottles received) beside the count (120), and the difference marked.
+    assert re.search(r'<td class="num">3</td>\s*<td class="num">120</td>', html)
+    assert re.search(r'<td class="num diff"><strong>\+117</strong></td>', html)
     assert "gw-sh" in html
     assert app_client.get("/console/sites/wh-rival").status_code == 404  # another brand's
 
