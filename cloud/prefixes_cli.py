@@ -40,6 +40,12 @@ def _connect(database_url: str | None) -> Any:
         raise fail(f"cannot reach the database: {exc}") from None
 
 
+def _actor() -> Any:
+    from cloud.channel.changes import Actor
+
+    return Actor(f"cli:{getpass.getuser()}", "cli")
+
+
 @prefixes_app.command("add")
 def prefixes_add(prefix: Prefix, tenant: Tenant, database_url: DatabaseUrl = None) -> None:
     """Register PREFIX for the tenant (refused if it overlaps anyone's prefix)."""
@@ -49,7 +55,7 @@ def prefixes_add(prefix: Prefix, tenant: Tenant, database_url: DatabaseUrl = Non
 
     with _connect(database_url) as conn:
         try:
-            _, created = add_prefix(conn, tenant, prefix, by=f"cli:{getpass.getuser()}")
+            _, created = add_prefix(conn, tenant, prefix, actor=_actor())
         except (IdentifierError, PrefixError) as exc:
             raise fail(str(exc)) from None
     typer.echo(f"{'registered' if created else 'already registered'} {prefix} for {tenant}")
@@ -83,7 +89,7 @@ def prefixes_remove(prefix: Prefix, tenant: Tenant, database_url: DatabaseUrl = 
 
     with _connect(database_url) as conn:
         try:
-            remove_prefix(conn, tenant, prefix)
+            remove_prefix(conn, tenant, prefix, actor=_actor())
         except PrefixError as exc:
             raise fail(str(exc)) from None
     typer.echo(f"removed {prefix} from {tenant}")

@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cloud.provenance.clone import Thresholds
+from cloud.provenance.clone import EARLY_CLIENTS, RECENT_SCANS, Thresholds
 from cloud.provenance.errors import IssuanceError, ProvenanceStoreError, VerdictInputError
 from cloud.provenance.geo import AuthorisedArea, Circle, GeoPoint
 from cloud.provenance.issue import IssuedCode
@@ -158,9 +158,11 @@ class ThresholdSettings(BaseModel):
     min_distance_km: float = Field(default=50.0, gt=0)
     home_radius_km: float = Field(default=25.0, gt=0)
     places_window_days: float = Field(default=30.0, gt=0)
-    max_places_per_window: int = Field(default=4, ge=1)
+    max_places_per_window: int = Field(default=4, ge=1, lt=RECENT_SCANS)
     count_window_hours: float = Field(default=24.0, gt=0)
-    max_scans_per_window: int = Field(default=30, ge=1)
+    max_scans_per_window: int = Field(default=30, ge=1, lt=RECENT_SCANS)
+    min_independent_clients: int = Field(default=2, ge=2, le=EARLY_CLIENTS)
+    custody_radius_km: float = Field(default=300.0, gt=0)
 
     def thresholds(self) -> Thresholds:
         return Thresholds(
@@ -171,6 +173,8 @@ class ThresholdSettings(BaseModel):
             max_places_per_window=self.max_places_per_window,
             count_window=timedelta(hours=self.count_window_hours),
             max_scans_per_window=self.max_scans_per_window,
+            min_independent_clients=self.min_independent_clients,
+            custody_radius_km=self.custody_radius_km,
         )
 
 

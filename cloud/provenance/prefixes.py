@@ -4,7 +4,9 @@ A brand registers the prefixes GS1 assigned it; from then on only it captures ev
 issues codes for and has verified codes of the keys under them. No two tenants' prefixes
 overlap (one may not be a prefix of another's): the database checks it across tenants, for
 the API (which runs as ``ct_app`` and sees only its own rows) as for the CLI. A prefix with
-codes or units under it cannot be removed.
+codes or units under it cannot be removed. Adding and removing one is logged in the
+channel change log (``channel_changes``, entity ``prefix``: who, when, through what), in
+the transaction that makes the change.
 
 Ownership of a key is a lookup of its 6..12 leading prefix digits
 (:func:`wire.epc.company_prefix_digits`, :func:`wire.gs1.prefix_candidates`): at most one
@@ -21,6 +23,7 @@ from typing import Any
 
 import psycopg
 
+from cloud.channel.changes import Actor, record_change
 from cloud.provenance.errors import (
     PrefixConflictError,
     PrefixError,
@@ -30,6 +33,7 @@ from cloud.provenance.errors import (
 from wire.gs1 import check_company_prefix, prefix_candidates
 
 __all__ = [
+    "OPERATOR",
     "CompanyPrefix",
     "add_prefix",
     "list_prefixes",
@@ -56,9 +60,26 @@ def _row(row: tuple[Any, ...]) -> CompanyPrefix:
     return CompanyPrefix(str(row[0]), str(row[1]), row[2], str(row[3]))
 
 
-def add_prefix(conn: Conn, tenant: str, prefix: str, *, by: str = "") -> tuple[CompanyPrefix, bool]:
+#: Who changes prefixes when a caller does not say (library use: tests, scripts).
+OPERATOR = Actor("operator", "operator")
+
+
+def _record(p: CompanyPrefix) -> dict[str, str]:
+    return {"prefix": p.prefix, "created_by": p.created_by}
+
+
+def add_prefix(
+    conn: Conn,
+    tenant: str,
+    prefix: str,
+    *,
+    actor: Actor = OPERATOR,
+    import_id: int | None = None,
+) -> tuple[CompanyPrefix, bool]:
     """Register ``prefix`` for ``tenant``; ``(prefix, created)``: registering one's own
-    prefix again is not an error (``created`` False).
+    prefix again is not an error (``created`` False) and changes nothing. The change is
+    logged (``channel_changes``, entity ``prefix``, by ``actor``, from ``import_id``) in the
+    same transaction.
 
     Raises :class:`wire.errors.IdentifierError` for a malformed prefix and
     :class:`PrefixConflictError` when it overlaps a prefix of this or another tenant.
@@ -76,8 +97,11 @@ def add_prefix(conn: Conn, tenant: str, prefix: str, *, by: str = "") -> tuple[C
             row = conn.execute(
                 "INSERT INTO company_prefixes (prefix, tenant_id, created_by) VALUES (%s, %s, %s)"
                 " RETURNING prefix, tenant_id, created_at, created_by",
-                (prefix, tenant, by),
+                (prefix, tenant, actor.subject),
             ).fetchone()
+            assert row is not None
+            record_change(conn, tenant, actor, entity="prefix", key=prefix, action="create",
+                          before=None, after=_record(_row(row)), import_id=import_id)  # fmt: skip
     except psycopg.errors.ForeignKeyViolation:
         raise PrefixError(f"no tenant {tenant!r}") from None
     except (psycopg.errors.ExclusionViolation, psycopg.errors.UniqueViolation) as exc:
@@ -85,7 +109,6 @@ def add_prefix(conn: Conn, tenant: str, prefix: str, *, by: str = "") -> tuple[C
         if isinstance(exc, psycopg.errors.UniqueViolation):  # the same prefix, another tenant
             detail = f"company prefix {prefix} overlaps a prefix registered by another tenant"
         raise PrefixConflictError(detail) from None
-    assert row is not None
     _logger.info("tenant %s registered company prefix %s", tenant, prefix)
     return _row(row), True
 
@@ -100,16 +123,20 @@ def list_prefixes(conn: Conn, tenant: str | None) -> list[CompanyPrefix]:
     return [_row(r) for r in rows]
 
 
-def remove_prefix(conn: Conn, tenant: str, prefix: str) -> None:
-    """Remove ``prefix`` from ``tenant``: :class:`PrefixNotFoundError` when it is not the
-    tenant's, :class:`PrefixInUseError` while codes or units are under it."""
+def remove_prefix(conn: Conn, tenant: str, prefix: str, *, actor: Actor = OPERATOR) -> None:
+    """Remove ``prefix`` from ``tenant`` (logged as ``actor``'s change):
+    :class:`PrefixNotFoundError` when it is not the tenant's, :class:`PrefixInUseError`
+    while codes or units are under it."""
     try:
         with conn.transaction():
             row = conn.execute(
                 "DELETE FROM company_prefixes WHERE prefix = %s AND tenant_id = %s"
-                " RETURNING prefix",
+                " RETURNING prefix, tenant_id, created_at, created_by",
                 (prefix, tenant),
             ).fetchone()
+            if row is not None:
+                record_change(conn, tenant, actor, entity="prefix", key=prefix,
+                              action="delete", before=_record(_row(row)), after=None)  # fmt: skip
     except psycopg.errors.DependentObjectsStillExist as exc:
         raise PrefixInUseError(exc.diag.message_primary or str(exc)) from None
     if row is None:

@@ -41,6 +41,11 @@ def test_demo_shows_every_capability_and_loses_nothing(monkeypatch: pytest.Monke
     for verdict in ("genuine", "genuine_seen_before", "suspected_clone",
                     "suspected_diversion", "counterfeit"):  # fmt: skip
         assert f"→ {verdict}" in out, verdict
+    # Identifiers are owned; one phone alone raises only an unconfirmed suspicion, and
+    # unsigned copies leave the genuine bottle alone.
+    assert "GS1 company prefix 9506000 registered to acme-wines" in out
+    assert "suspected_clone (unconfirmed)" in out
+    assert re.search(r"bottle 4 then scanned in a Shanghai shop\s+→ genuine ", out)
     assert "audit: index 1" in out
     assert "excursion alert opened" in out
     assert "webhook delivered (1 call, alert.opened)" in out

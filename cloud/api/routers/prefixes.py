@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloud.api.deps import ScopedConn, TenantPrincipal, tenant_principal
 from cloud.api.errors import BadRequest, Conflict, Forbidden, NotFound
 from cloud.auth.principal import Principal, Role
+from cloud.channel.changes import Actor
 from cloud.provenance.errors import PrefixConflictError, PrefixInUseError, PrefixNotFoundError
 from cloud.provenance.prefixes import CompanyPrefix, add_prefix, list_prefixes, remove_prefix
 from wire.errors import IdentifierError
@@ -95,7 +96,9 @@ def create_prefix(
 ) -> JSONResponse:
     _brand(principal)
     try:
-        prefix, created = add_prefix(conn, tenant, body.prefix, by=principal.subject)
+        prefix, created = add_prefix(
+            conn, tenant, body.prefix, actor=Actor(principal.subject, "api")
+        )
     except IdentifierError as exc:
         raise BadRequest(str(exc)) from None
     except PrefixConflictError as exc:
@@ -118,7 +121,7 @@ def delete_prefix(
 ) -> Response:
     _brand(principal)
     try:
-        remove_prefix(conn, tenant, prefix)
+        remove_prefix(conn, tenant, prefix, actor=Actor(principal.subject, "api"))
     except PrefixNotFoundError as exc:
         raise NotFound(str(exc)) from None
     except PrefixInUseError as exc:

@@ -265,6 +265,12 @@ def test_company_prefix_routes(client: TestClient, database_url: str) -> None:
     assert client.post(base, json={"prefix": "9521299", "extra": 1}).status_code == 422
     assert client.delete(f"{base}/9521234").status_code == 204
     assert client.delete(f"{base}/9521234").status_code == 404
+    with psycopg.connect(database_url) as conn:  # both changes logged, by whom and how
+        log = conn.execute(
+            "SELECT action, via, actor FROM channel_changes"
+            " WHERE entity = 'prefix' AND key = '9521234' ORDER BY id"
+        ).fetchall()
+    assert [(a, v) for a, v, _ in log] == [("create", "api"), ("delete", "api")]
     assert client.delete(f"{base}/12").status_code == 422
     capture = client.post("/epcis/capture", json=document(supply_chain_events()[:1]))
     assert capture.status_code == 202
@@ -293,3 +299,14 @@ def test_capture_names_the_first_epc_it_may_not_capture(client: TestClient) -> N
     assert "no company prefix registered to tenant acme" in problem["detail"]
     assert response.headers["gs1-epcis-version"] == "2.0.0"
     assert client.get("/epcis/export").json()["epcisBody"]["eventList"] == []
+
+
+def test_corroboration_and_custody_thresholds(client: TestClient) -> None:
+    path = "/audit/brands/acme/thresholds"
+    assert client.get(path).json()["min_independent_clients"] == 2
+    set_ = client.put(path, json={"min_independent_clients": 3, "custody_radius_km": 150})
+    assert set_.status_code == 200, set_.text
+    assert (set_.json()["min_independent_clients"], set_.json()["custody_radius_km"]) == (3, 150)
+    for bad in ({"min_independent_clients": 1}, {"min_independent_clients": 9},
+                {"max_scans_per_window": 64}, {"custody_radius_km": 0}):  # fmt: skip
+        assert client.put(path, json=bad).status_code == 422, bad
