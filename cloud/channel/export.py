@@ -20,6 +20,7 @@ __all__ = ["EXAMPLES", "channel_rows", "to_csv", "to_xlsx"]
 Rows = Mapping[Kind, Sequence[Mapping[str, Any]]]
 
 EXAMPLES: Final[dict[Kind, dict[str, Any]]] = {
+    Kind.PREFIX: {"prefix": "9506000"},
     Kind.DISTRIBUTOR: {"id": "east", "name": "华东酒业 East China Wines", "parent_id": "",
                        "regions": "310000;320500", "contact_name": "Li Wei",
                        "contact_phone": "+86 21 5555 0100",

@@ -49,7 +49,8 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[Any]
-_ORDER: Final = (Kind.DISTRIBUTOR, Kind.SITE, Kind.PRODUCT, Kind.LOCATION, Kind.PARTY)
+_ORDER: Final = (Kind.PREFIX, Kind.DISTRIBUTOR, Kind.SITE, Kind.PRODUCT, Kind.LOCATION,
+                 Kind.PARTY)  # fmt: skip
 MAX_REPORTED: Final = 1_000  # problems listed in a report (all are counted)
 
 
@@ -136,8 +137,8 @@ def _parse(
                 got = row.cells.get("kind")
                 report.add(RowProblem(
                     sheet.name, row.number, "kind",
-                    "one of distributor, site, product, location, party (a kind column, or a "
-                    "sheet or file named after the kind)",
+                    "one of prefix, distributor, site, product, location, party (a kind "
+                    "column, or a sheet or file named after the kind)",
                     repr(got) if got else "nothing",
                 ))  # fmt: skip
                 continue
@@ -152,8 +153,7 @@ def _parse(
             key = record_key(row.kind, record)
             if (row.kind, key) in seen:
                 where = seen[(row.kind, key)]
-                column = "gtin" if row.kind is Kind.PRODUCT else row.kind.value if \
-                    row.kind in (Kind.LOCATION, Kind.PARTY) else "id"  # fmt: skip
+                column = _key_column(row.kind)
                 report.add(RowProblem(
                     sheet.name, row.number, column,
                     f"a {row.kind.value} not already in {where[0]} row {where[1]}", repr(key),
@@ -185,13 +185,15 @@ def _ordered(parsed: list[_Parsed]) -> list[_Parsed]:
             ordered.append(p)
             placed.add(record_key(p.kind, p.record))
         pending = [p for p in pending if p not in ready]
-    for kind in _ORDER[1:]:
+    ordered = by_kind[Kind.PREFIX] + ordered
+    for kind in _ORDER[2:]:
         ordered += by_kind[kind]
     return ordered
 
 
 def _key_column(kind: Kind) -> str:
-    return {Kind.PRODUCT: "gtin", Kind.LOCATION: "location", Kind.PARTY: "party"}.get(kind, "id")
+    return {Kind.PRODUCT: "gtin", Kind.LOCATION: "location", Kind.PARTY: "party",
+            Kind.PREFIX: "prefix"}.get(kind, "id")  # fmt: skip
 
 
 def run_import(

@@ -19,7 +19,8 @@ from typing import Any, Final
 from cloud.channel.errors import FieldProblem, InvalidRecord, RegionCodeError
 from cloud.channel.geocode import Geocoder
 from cloud.channel.regions import covers
-from wire.gs1 import check_digit
+from wire.errors import IdentifierError
+from wire.gs1 import check_company_prefix, check_digit
 
 __all__ = [
     "FIELDS",
@@ -28,6 +29,7 @@ __all__ = [
     "Kind",
     "Location",
     "Party",
+    "Prefix",
     "Product",
     "Record",
     "Site",
@@ -50,6 +52,7 @@ _MAX_ADDRESS = 500
 class Kind(enum.StrEnum):
     """The kinds of channel record, in the order an import applies them."""
 
+    PREFIX = "prefix"
     DISTRIBUTOR = "distributor"
     SITE = "site"
     PRODUCT = "product"
@@ -58,7 +61,14 @@ class Kind(enum.StrEnum):
 
     @property
     def plural(self) -> str:
-        return "parties" if self is Kind.PARTY else f"{self.value}s"
+        return {Kind.PARTY: "parties", Kind.PREFIX: "prefixes"}.get(self, f"{self.value}s")
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    """A GS1 company prefix the brand owns (:mod:`cloud.provenance.prefixes` keeps them)."""
+
+    prefix: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +125,9 @@ class Party:
     distributor_id: str
 
 
-Record = Distributor | Site | Product | Location | Party
+Record = Prefix | Distributor | Site | Product | Location | Party
 _TYPES: Final[dict[Kind, type[Any]]] = {
+    Kind.PREFIX: Prefix,
     Kind.DISTRIBUTOR: Distributor,
     Kind.SITE: Site,
     Kind.PRODUCT: Product,
@@ -128,6 +139,7 @@ FIELDS: Final[dict[Kind, tuple[str, ...]]] = {
     kind: tuple(t.__dataclass_fields__) for kind, t in _TYPES.items()
 }
 _KEYS: Final = {
+    Kind.PREFIX: "prefix",
     Kind.DISTRIBUTOR: "id",
     Kind.SITE: "id",
     Kind.PRODUCT: "gtin",
@@ -409,7 +421,21 @@ def _gln13(digits: str) -> bool:
     return check_digit(digits[:12]) == int(digits[12])
 
 
+def _prefix(f: _Fields, _geocoder: Geocoder) -> Prefix | None:
+    value = f.text("prefix", required=True, limit=40)
+    if value is None:
+        return None
+    try:
+        check_company_prefix(value)
+    except IdentifierError as exc:
+        f.said("prefix", "a GS1 company prefix of 6 to 12 digits, as GS1 assigned it",
+               str(exc).split("; got ")[-1] if "; got " in str(exc) else str(exc))  # fmt: skip
+        return None
+    return Prefix(value)
+
+
 _PARSERS: Final[dict[Kind, Callable[[_Fields, Geocoder], Record | None]]] = {
+    Kind.PREFIX: _prefix,
     Kind.DISTRIBUTOR: _distributor,
     Kind.SITE: _site,
     Kind.PRODUCT: _product,

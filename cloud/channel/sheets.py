@@ -47,6 +47,8 @@ _ALIASES: Final = {
     "sgln": "location",
     "pgln": "party",
     "type": "kind",
+    "company_prefix": "prefix",
+    "gs1_company_prefix": "prefix",
 }
 _NAMES: Final = {
     **{k.value: k for k in Kind},
@@ -55,6 +57,8 @@ _NAMES: Final = {
     "epcis_locations": Kind.LOCATION,
     "epcis_parties": Kind.PARTY,
     "warehouses": Kind.SITE,
+    "company_prefixes": Kind.PREFIX,
+    "gs1_prefixes": Kind.PREFIX,
     "经销商": Kind.DISTRIBUTOR,
     "仓库": Kind.SITE,
     "站点": Kind.SITE,
@@ -62,6 +66,7 @@ _NAMES: Final = {
 }
 # A column only one kind has decides the kind of a sheet without a name that says it.
 _TELLING: Final = (
+    ("prefix", Kind.PREFIX),
     ("gtin", Kind.PRODUCT),
     ("location", Kind.LOCATION),
     ("party", Kind.PARTY),

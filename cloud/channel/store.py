@@ -37,6 +37,7 @@ from cloud.channel.records import (
     Kind,
     Location,
     Party,
+    Prefix,
     Product,
     Record,
     Site,
@@ -112,8 +113,20 @@ def record_from_row(kind: Kind, row: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _prefix_rows(conn: Conn, tenant: str) -> list[dict[str, Any]]:
+    from cloud.provenance.prefixes import list_prefixes
+
+    return [
+        {"prefix": p.prefix, "created_at": p.created_at, "updated_at": p.created_at,
+         "created_by": p.created_by}
+        for p in list_prefixes(conn, tenant)
+    ]  # fmt: skip
+
+
 def get_record(conn: Conn, tenant: str, kind: Kind, key: str) -> dict[str, Any] | None:
     """The stored record (with ``created_at``/``updated_at``), ``None`` if not in scope."""
+    if kind is Kind.PREFIX:
+        return next((r for r in _prefix_rows(conn, tenant) if r["prefix"] == key), None)
     table = _TABLES[kind]
     query = sql.SQL("SELECT * FROM ({q}) x WHERE tenant_id = %s AND {k} = %s").format(
         q=_select(table), k=sql.Identifier(table.key)
@@ -131,6 +144,8 @@ def get_record(conn: Conn, tenant: str, kind: Kind, key: str) -> dict[str, Any] 
 
 def list_records(conn: Conn, tenant: str, kind: Kind) -> list[dict[str, Any]]:
     """Every record of ``kind`` the connection may see, by key."""
+    if kind is Kind.PREFIX:
+        return _prefix_rows(conn, tenant)
     table = _TABLES[kind]
     query = sql.SQL("SELECT * FROM ({q}) x WHERE tenant_id = %s ORDER BY {k}").format(
         q=_select(table), k=sql.Identifier(table.key)
@@ -208,6 +223,7 @@ def _loops(conn: Conn, tenant: str, record: Distributor) -> bool:
 
 def _kind_of(record: Record) -> Kind:
     for kind, cls in (
+        (Kind.PREFIX, Prefix),
         (Kind.DISTRIBUTOR, Distributor),
         (Kind.SITE, Site),
         (Kind.PRODUCT, Product),
@@ -246,6 +262,8 @@ def save_record(
     to a record that does not exist, or a distributor chain that loops)."""
     kind = _kind_of(record)
     key = record_key(kind, record)
+    if isinstance(record, Prefix):
+        return _save_prefix(conn, tenant, record, actor, mode, import_id)
     table = _TABLES[kind]
     with conn.transaction():
         before = _current(conn, tenant, kind, key)
@@ -292,8 +310,31 @@ def save_record(
     return Change(kind, key, action, before, after)
 
 
+def _save_prefix(
+    conn: Conn, tenant: str, record: Prefix, actor: Actor, mode: SaveMode, import_id: int | None
+) -> Change:
+    """Register a company prefix through :mod:`cloud.provenance.prefixes`, which checks it
+    against every tenant's and logs it; registering one's own again changes nothing."""
+    from cloud.provenance.errors import PrefixError
+    from cloud.provenance.prefixes import add_prefix
+
+    try:  # the prefix store logs the change itself
+        _, created = add_prefix(conn, tenant, record.prefix, actor=actor, import_id=import_id)
+    except PrefixError as exc:
+        raise InvalidRecord(f"prefix {record.prefix!r}", [FieldProblem(
+            "prefix", "a prefix that overlaps no registered one", str(exc))]) from None
+    if created:
+        return Change(Kind.PREFIX, record.prefix, "create", None, as_dict(record))
+    if mode is SaveMode.CREATE:
+        raise RecordConflict(f"prefix {record.prefix} is registered to you already")
+    return Change(Kind.PREFIX, record.prefix, "unchanged", as_dict(record), as_dict(record))
+
+
 def delete_mapping(conn: Conn, tenant: str, kind: Kind, key: str, actor: Actor) -> Change:
-    """Remove an EPCIS location or party mapping (logged). :class:`RecordNotFound` if none."""
+    """Remove an EPCIS location or party mapping, or a company prefix (logged);
+    :class:`RecordNotFound` if there is none, :class:`RecordConflict` for a prefix in use."""
+    if kind is Kind.PREFIX:
+        return _remove_prefix(conn, tenant, key, actor)
     if kind not in _MAPPINGS:
         raise RecordConflict(
             f"{kind.plural} are not deleted (custody, stock and logins refer to them); "
@@ -315,6 +356,19 @@ def delete_mapping(conn: Conn, tenant: str, kind: Kind, key: str, actor: Actor) 
             after=None,
         )  # fmt: skip
     return Change(kind, key, "delete", before, None)
+
+
+def _remove_prefix(conn: Conn, tenant: str, prefix: str, actor: Actor) -> Change:
+    from cloud.provenance.errors import PrefixInUseError, PrefixNotFoundError
+    from cloud.provenance.prefixes import remove_prefix
+
+    try:
+        remove_prefix(conn, tenant, prefix, actor=actor)  # logged by the prefix store
+    except PrefixNotFoundError as exc:
+        raise RecordNotFound(str(exc)) from None
+    except PrefixInUseError as exc:
+        raise RecordConflict(str(exc)) from None
+    return Change(Kind.PREFIX, prefix, "delete", {"prefix": prefix}, None)
 
 
 def keys_of(changes: Sequence[Change], action: str) -> list[str]:

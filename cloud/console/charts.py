@@ -30,7 +30,11 @@ def _shapes(outlines: Sequence[Outline]) -> list[Shape]:
 
 
 def site_map(
-    sites: Sequence[SiteSummary], names: Mapping[str, str], outlines: Sequence[Outline] = ()
+    sites: Sequence[SiteSummary],
+    names: Mapping[str, str],
+    outlines: Sequence[Outline] = (),
+    *,
+    width: int = 720,
 ) -> Markup:
     """Sites by status over the province outlines, named, clustered when they crowd."""
     points = []
@@ -51,7 +55,7 @@ def site_map(
             )
         )
     return point_map(points, title="Channel map: sites by status", shapes=_shapes(outlines),
-                     cluster_px=16.0, min_span=6.0)  # fmt: skip
+                     cluster_px=16.0, min_span=6.0, width=width)  # fmt: skip
 
 
 def _line(series: Series | None, label: str) -> Line:

@@ -163,6 +163,7 @@ def channel_map(
     return _page(
         request, "map.html", session, sites=sites, counts=counts, names=names,
         unplaced=unplaced, drawing=charts.site_map(sites, names, _outlines(request)),
+        narrow=charts.site_map(sites, names, _outlines(request), width=380),
         active="map",
     )  # fmt: skip
 

@@ -129,11 +129,13 @@ def counts(conn: Conn, tenant: str) -> dict[str, int]:
         " (SELECT count(*) FROM products WHERE tenant_id = %(t)s),"
         " (SELECT count(*) FROM epcis_locations WHERE tenant_id = %(t)s),"
         " (SELECT count(*) FROM epcis_parties WHERE tenant_id = %(t)s),"
-        " (SELECT count(*) FROM channel_changes WHERE tenant_id = %(t)s)",
+        " (SELECT count(*) FROM channel_changes WHERE tenant_id = %(t)s),"
+        " (SELECT count(*) FROM company_prefixes WHERE tenant_id = %(t)s)",
         {"t": tenant},
     ).fetchone()
     assert row is not None
-    keys = ("distributors", "sites", "unplaced", "products", "locations", "parties", "changes")
+    keys = ("distributors", "sites", "unplaced", "products", "locations", "parties", "changes",
+            "prefixes")  # fmt: skip
     return dict(zip(keys, (int(v) for v in row), strict=True))
 
 

@@ -7,6 +7,7 @@
 | ``GET/POST /console/setup/{distributors,sites,products}`` | list, and add one |
 | ``GET/POST /console/setup/{distributors,sites,products}/{key}`` | edit one |
 | ``GET/POST /console/setup/mappings``, ``POST .../mappings/delete`` | EPCIS locations, parties |
+| ``GET/POST /console/setup/prefixes``, ``POST .../prefixes/{prefix}/remove`` | GS1 prefixes |
 | ``GET/POST /console/setup/logins``, ``POST .../logins/{username}/disable`` | logins |
 | ``GET/POST /console/setup/import``, ``POST .../imports/{id}/apply`` | CSV/XLSX import |
 | ``GET /console/setup/changes`` | the change log |
@@ -321,6 +322,74 @@ def remove_mapping(
     except RecordNotFound:
         return render(request, "not_found.html", session, status=404, what=f"{kind} {key}")
     return _redirect("/console/setup/mappings", f"{parsed.value} {key} removed")
+
+
+# ----------------------------------------------------------------------------- prefixes
+
+
+def _prefix_page(
+    request: Request, session: ConsoleSession, conn: Any, form: setup.FormState,
+    status: int = 200, saved: str | None = None,
+) -> Response:  # fmt: skip
+    from cloud.channel.store import list_records
+
+    return render(request, "setup_prefixes.html", session, status=status, active="setup",
+                  rows=list_records(conn, session.tenant, Kind.PREFIX), form=form,
+                  saved=saved)  # fmt: skip
+
+
+@router.get("/setup/prefixes")
+def prefixes(
+    request: Request, session: Session, conn: ConsoleConn,
+    saved: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:  # fmt: skip
+    if (refused := _brand(request, session)) is not None:
+        return refused
+    return _prefix_page(request, session, conn, setup.FormState(), saved=saved)
+
+
+@router.post("/setup/prefixes")
+def add_company_prefix(
+    request: Request,
+    session: Session,
+    conn: ConsoleConn,
+    geocoder: Geo,
+    prefix: Annotated[str, Form(max_length=40)],
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:
+    _csrf(session, csrf)
+    if (refused := _brand(request, session)) is not None:
+        return refused
+    form = setup.FormState({"prefix": prefix})
+    try:
+        record = parse_record(Kind.PREFIX, {"prefix": prefix}, geocoder)
+        change = save_record(conn, session.tenant, record, _actor(session))
+    except InvalidRecord as exc:
+        form.add(exc.problems)
+    else:
+        note = f"prefix {change.key} registered" if change.action == "create" else (
+            f"prefix {change.key} was registered to you already")  # fmt: skip
+        return _redirect("/console/setup/prefixes", note)
+    return _prefix_page(request, session, conn, form, status=422)
+
+
+@router.post("/setup/prefixes/{prefix}/remove")
+def remove_company_prefix(
+    request: Request, session: Session, conn: ConsoleConn, prefix: str,
+    csrf: Annotated[str | None, Form()] = None,
+) -> Response:  # fmt: skip
+    _csrf(session, csrf)
+    if (refused := _brand(request, session)) is not None:
+        return refused
+    form = setup.FormState()
+    try:
+        delete_mapping(conn, session.tenant, Kind.PREFIX, prefix, _actor(session))
+    except RecordNotFound:
+        return render(request, "not_found.html", session, status=404, what=f"prefix {prefix}")
+    except RecordConflict as exc:
+        form.general.append(str(exc))
+        return _prefix_page(request, session, conn, form, status=409)
+    return _redirect("/console/setup/prefixes", f"prefix {prefix} removed")
 
 
 # ----------------------------------------------------------------------------- logins

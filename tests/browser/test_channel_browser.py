@@ -139,10 +139,22 @@ def test_setup_pages(page: Any, base_url: str, world: ChannelWorld, device: str,
     assert page.locator("#report h2").inner_text() == "Imported"
     shoot(page, shots, device, "import-applied")
 
+    page.goto(base_url + "/console/setup/prefixes")
+    page.get_by_label("Company prefix").fill("95060001")  # inside the brand's own 9506000
+    page.get_by_role("button", name="Register").click()
+    assert "overlaps your prefix 9506000" in page.locator(".problem").inner_text()
+    page.get_by_label("Company prefix").fill("6901234")
+    page.get_by_role("button", name="Register").click()
+    assert "prefix 6901234 registered" in page.locator(".saved").inner_text()
+    assert page.locator('tr[data-prefix="9506000"]').count() == 1
+    shoot(page, shots, device, "prefixes")
+    no_sideways_scroll(page)
+
     page.goto(base_url + "/console/setup/changes")
     log = " ".join(page.locator("table.changes").inner_text().split())
     assert "create site wh-chengdu" in log
     assert "create distributor dist-west" in log
+    assert "create prefix 6901234" in log
     shoot(page, shots, device, "changes")
     no_sideways_scroll(page)
 
@@ -151,14 +163,12 @@ def test_map_and_stock_view(page: Any, base_url: str, world: ChannelWorld, devic
                             shots: Path) -> None:  # fmt: skip
     log_in(page, base_url, world.manager, "/console/map")
     assert page.locator("#unplaced", has_text="Nanjing transit depot").count() == 1
-    if device == "laptop":
-        drawing = page.locator("svg.map")
-        assert drawing.locator("path.region").count() >= 10  # provinces around the sites
-        names = drawing.locator("text.site-name").all_text_contents()
-        assert "Beijing DC (Daxing)" in names
-        assert drawing.locator(".cluster-count").count() >= 1  # Shanghai's sites crowd
-    else:
-        assert not page.locator("svg.map").is_visible()  # the table stands in for it
+    drawing = page.locator("#map-wide svg" if device == "laptop" else "#map-phone svg")
+    assert drawing.is_visible()  # a drawing sized for the screen (legible text on a phone)
+    assert drawing.locator("path.region").count() >= 10  # provinces around the sites
+    names = drawing.locator("text.site-name").all_text_contents()
+    assert "Beijing DC (Daxing)" in names
+    assert drawing.locator(".cluster-count").count() >= 1  # Shanghai's sites crowd
     assert page.locator('tr[data-site="wh-guangzhou"] td').nth(2).inner_text() == (
         "华南酒业 South China Wines")  # fmt: skip
     shoot(page, shots, device, "map")

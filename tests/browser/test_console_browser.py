@@ -107,7 +107,8 @@ def test_phone_sized_pages_fit_the_screen(browser: Any, base_url: str) -> None:
         page = context.new_page()
         log_in(page, base_url, "ana@acme")
         assert page.locator("table.sites").is_visible()
-        assert not page.locator("svg.map").is_visible()  # the table stands in for the map
+        assert page.locator("#map-phone svg.map").is_visible()  # drawn for the phone's width
+        assert not page.locator("#map-wide svg.map").is_visible()
         for path in ("/console/map", "/console/sites/wh-sh", "/console/alerts",
                      "/console/scans", "/console/units?q=L2026-11"):  # fmt: skip
             page.goto(base_url + path)

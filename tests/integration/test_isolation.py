@@ -426,7 +426,7 @@ _CHANNEL_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/v1/tenants/{tenant}/users/{username}/disable"),
 )
 _CHANNEL_TABLES = ("distributors", "sites", "products", "epcis_locations", "epcis_parties",
-                   "channel_changes", "channel_imports", "users")  # fmt: skip
+                   "channel_changes", "channel_imports", "users", "company_prefixes")  # fmt: skip
 
 
 def _channel_state(world: World) -> dict[str, list[Any]]:
@@ -538,6 +538,8 @@ _CONSOLE_CHANNEL_ROUTES: tuple[tuple[str, str], ...] = (
     ("POST", "/console/setup/logins/{username}/disable"),
     ("POST", "/console/setup/import"),
     ("POST", "/console/setup/imports/{import_id}/apply"),
+    ("POST", "/console/setup/prefixes"),
+    ("POST", "/console/setup/prefixes/{prefix}/remove"),
 )
 
 
@@ -561,6 +563,7 @@ def _console_channel_writes(client: TestClient, world: World) -> None:
             ("/console/setup/logins/" + f"user-{foreign.tag}/disable", {"data": {"csrf": csrf}}),
             (f"/console/setup/imports/{world.imports[Scope(other, None)]}/apply",
              {"data": {"csrf": csrf}}),
+            (f"/console/setup/prefixes/{TENANTS[other]}/remove", {"data": {"csrf": csrf}}),
         ]  # fmt: skip
         if viewer.distributor is not None:  # any write at all: refused to distributors
             attempts += [
@@ -574,6 +577,7 @@ def _console_channel_writes(client: TestClient, world: World) -> None:
                 ("/console/setup/mappings", {"data": {"kind": "party", "key":
                  "urn:epc:id:pgln:9506000.00009", "target": viewer.distributor, "csrf": csrf}}),
                 ("/console/setup/logins", {"data": {"username": "intruder", "csrf": csrf}}),
+                ("/console/setup/prefixes", {"data": {"prefix": "9506009", "csrf": csrf}}),
                 ("/console/setup/import", {"data": {"csrf": csrf}, "files": {
                     "file": ("x.csv", b"kind,id,name\ndistributor,dx,x\n", "text/csv")}}),
             ]  # fmt: skip

@@ -70,7 +70,8 @@ def test_tenant_channel_import_export_round_trip(
     assert "wrote 24 records of acme" in run("channel", "export", "--tenant", "acme", "--out",
                                              str(workbook))  # fmt: skip
     book = load_workbook(workbook, read_only=True)
-    assert book.sheetnames == ["distributors", "sites", "products", "locations", "parties"]
+    assert book.sheetnames == ["prefixes", "distributors", "sites", "products", "locations",
+                               "parties"]  # fmt: skip
     out = run("channel", "import", str(workbook), "--tenant", "acme")
     assert "applied: 24 rows, 0 problems; created none; updated none" in out
     exported = tmp_path / "export.csv"

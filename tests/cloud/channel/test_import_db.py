@@ -45,7 +45,7 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 
 def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
-    return {k.plural: len(list_records(conn, "acme", k)) for k in Kind}
+    return {k.plural: len(list_records(conn, "acme", k)) for k in Kind if k is not Kind.PREFIX}
 
 
 def test_problems_are_reported_row_by_row_and_nothing_is_written(
@@ -69,11 +69,11 @@ def test_problems_are_reported_row_by_row_and_nothing_is_written(
         (8, "column 18", "one of the party fields party, distributor_id", "an unknown field"),
         (8, "distributor_id", "a value", "nothing"),
         (9, "id", "a site not already in channel.csv row 5", "'factory'"),
-        (10, "kind", "one of distributor, site, product, location, party (a kind column, or a "
-         "sheet or file named after the kind)", "'warehouse?'"),
+        (10, "kind", "one of prefix, distributor, site, product, location, party (a kind "
+         "column, or a sheet or file named after the kind)", "'warehouse?'"),
     ]  # fmt: skip
     assert report.problem_count == len(found)
-    assert counts(conn) == dict.fromkeys((k.plural for k in Kind), 0)
+    assert set(counts(conn).values()) == {0}
     assert list_changes(conn, "acme") == []
 
 
@@ -135,3 +135,27 @@ def test_an_xlsx_workbook_with_parents_after_children(conn: psycopg.Connection[A
     assert report.created == {"distributors": 3}
     chain = {d["id"]: d["parent_id"] for d in list_records(conn, "acme", Kind.DISTRIBUTOR)}
     assert chain == {"big": None, "mid": "big", "small": "mid"}
+
+
+def test_company_prefixes_are_imported_and_checked_across_tenants(
+    conn: psycopg.Connection[Any],
+) -> None:
+    conn.execute("INSERT INTO tenants (id, name) VALUES ('zeta', 'Zeta')")
+    geocoder = default_geocoder()
+    mine = "company_prefix\n9506000\n6901234\n"
+    report = import_file(conn, "acme", "prefixes.csv", "text/csv", mine.encode(), ANA, geocoder,
+                         dry_run=False)  # fmt: skip
+    assert (report.applied, report.created) == (True, {"prefixes": 2})
+    again = import_file(conn, "acme", "prefixes.csv", "text/csv", mine.encode(), ANA, geocoder,
+                        dry_run=False)  # fmt: skip
+    assert again.unchanged == {"prefixes": 2}
+    theirs = "prefix\n95060001\n12\n"  # overlaps acme's 9506000; too short
+    refused = import_file(conn, "zeta", "prefixes.csv", "text/csv", theirs.encode(), ANA,
+                          geocoder, dry_run=False)  # fmt: skip
+    assert not refused.applied
+    assert [(p.row, p.column) for p in refused.problems] == [(2, "prefix"), (3, "prefix")]
+    assert "overlaps a prefix registered by another tenant" in refused.problems[0].got
+    assert "6 to 12 digits" in refused.problems[1].expected
+    assert conn.execute("SELECT count(*) FROM company_prefixes WHERE tenant_id = 'zeta'"
+                        ).fetchone() == (0,)  # fmt: skip
+    assert [e.key for e in list_changes(conn, "acme", entity="prefix")] == ["6901234", "9506000"]

@@ -87,7 +87,7 @@ def test_brand_sees_its_sites_coloured_by_status(app_client: TestClient) -> None
     assert rows == {"factory": "unmonitored", "wh-sh": "ok", "wh-gz": "offline"}
     assert "wh-rival" not in page
     assert '<svg class="map"' in page
-    assert page.count('<circle class="pt st-') == 3
+    assert page.count('<circle class="pt st-') == 6  # on the wide map and the phone's
     assert 'name="viewport"' in page
 
 
