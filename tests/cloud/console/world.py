@@ -13,14 +13,16 @@ from typing import Any
 import psycopg
 
 from cloud.auth.users import create_user
+from cloud.channel.changes import Actor
+from cloud.channel.people import create_tenant
+from cloud.channel.records import Distributor, Location, Party, Prefix, Product, Site
+from cloud.channel.store import save_record
 from cloud.migrate import migrate
-from cloud.provenance.brands import map_location, map_party, record_issued_codes, register_brand_key
+from cloud.provenance.brands import record_issued_codes, register_brand_key
 from cloud.provenance.capture import Capturer, capture_events
 from cloud.provenance.events import normalise_document
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key, load_private_key
-from cloud.provenance.prefixes import add_prefix
-from cloud.storage.products import Distributor, Product, save_distributor, save_product
 from wire.gs1 import Gtin
 
 __all__ = ["PASSWORD", "World", "build_world"]
@@ -99,24 +101,28 @@ def build_world(database_url: str, key_dir: Path) -> World:
     codes = list(issue_codes(IssueRequest("trace.acme.example", Gtin(GTIN), LOT, 3),
                              load_private_key(key_path)))  # fmt: skip
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme Wines'),"
-                     " ('rival', 'Rival Spirits')")  # fmt: skip
-        save_product(conn, Product("acme", GTIN, "Reserve Red 750 ml", 10.0, 18.0, 50.0, 75.0))
-        save_distributor(conn, Distributor("acme", "dist-east", "East Wines", ("CN-SH",)))
-        save_distributor(conn, Distributor("acme", "dist-south", "South Wines", ("CN-GD",)))
-        save_distributor(conn, Distributor("rival", "dist-r", "Rival East", ("CN-SH",)))
-        sites = [
-            ("acme", "factory", "Bottling plant", "CN-JS", 32.06, 118.78, None),
-            ("acme", "wh-sh", "Shanghai warehouse", "CN-SH", *SHANGHAI, "dist-east"),
-            ("acme", "wh-gz", "Guangzhou warehouse", "CN-GD", *GUANGZHOU, "dist-south"),
-            ("rival", "wh-rival", "Rival depot", "CN-SH", 31.1, 121.3, "dist-r"),
-        ]
-        for tenant, site, name, region, lat, lon, dist in sites:
-            conn.execute(
-                "INSERT INTO sites (tenant_id, id, name, region, latitude, longitude,"
-                " distributor_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (tenant, site, name, region, lat, lon, dist),
-            )
+        # The channel as a brand sets it up: through the channel store (docs/channel-setup.md).
+        operator = Actor("test:operator", "operator")
+        create_tenant(conn, "acme", "Acme Wines", "ana@acme", PASSWORD, operator)
+        create_tenant(conn, "rival", "Rival Spirits", "rob@rival", PASSWORD, operator)
+        records: list[tuple[str, Any]] = [
+            ("acme", Product(GTIN, "Reserve Red 750 ml", "珍藏干红", 10.0, 18.0, 50.0, 75.0)),
+            ("acme", Distributor("dist-east", "East Wines", regions=("310000",))),
+            ("acme", Distributor("dist-south", "South Wines", regions=("440000",))),
+            ("rival", Distributor("dist-r", "Rival East", regions=("310000",))),
+            ("acme", Site("factory", "Bottling plant", None, 32.06, 118.78, "320100")),
+            ("acme", Site("wh-sh", "Shanghai warehouse", None, *SHANGHAI, "310000",
+                          "dist-east")),
+            ("acme", Site("wh-gz", "Guangzhou warehouse", None, *GUANGZHOU, "440100",
+                          "dist-south")),
+            ("rival", Site("wh-rival", "Rival depot", None, 31.1, 121.3, "310000", "dist-r")),
+            ("acme", Location(FACTORY, "factory")),
+            ("acme", Location(WH_SH, "wh-sh")),
+            ("acme", Party(DIST_EAST, "dist-east")),
+            ("acme", Prefix("9506000")),
+        ]  # fmt: skip
+        for tenant, record in records:
+            save_record(conn, tenant, record, operator)
         conn.execute(
             "INSERT INTO devices (id, tenant_id, site_id, status, last_seen_at) VALUES"
             " ('gw-sh', 'acme', 'wh-sh', 'online', now()),"
@@ -137,10 +143,6 @@ def build_world(database_url: str, key_dir: Path) -> World:
             " (%(t)s, %(t)s, 'rival', 'wh-rival', 'gw-rv', 9999, %(g)s, 7, 'R-1', 'rfid')",
             {"t": now - timedelta(minutes=3), "g": GTIN},
         )
-        map_location(conn, FACTORY, "acme", "factory")
-        map_location(conn, WH_SH, "acme", "wh-sh")
-        map_party(conn, DIST_EAST, "acme", "dist-east")
-        add_prefix(conn, "acme", "9506000")
         register_brand_key(conn, "acme", entry)
         record_issued_codes(conn, "acme", "batch-1", codes, LOT)
         epcs = [f"https://id.gs1.org/01/{GTIN}/21/{c.serial}" for c in codes]
@@ -160,13 +162,10 @@ def build_world(database_url: str, key_dir: Path) -> World:
                 [(t, GTIN, LOT, serial, lat, lon, region, verdict)
                  for t, serial, verdict, lat, lon, region in scans],
             )  # fmt: skip
-        create_user(conn, tenant_id="acme", username="ana@acme", password=PASSWORD, role="brand")
         create_user(conn, tenant_id="acme", username="dan@east", password=PASSWORD,
                     role="distributor", distributor_id="dist-east")  # fmt: skip
         create_user(conn, tenant_id="acme", username="sam@south", password=PASSWORD,
                     role="distributor", distributor_id="dist-south")  # fmt: skip
-        create_user(conn, tenant_id="rival", username="rob@rival", password=PASSWORD,
-                    role="brand")  # fmt: skip
     return World(database_url, now, codes)
 
 
@@ -176,11 +175,11 @@ COLD_GTIN = "09506000134369"
 def add_cold_room(database_url: str) -> None:
     """A refrigerated room of dist-east (2–8 °C goods stocked there), monitored by gw-cold."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        save_product(conn, Product("acme", COLD_GTIN, "Chilled rosé 6-pack", 2.0, 8.0))
-        conn.execute(
-            "INSERT INTO sites (tenant_id, id, name, region, latitude, longitude, distributor_id)"
-            " VALUES ('acme', 'cold-sh', 'Shanghai cold room', 'CN-SH', 31.3, 121.6, 'dist-east')"
-        )
+        operator = Actor("test:operator", "operator")
+        save_record(conn, "acme", Product(COLD_GTIN, "Chilled rosé 6-pack", None, 2.0, 8.0),
+                    operator)  # fmt: skip
+        save_record(conn, "acme", Site("cold-sh", "Shanghai cold room", None, 31.3, 121.6,
+                                       "310000", "dist-east"), operator)  # fmt: skip
         conn.execute(
             "INSERT INTO devices (id, tenant_id, site_id, status, last_seen_at)"
             " VALUES ('gw-cold', 'acme', 'cold-sh', 'online', now())"
