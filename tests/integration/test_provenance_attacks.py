@@ -31,16 +31,19 @@ from cloud.alerts import AlertKind, default_rules, evaluate
 from cloud.api import create_app
 from cloud.api.routers.resolver import scan_clock
 from cloud.auth.apikeys import create_api_key
+from cloud.channel.bulk import ensure_tenants
+from cloud.channel.changes import Actor
+from cloud.channel.records import Distributor, Location, Party, Product, Site
+from cloud.channel.store import save_record
 from cloud.ingest.store import write_batch
 from cloud.jobs.provenance import drain_inbox
 from cloud.migrate import migrate
-from cloud.provenance.brands import map_location, map_party, record_issued_codes, register_brand_key
+from cloud.provenance.brands import record_issued_codes, register_brand_key
 from cloud.provenance.codes import sign_link
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key, load_private_key
 from cloud.registry import register_device
 from cloud.settings import CloudSettings, parse_networks
-from cloud.storage.products import Distributor, Product, save_distributor, save_product
 from tests.cloud._messages import Device
 from tests.cloud.alerts._world import SETTINGS as ALERT_SETTINGS
 from wire import CustodyEventBatch, Kind
@@ -174,26 +177,27 @@ def _channel(world: World) -> list[dict[str, Any]]:
 
 
 def _setup(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    """The two brands' channels, set up through the channel store (docs/channel-setup.md)."""
+    operator = Actor("test:operator", "operator")
     for tenant, name in (("acme", "Acme Wines"), ("rival", "Rival Spirits")):
-        conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s)", (tenant, name))
-    save_product(conn, Product("acme", GTIN, "Reserve Red 750 ml", 10.0, 18.0))
-    save_product(conn, Product("rival", RIVAL_GTIN, "Rival Baijiu 500 ml"))
-    save_distributor(conn, Distributor("acme", "dist-gd", "South China Wines", ("CN-GD",)))
-    save_distributor(conn, Distributor("acme", "dist-zj", "Zhejiang Wines", ("CN-ZJ",)))
-    sites = [
-        ("acme", "factory", "Bottling plant", "CN-SH", *SHANGHAI, None, FACTORY),
-        ("acme", "dc-gz", "Guangzhou DC", "CN-GD-GZ", 23.13, 113.26, "dist-gd", DC_GZ),
-        ("acme", "shop-hz", "Hangzhou shop", "CN-ZJ-HZ", 30.27, 120.15, "dist-zj", SHOP_HZ),
-        ("rival", "rival-dc", "Rival DC", "CN-SC", 30.66, 104.07, None, RIVAL_SITE),
+        ensure_tenants(conn, [(tenant, name)], operator)
+    records: list[tuple[str, Any]] = [
+        ("acme", Product(GTIN, "Reserve Red 750 ml", None, 10.0, 18.0)),
+        ("rival", Product(RIVAL_GTIN, "Rival Baijiu 500 ml")),
+        ("acme", Distributor("dist-gd", "South China Wines", regions=("440000",))),
+        ("acme", Distributor("dist-zj", "Zhejiang Wines", regions=("330000",))),
+        ("acme", Site("factory", "Bottling plant", None, *SHANGHAI, "310000")),
+        ("acme", Site("dc-gz", "Guangzhou DC", None, 23.13, 113.26, "440100", "dist-gd")),
+        ("acme", Site("shop-hz", "Hangzhou shop", None, 30.27, 120.15, "330100", "dist-zj")),
+        ("rival", Site("rival-dc", "Rival DC", None, 30.66, 104.07, "510100")),
+        ("acme", Location(FACTORY, "factory")),
+        ("acme", Location(DC_GZ, "dc-gz")),
+        ("acme", Location(SHOP_HZ, "shop-hz")),
+        ("rival", Location(RIVAL_SITE, "rival-dc")),
+        ("acme", Party(DIST_GD, "dist-gd")),
     ]
-    for tenant, site, name, region, lat, lon, distributor, location in sites:
-        conn.execute(
-            "INSERT INTO sites (tenant_id, id, name, region, latitude, longitude, distributor_id)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (tenant, site, name, region, lat, lon, distributor),
-        )
-        map_location(conn, location, tenant, site)
-    map_party(conn, DIST_GD, "acme", "dist-gd")
+    for tenant, record in records:
+        save_record(conn, tenant, record, operator)
     return {
         "acme": create_api_key(conn, tenant_id="acme", role="brand", label="erp"),
         "rival": create_api_key(conn, tenant_id="rival", role="brand", label="erp"),

@@ -22,14 +22,17 @@ from fastapi.testclient import TestClient
 from cloud.api import create_app
 from cloud.api.routers.resolver import scan_clock
 from cloud.auth.apikeys import create_api_key
+from cloud.channel.bulk import ensure_tenants
+from cloud.channel.changes import Actor
+from cloud.channel.records import Distributor, Location, Party, Product, Site
+from cloud.channel.store import save_record
 from cloud.migrate import migrate
-from cloud.provenance.brands import map_location, map_party, record_issued_codes, register_brand_key
+from cloud.provenance.brands import record_issued_codes, register_brand_key
 from cloud.provenance.codes import sign_link
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key
 from cloud.provenance.prefixes import add_prefix
 from cloud.settings import CloudSettings, parse_networks
-from cloud.storage.products import Distributor, Product, save_distributor, save_product
 from wire.digital_link import DigitalLink
 from wire.gs1 import Gtin
 
@@ -207,23 +210,24 @@ def _channel(epcs: list[str]) -> list[dict[str, Any]]:
 
 
 def _setup_channel(conn: psycopg.Connection[Any], codes: list[IssuedCode]) -> None:
-    conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme Wines')")
-    save_product(conn, Product("acme", GTIN, "Reserve Red 750 ml", 10.0, 18.0))
-    save_distributor(conn, Distributor("acme", "dist-gd", "South China Wines", ("CN-GD",)))
-    sites = [
-        ("factory", "Bottling plant", "CN-SH", 31.0, 121.3, None, FACTORY),
-        ("dc-gz", "Guangzhou DC", "CN-GD-GZ", 23.13, 113.26, "dist-gd", DC_GZ),
-        ("shop-sz", "Shenzhen shop", "CN-GD-SZ", *SHENZHEN, "dist-gd", SHOP_SZ),
-        ("shop-hz", "Hangzhou shop", "CN-ZJ-HZ", 30.27, 120.15, None, SHOP_HZ),
+    # The channel as a brand sets it up: through the channel store (docs/channel-setup.md).
+    operator = Actor("test:operator", "operator")
+    ensure_tenants(conn, [("acme", "Acme Wines")], operator)
+    records: list[Any] = [
+        Product(GTIN, "Reserve Red 750 ml", None, 10.0, 18.0),
+        Distributor("dist-gd", "South China Wines", regions=("440000",)),
+        Site("factory", "Bottling plant", None, 31.0, 121.3, "310000"),
+        Site("dc-gz", "Guangzhou DC", None, 23.13, 113.26, "440100", "dist-gd"),
+        Site("shop-sz", "Shenzhen shop", None, *SHENZHEN, "440300", "dist-gd"),
+        Site("shop-hz", "Hangzhou shop", None, 30.27, 120.15, "330100"),
+        Location(FACTORY, "factory"),
+        Location(DC_GZ, "dc-gz"),
+        Location(SHOP_SZ, "shop-sz"),
+        Location(SHOP_HZ, "shop-hz"),
+        Party(DIST_GD, "dist-gd"),
     ]
-    for site, name, region, lat, lon, distributor, location in sites:
-        conn.execute(
-            "INSERT INTO sites (tenant_id, id, name, region, latitude, longitude, distributor_id)"
-            " VALUES ('acme', %s, %s, %s, %s, %s, %s)",
-            (site, name, region, lat, lon, distributor),
-        )
-        map_location(conn, location, "acme", site)
-    map_party(conn, DIST_GD, "acme", "dist-gd")
+    for record in records:
+        save_record(conn, "acme", record, operator)
     # The Guangzhou DC ran 14 °C for a month, with one warm afternoon at 24 °C.
     start = NOW - timedelta(days=30)
     rows = [
@@ -347,7 +351,7 @@ def test_sold_outside_the_distributors_region_is_diversion(world: World) -> None
     finding = answer["findings"][0]
     assert finding["evidence"]["basis"] == "sale"
     assert finding["evidence"]["distributor"] == "dist-gd"
-    assert finding["evidence"]["region"] == "330000"  # the shop's CN-ZJ-HZ, as GB/T 2260
+    assert finding["evidence"]["region"] == "330100"  # the shop's city, Hangzhou (GB/T 2260)
 
 
 def test_first_seen_outside_the_region_is_diversion(world: World) -> None:
