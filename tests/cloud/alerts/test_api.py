@@ -13,6 +13,10 @@ from fastapi.testclient import TestClient
 from cloud.alerts import AlertKind, Condition, Severity, sync
 from cloud.api import create_app
 from cloud.auth.apikeys import create_api_key
+from cloud.channel.bulk import ensure_tenants
+from cloud.channel.changes import Actor
+from cloud.channel.records import Distributor, Site
+from cloud.channel.store import save_record
 from cloud.migrate import migrate
 from cloud.settings import CloudSettings
 
@@ -25,15 +29,15 @@ NOW = datetime.now(UTC)
 def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
     migrate(database_url)
     with psycopg.connect(database_url, autocommit=True) as c:
-        c.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme'), ('zeta', 'Zeta')")
-        c.execute(
-            "INSERT INTO distributors (tenant_id, id, name) VALUES ('acme', 'd1', 'D1'),"
-            " ('acme', 'd2', 'D2')"
-        )
-        c.execute(
-            "INSERT INTO sites (tenant_id, id, name, distributor_id) VALUES"
-            " ('acme', 'wh-1', 'WH1', 'd1'), ('acme', 'wh-2', 'WH2', 'd2')"
-        )
+        actor = Actor("test:operator", "operator")  # the channel, through its store
+        ensure_tenants(c, [("acme", "Acme"), ("zeta", "Zeta")], actor)
+        for tenant, record in (
+            ("acme", Distributor("d1", "D1")),
+            ("acme", Distributor("d2", "D2")),
+            ("acme", Site("wh-1", "WH1", distributor_id="d1")),
+            ("acme", Site("wh-2", "WH2", distributor_id="d2")),
+        ):
+            save_record(c, tenant, record, actor)
         conditions = [
             Condition(AlertKind.DEVICE_OFFLINE, "acme", f"gw-{n}", Severity.WARNING, NOW,
                       site_id=f"wh-{n}")

@@ -30,6 +30,10 @@ from cloud.alerts import (
 )
 from cloud.alerts import default_rules as rules_for
 from cloud.alerts.ledger_audit import record_audit
+from cloud.channel.bulk import ensure_tenants
+from cloud.channel.changes import Actor
+from cloud.channel.records import Distributor, Site
+from cloud.channel.store import save_record
 from cloud.migrate import migrate
 from ledger.audit import AuditReport, Finding
 from tests.cloud._messages import GTIN, Device, state
@@ -46,16 +50,16 @@ KIND = AlertKind.DEVICE_OFFLINE
 def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
     migrate(database_url)
     with psycopg.connect(database_url, autocommit=True) as c:
-        c.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme'), ('other', 'Other')")
-        c.execute(
-            "INSERT INTO distributors (tenant_id, id, name) VALUES ('acme', 'd1', 'D1'),"
-            " ('acme', 'd2', 'D2')"
-        )
-        c.execute(
-            "INSERT INTO sites (tenant_id, id, name, distributor_id) VALUES"
-            " ('acme', 'wh-1', 'WH1', 'd1'), ('acme', 'wh-2', 'WH2', 'd2'),"
-            " ('other', 'wh-9', 'WH9', NULL)"
-        )
+        actor = Actor("test:operator", "operator")  # the channel, through its store
+        ensure_tenants(c, [("acme", "Acme"), ("other", "Other")], actor)
+        for tenant, record in (
+            ("acme", Distributor("d1", "D1")),
+            ("acme", Distributor("d2", "D2")),
+            ("acme", Site("wh-1", "WH1", distributor_id="d1")),
+            ("acme", Site("wh-2", "WH2", distributor_id="d2")),
+            ("other", Site("wh-9", "WH9")),
+        ):
+            save_record(c, tenant, record, actor)
         yield c
 
 
