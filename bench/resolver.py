@@ -40,10 +40,12 @@ import psycopg  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from channeltrace.services import free_port, start_postgres  # noqa: E402
+from cloud.channel.bulk import ensure_tenants  # noqa: E402
+from cloud.channel.changes import Actor  # noqa: E402
+from cloud.channel.records import Distributor, Location, Party, Product, Site  # noqa: E402
+from cloud.channel.store import save_record  # noqa: E402
 from cloud.migrate import migrate  # noqa: E402
 from cloud.provenance.brands import (  # noqa: E402
-    map_location,
-    map_party,
     record_issued_codes,
     register_brand_key,
 )
@@ -76,22 +78,16 @@ def _setup(url: str, keys: Path, count: int, host: str) -> tuple[list[IssuedCode
     key = load_private_key(key_path)
     now = datetime.now(UTC)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')")
-        conn.execute(
-            "INSERT INTO products (tenant_id, gtin, name, temp_min_c, temp_max_c)"
-            " VALUES ('acme', %s, 'Reserve Red', 10, 18)",
-            (GTIN,),
-        )
-        conn.execute(
-            "INSERT INTO distributors (tenant_id, id, name, regions)"
-            " VALUES ('acme', 'dist-gd', 'South', '{CN-GD}')"
-        )
-        conn.execute(
-            "INSERT INTO sites (tenant_id, id, name, region, distributor_id)"
-            " VALUES ('acme', 'dc', 'DC', 'CN-GD-GZ', 'dist-gd')"
-        )
-        map_location(conn, DC, "acme", "dc")
-        map_party(conn, PARTY, "acme", "dist-gd")
+        operator = Actor("bench:operator", "operator")  # the channel, through its store
+        ensure_tenants(conn, [("acme", "Acme")], operator)
+        for record in (
+            Product(GTIN, "Reserve Red", None, 10, 18),
+            Distributor("dist-gd", "South", regions=("440000",)),
+            Site("dc", "DC", region="440100", distributor_id="dist-gd"),
+            Location(DC, "dc"),
+            Party(PARTY, "dist-gd"),
+        ):
+            save_record(conn, "acme", record, operator)
         rows = [(now - timedelta(minutes=5 * i), 14.0 + (i % 7) * 0.3) for i in range(8_000)]
         with conn.cursor() as cur:
             cur.executemany(
