@@ -3,7 +3,10 @@
 ``provenance.inbox`` drains ``custody_inbox`` (events the edge sent over MQTT) through
 :func:`cloud.provenance.capture.process_inbox`: valid events are appended to the ledger
 and applied to custody in one transaction; invalid ones are recorded with their schema
-errors in ``custody_inbox_outcomes``. One run takes at most ``batch`` rows and keeps going
+errors in ``custody_inbox_outcomes``, and so are events the gateway may not capture (an
+EPC under another brand's prefix, a unit not shipped to its site's distributor, a place
+that is not its site: :mod:`cloud.provenance.ownership`), with the reason; neither is ever
+appended to the ledger. One run takes at most ``batch`` rows and keeps going
 while full batches come back, so a backlog drains within one run. ``provenance.reconcile``
 keeps ``stock_discrepancies`` so discrepancies have an age.
 """
