@@ -280,6 +280,7 @@ def alert_inbox(
     return _page(
         request, "alerts.html", session, alerts=alerts, state=state, kind=kind or "",
         site=site or "", states=ALERT_STATES, available=available, kinds=_alert_kinds(),
+        names=channel_names(conn, session.tenant), active="alerts",
     )  # fmt: skip
 
 
