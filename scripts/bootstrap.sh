@@ -2,8 +2,9 @@
 # Install what ChannelTrace needs to run its demo and its tests. Idempotent: a second run
 # with nothing missing only checks and returns within a second or two.
 #
-#   (a) system services: Mosquitto and the PostgreSQL server, Chromium for browser tests
-#       (apt, as root; a clear message otherwise)
+#   (a) system services: Mosquitto and the PostgreSQL server, etcd, Patroni and pgbouncer
+#       for the high-availability tests, Chromium for browser tests (apt, as root; a clear
+#       message otherwise)
 #   (b) npm packages when the repository has a package.json
 #   (b2) only when ../shared/timescaledb/ holds the TimescaleDB build (CI): a PostgreSQL 15
 #       with TimescaleDB for the tests, in .cache/timescaledb-pg15/ (never the system tree)
@@ -31,6 +32,14 @@ have_pg_server() {
 apt_pkgs=()
 have_mosquitto || apt_pkgs+=(mosquitto mosquitto-clients)
 have_pg_server || apt_pkgs+=(postgresql)
+# The Patroni cluster of the failover tests (tests/plugins/patroni.py): Debian's etcd 3.4,
+# Patroni 3.0 and pgbouncer 1.18. Their system services are never used (the tests start
+# their own on loopback): not started at install (policy-rc.d below), and disabled after.
+ha_units=()
+command -v etcd >/dev/null 2>&1 || { apt_pkgs+=(etcd-server); ha_units+=(etcd.service); }
+command -v patroni >/dev/null 2>&1 || { apt_pkgs+=(patroni); ha_units+=(patroni.service); }
+{ command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; } || {
+    apt_pkgs+=(pgbouncer); ha_units+=(pgbouncer.service); }
 # The TimescaleDB build beside the repository (CI only; see (b2)) needs PostgreSQL 15.20 or
 # newer (its libraries call heap_datum_check, new in 15.20): upgrade Debian's postgresql-15.
 TS_SHARED="$ROOT/../shared/timescaledb"
@@ -69,6 +78,10 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
         apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}" >/dev/null
+        # Enabled by their postinst for the next boot on a systemd host: not ours to run.
+        if [ "${#ha_units[@]}" -gt 0 ] && command -v systemctl >/dev/null 2>&1; then
+            systemctl disable "${ha_units[@]}" >/dev/null 2>&1 || true
+        fi
         cleanup_policy
         trap - EXIT
     else
@@ -77,7 +90,7 @@ if [ "${#apt_pkgs[@]}" -gt 0 ]; then
         warn "(or run this script as root). Until then integration tests skip locally and fail in CI."
     fi
 else
-    say "mosquitto and PostgreSQL server present"
+    say "mosquitto, PostgreSQL server, etcd, Patroni and pgbouncer present"
 fi
 
 # --- (b) npm packages ---------------------------------------------------------------------
