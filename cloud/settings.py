@@ -114,6 +114,16 @@ class CloudSettings(BaseSettings):
     auth_token_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86_400)] = 3_600
     # Public endpoints (resolver, ledger proofs): requests per client, in-memory, e.g. "60/minute".
     public_rate_limit: str = "120/minute"
+    # Reports of suspected fakes from the verdict page, per client (on top of the above).
+    public_report_rate_limit: str = "10/hour"
+    # Consumer resolver (docs/provenance.md "Resolver"): its own async pool; scans are
+    # written in batches of up to this many, each waiting at most this long for more; at
+    # most this many wait (then 503); a unit's passport at a site is refreshed when older.
+    resolver_pool_max_size: Annotated[int, Field(ge=1, le=200)] = 10
+    resolver_batch_max: Annotated[int, Field(ge=1, le=10_000)] = 500
+    resolver_batch_wait_ms: Annotated[float, Field(ge=0, le=1_000)] = 10.0
+    resolver_queue_max: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    passport_refresh_seconds: Annotated[float, Field(gt=0, le=86_400)] = 900.0
     # Peers whose X-Forwarded-For/-Proto/-Host and X-Region headers are believed (the TLS
     # reverse proxy): addresses or CIDR networks, comma-separated. Empty: nobody's.
     trusted_proxies: Annotated[tuple[IpNetwork, ...], NoDecode] = ()

@@ -5,7 +5,8 @@
 (``app.dependency_overrides[get_conn] = ...``). Hashes are lowercase hex; checkpoint notes
 are the signed C2SP text, verifiable with the log's public key.
 
-Access: the proof routes reveal hashes only and are public (consumers verify proofs);
+Access: the proof routes reveal hashes only and are public (consumers verify proofs;
+``/entries/{index}/proof`` is the public bundle, without the event);
 the app may rate-limit them by overriding :func:`public_access`. A bundle carries the
 event itself, so the app overrides :func:`bundle_access` to allow only callers who may
 see that event (docs/security.md). Standalone, both allow everything.
@@ -21,7 +22,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from ledger.errors import ProofError, TreeError
 from ledger.pg_store import PgLog
-from ledger.publish import InclusionAnswer, NotAnchoredError, build_bundle, inclusion_at_checkpoint
+from ledger.publish import (
+    InclusionAnswer,
+    NotAnchoredError,
+    build_bundle,
+    build_public_bundle,
+    inclusion_at_checkpoint,
+)
 from ledger.records import (
     AnchorRow,
     latest_checkpoint,
@@ -163,6 +170,19 @@ def get_bundle(index: int, conn: ConnDep) -> dict[str, Any]:
     """The proof bundle of entry ``index`` (verify with ``channeltrace ledger verify``)."""
     try:
         return build_bundle(conn, index).to_dict()
+    except NotAnchoredError as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    except TreeError as exc:
+        raise _not_found(exc) from None
+
+
+@router.get("/entries/{index}/proof")
+def get_public_bundle(index: int, conn: ConnDep) -> dict[str, Any]:
+    """The public proof bundle of entry ``index``: the bundle without the event (hashes,
+    the checkpoint and its anchor only), for anyone; ``channeltrace ledger verify``
+    checks it. 409 until an anchor covers the entry."""
+    try:
+        return build_public_bundle(conn, index).to_dict()
     except NotAnchoredError as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
     except TreeError as exc:

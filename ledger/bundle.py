@@ -3,7 +3,9 @@
 A bundle (JSON, ``"format": "channeltrace-proof-bundle/v1"``) holds:
 
 - ``index``, ``event`` (the RFC 8785 canonical JSON text of the event, as a string: the
-  exact bytes hashed) and ``leaf_hash`` (hex);
+  exact bytes hashed) and ``leaf_hash`` (hex). A *public* bundle has ``"event": null``: it
+  proves that the entry with that leaf hash is in the anchored log without revealing the
+  event (which may name other units and the brand's business), for anyone to check;
 - ``inclusion``: the RFC 9162 inclusion proof (hex hashes) of the leaf in the tree of
   ``checkpoint``, the earliest *anchored* checkpoint that contains the entry;
 - ``checkpoint``: that checkpoint's signed note and its ``anchor`` (chain id, contract
@@ -82,7 +84,7 @@ class ConsistencyLink:
 @dataclass(frozen=True, slots=True)
 class ProofBundle:
     index: int
-    event: bytes
+    event: bytes | None  # None: a public bundle (the leaf hash is proven, not the event)
     leaf_hash: bytes
     inclusion_proof: tuple[bytes, ...]
     checkpoint: AnchoredCheckpoint
@@ -92,7 +94,7 @@ class ProofBundle:
         return {
             "format": FORMAT,
             "index": self.index,
-            "event": self.event.decode("utf-8"),
+            "event": None if self.event is None else self.event.decode("utf-8"),
             "leaf_hash": self.leaf_hash.hex(),
             "inclusion": [h.hex() for h in self.inclusion_proof],
             "checkpoint": self.checkpoint.to_dict(),
@@ -122,7 +124,7 @@ class ProofBundle:
             )
         return cls(
             index=_int(d, "index", "bundle"),
-            event=_str(d, "event", "bundle").encode("utf-8"),
+            event=None if d.get("event") is None else _str(d, "event", "bundle").encode("utf-8"),
             leaf_hash=_hex(_str(d, "leaf_hash", "bundle"), "leaf_hash", 32),
             inclusion_proof=_hashes(d.get("inclusion"), "inclusion"),
             checkpoint=AnchoredCheckpoint.from_dict(d.get("checkpoint"), "checkpoint"),

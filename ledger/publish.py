@@ -8,7 +8,7 @@ rather than a silently "fixed" one.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -26,7 +26,13 @@ from ledger.records import (
     latest_confirmed_anchor,
 )
 
-__all__ = ["InclusionAnswer", "NotAnchoredError", "build_bundle", "inclusion_at_checkpoint"]
+__all__ = [
+    "InclusionAnswer",
+    "NotAnchoredError",
+    "build_bundle",
+    "build_public_bundle",
+    "inclusion_at_checkpoint",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -95,3 +101,9 @@ def build_bundle(conn: Conn, index: int) -> ProofBundle:
         checkpoint=_anchored(conn, first),
         consistency=consistency,
     )
+
+
+def build_public_bundle(conn: Conn, index: int) -> ProofBundle:
+    """The bundle of entry ``index`` without its event (see :mod:`ledger.bundle`): for
+    anyone, since it reveals hashes, the checkpoint and the anchor only."""
+    return replace(build_bundle(conn, index), event=None)

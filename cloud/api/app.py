@@ -17,6 +17,7 @@ from cloud.api.errors import install_problem_handlers
 from cloud.api.metrics import ApiMetrics, RequestMetricsMiddleware
 from cloud.api.middleware import BodyLimitMiddleware, RouteLimit, TrustedProxyMiddleware
 from cloud.api.queries import RollupCatalog
+from cloud.api.resolver_service import scan_service
 from cloud.api.routers import (
     alerts,
     auth,
@@ -74,9 +75,12 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
         )
         pool.open(wait=False)  # start even while the database is down; requests get 503
         app.state.pool = pool
+        app.state.scans = scan_service(settings, pool)  # the consumer resolver (async)
+        await app.state.scans.start()
         try:
             yield
         finally:
+            await app.state.scans.stop()  # every scan taken is written first
             pool.close()
 
     app = FastAPI(
@@ -102,6 +106,8 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
     app.dependency_overrides[ledger_api.public_access] = rate_limited
     app.dependency_overrides[ledger_api.bundle_access] = ledger_bundle_access
     mount_console(app)  # server-rendered pages under /console (docs/console.md)
+    # Last: one path segment that no route above took may be a compressed Digital Link.
+    app.include_router(resolver.compressed_router)
     # Middleware, innermost first (each add wraps the ones before it); docs/security.md.
     app.add_middleware(
         BodyLimitMiddleware,

@@ -1,69 +1,57 @@
-"""Resolving a consumer scan: check the code, judge it, record it, and tell its story.
+"""Resolving a consumer scan: check the code, judge it, queue its record, tell its story.
 
-One call per resolver request (:func:`resolve_scan`):
+One call per resolver request (:meth:`ScanService.resolve`), on the event loop:
 
-1. the code's signature is checked offline against the brand key named by ``k``
-   (``brand_keys``);
-2. the code must be an issued code of the brand that owns its GTIN: the GTIN under a
-   registered company prefix, the key that brand's, the serial issued by it (same lot,
-   same key). Otherwise it is counterfeit with that reason (:class:`Refusal`): a leaked
-   key mints nothing, and one brand's key makes no other brand's serial genuine;
-3. only then is it a *verified* code: the unit's custody (``units``: decommissioning,
-   recall, where it is, the distributor it was shipped to and that distributor's
-   authorised area, the recorded sale) and the unit's scan summary (``unit_scan_state``,
-   locked for the transaction) feed :func:`judge_scan`; the scan is recorded and added to
-   the summary in the same transaction;
-4. a code that did not verify is judged counterfeit and kept apart (``counterfeit_scans``,
-   for the GTIN owner's counterfeit map): it never enters any unit's history;
-5. provenance for the page: custody timeline with proof bundle links, and the cold-chain
-   exposure against the product's storage profile.
+1. the code's signature is checked offline against the brand key named by ``k`` (cached:
+   :mod:`cloud.provenance.brandcache`);
+2. one query (:mod:`cloud.provenance.scanread`) brings the GTIN's owner, the issued code,
+   the unit's passport and the unit's scan summary. The code must be an issued code of the
+   brand that owns its GTIN: the GTIN under a registered company prefix, the key that
+   brand's, the serial issued by it (same lot, same key). Otherwise it is counterfeit with
+   that reason (:class:`Refusal`): a leaked key mints nothing, and one brand's key makes no
+   other brand's serial genuine;
+3. only then is it a *verified* code: the passport (custody, places, exposure; recomputed
+   first if custody or the channel moved since it was stored) and the summary, with this
+   resolver's scans of the unit not yet written, feed :func:`judge_scan`;
+4. the scan goes to the writer (:mod:`cloud.provenance.scanwriter`): a verified code's
+   scan into ``consumer_scans`` and its unit's summary, any other into
+   ``counterfeit_scans`` (the GTIN owner's counterfeit map), which no verdict reads.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from cloud.provenance.audit import TimelineEntry, bundle_url, custody_timeline
-from cloud.provenance.brands import authorised_area, brand_keyring, brand_thresholds, unit_epc
+from cloud.provenance.brandcache import BrandCache
+from cloud.provenance.brands import unit_epc
 from cloud.provenance.clone import Scan
 from cloud.provenance.codes import CodeCheck, SignedCode, check_code
-from cloud.provenance.coldchain import Exposure, StorageProfile
+from cloud.provenance.coldchain import StorageProfile
 from cloud.provenance.errors import CodeVerificationError, VerdictInputError
-from cloud.provenance.exposure import CONSUMER_BUCKETS, intervals_of, storage_profile, unit_exposure
 from cloud.provenance.geo import GeoPoint, check_region
 from cloud.provenance.keys import Keyring
-from cloud.provenance.prefixes import owner_of
-from cloud.provenance.scanlog import (
-    coarse_point,
-    lock_scan_state,
-    record_counterfeit,
-    record_scan,
-    save_scan_state,
-)
+from cloud.provenance.passport import Passport
+from cloud.provenance.passports import update_passport
+from cloud.provenance.scanlog import coarse_point, jsonable
+from cloud.provenance.scanread import ScanContext, read_scan_context
 from cloud.provenance.scanstate import ScanState
-from cloud.provenance.store import unit_row
-from cloud.provenance.verdicts import (
-    Refusal,
-    Sale,
-    Shipment,
-    UnitRecord,
-    Verdict,
-    Whereabouts,
-    judge_scan,
-)
+from cloud.provenance.scanwriter import ScanRecord, ScanWriter
+from cloud.provenance.verdicts import Refusal, UnitRecord, Verdict, judge_scan
 from wire.digital_link import DigitalLink
 
-__all__ = ["Resolution", "ScanPlace", "resolve_scan"]
+__all__ = ["Resolution", "ScanPlace", "ScanService", "refusal_of"]
 
 _logger = logging.getLogger(__name__)
 
-Conn = psycopg.Connection[Any]
+_MAX_BACKGROUND_REFRESHES = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,27 +106,19 @@ class Resolution:
     tenant: str | None
     epc: str | None
     lot: str | None
-    status: str | None = None
-    product: str | None = None
-    timeline: tuple[TimelineEntry, ...] = ()
-    profile: StorageProfile | None = None
-    exposure: Exposure | None = None
-    regions: tuple[tuple[str, str | None], ...] = ()  # location -> region code
+    scan: Scan
+    passport: Passport | None = None  # verified codes only
+    product_claimed: Passport | None = None  # counterfeit: what the code claims to be
+
+    @property
+    def link(self) -> DigitalLink | None:
+        return self.check.link
 
 
-def _check(conn: Conn, code: str) -> tuple[CodeCheck, str | None]:
-    try:
-        kid = SignedCode.parse(code).kid
-    except CodeVerificationError:
-        return check_code(code, Keyring()), None
-    keyring, tenant = brand_keyring(conn, kid)
-    return check_code(code, keyring), tenant
-
-
-def _refusal(
-    conn: Conn, link: DigitalLink, kid: str | None, owner: str | None, key_tenant: str | None
-) -> Refusal | None:
+def refusal_of(link: DigitalLink, kid: str | None, key_tenant: str | None,
+               context: ScanContext) -> Refusal | None:  # fmt: skip
     """Why a code that verified is not an issued code of its GTIN's owner (None: it is)."""
+    owner = context.owner
     if owner is None:
         return Refusal(
             "unregistered_gtin",
@@ -150,209 +130,209 @@ def _refusal(
             f"signed with key {kid}, which is not a key of the brand that owns GTIN "
             f"{link.gtin.value}",
         )
-    issued = conn.execute(
-        "SELECT lot, kid FROM trace_codes WHERE tenant_id = %s AND gtin = %s AND serial = %s",
-        (owner, link.gtin.value, link.serial),
-    ).fetchone()
-    if issued is None:
+    if not context.issued:
         return Refusal("unknown_serial", "the brand never issued this serial")
-    if issued[0] != link.lot:
+    if context.issued_lot != link.lot:
         return Refusal("unknown_serial", "the brand issued this serial with another lot")
-    if issued[1] != kid:
+    if context.issued_kid != kid:
         return Refusal(
-            "wrong_key", f"this serial was issued under key {issued[1]}, not key {kid}"
+            "wrong_key", f"this serial was issued under key {context.issued_kid}, not key {kid}"
         )
     return None
 
 
-def _site(conn: Conn, tenant: str, location: str | None) -> tuple[Any, ...] | None:
-    """``(name, lat, lon, region, distributor_id)`` of the site mapped to ``location``."""
-    if location is None:
-        return None
-    row = conn.execute(
-        "SELECT s.name, s.latitude, s.longitude, s.region, s.distributor_id"
-        " FROM epcis_locations l JOIN sites s ON (s.tenant_id, s.id) = (l.tenant_id, l.site_id)"
-        " WHERE l.tenant_id = %s AND l.location = %s",
-        (tenant, location),
-    ).fetchone()
-    return None if row is None else tuple(row)
+def _findings_json(verdict: Verdict) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": f.kind.value,
+            "code": f.code,
+            "reason": f.reason,
+            "confirmed": f.confirmed,
+            "evidence": jsonable(f.evidence),
+        }
+        for f in verdict.findings
+    ]
 
 
-def _point(lat: float | None, lon: float | None) -> GeoPoint | None:
-    try:
-        return None if lat is None or lon is None else GeoPoint(lat, lon)
-    except VerdictInputError:
-        return None
+class ScanService:
+    """The resolver's state for one event loop: pools, the brand cache, the scan writer."""
 
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]],
+        sync_pool: ConnectionPool[psycopg.Connection[Any]],
+        cache: BrandCache,
+        writer: ScanWriter,
+        *,
+        passport_refresh: timedelta = timedelta(minutes=15),
+    ) -> None:
+        self.pool = pool
+        self.sync_pool = sync_pool
+        self.cache = cache
+        self.writer = writer
+        self.passport_refresh = passport_refresh
+        self._refreshing: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
 
-def _region(code: str | None) -> str | None:
-    try:
-        return None if code is None else check_region(code)
-    except VerdictInputError:
-        return None
+    async def start(self) -> None:
+        await self.pool.open(wait=False)
+        await self.cache.start()
+        await self.writer.start()
 
+    async def stop(self) -> None:
+        await self.writer.stop()  # first: every scan taken is written
+        for task in list(self._tasks):
+            task.cancel()
+        await self.cache.close()
+        await self.pool.close()
 
-def _sale(conn: Conn, tenant: str, row: dict[str, Any]) -> Sale | None:
-    if row["sold_at"] is None:
-        return None
-    site = _site(conn, tenant, row["sold_location"])
-    if site is None:
-        return Sale(row["sold_at"])
-    return Sale(row["sold_at"], _point(site[1], site[2]), _region(site[3]))
+    # --- one scan ---------------------------------------------------------------------
 
+    async def check(self, code: str) -> tuple[CodeCheck, str | None]:
+        try:
+            kid = SignedCode.parse(code).kid
+        except CodeVerificationError:
+            return check_code(code, Keyring()), None
+        keyring, tenant = await self.cache.keyring(kid)
+        return check_code(code, keyring), tenant
 
-def _whereabouts(conn: Conn, tenant: str, row: dict[str, Any]) -> Whereabouts:
-    site = _site(conn, tenant, row["site"])
-    status = str(row["status"])
-    # With the brand: never shipped (no transit in its history), and not at a site of one
-    # of its distributors.
-    # (a first interval without a site is a commissioning that named no place)
-    shipped = row["shipped_to"] is not None or any(
-        i.get("site") is None for i in (row["intervals"] or [])[1:]
-    )
-    at_distributor = site is not None and site[4] is not None
-    with_brand = status in ("commissioned", "at_site") and not shipped and not at_distributor
-    if site is None:
-        return Whereabouts(status, row["site"], with_brand=with_brand)
-    return Whereabouts(
-        status, row["site"], site[0], _point(site[1], site[2]), _region(site[3]), with_brand
-    )
+    async def context(self, link: DigitalLink) -> ScanContext:
+        epc = unit_epc(link) if link.serial else None
+        async with self.pool.connection() as conn:
+            return await read_scan_context(conn, gtin=link.gtin.value, serial=link.serial, epc=epc)
 
-
-def _unit(conn: Conn, tenant: str, link: DigitalLink) -> tuple[UnitRecord, dict[str, Any] | None]:
-    epc = unit_epc(link)
-    row = unit_row(conn, tenant, epc)
-    if row is None:  # issued, no custody event yet
-        return UnitRecord(epc), None
-    shipment = None
-    area = authorised_area(conn, tenant, row["shipped_to"], row["shipped_to_location"])
-    if area is not None:
-        shipment = Shipment(area[0], area[1])
-    record = UnitRecord(
-        epc=epc,
-        decommissioned_at=row["decommissioned_at"],
-        shipment=shipment,
-        sale=_sale(conn, tenant, row),
-        recalled_at=row.get("recalled_at"),
-        whereabouts=_whereabouts(conn, tenant, row),
-    )
-    return record, row
-
-
-def _untrusted(
-    conn: Conn,
-    check: CodeCheck,
-    scan: Scan,
-    refusal: Refusal | None,
-    tenant: str | None,
-    scanned_at: datetime,
-) -> Resolution:
-    """A code that did not verify: counterfeit, kept for the brand's counterfeit map only."""
-    verdict = judge_scan(check, None, ScanState(), scan, refusal=refusal)
-    link = check.link
-    scan_id = None
-    if tenant is not None and link is not None:
-        scan_id = record_counterfeit(
-            conn,
-            scan,
-            verdict,
-            tenant=tenant,
-            gtin=link.gtin.value,
-            lot=link.lot,
-            serial=link.serial,
-            kid=check.kid,
-            code_status=check.status.value,
-        )
-    _logger.info("counterfeit scan (%s): %s", verdict.findings[0].code, verdict.reason)
-    return Resolution(
-        check, verdict, scan_id, scanned_at, tenant, None, None if link is None else link.lot
-    )
-
-
-def resolve_scan(
-    conn: Conn,
-    code: str,
-    place: ScanPlace,
-    *,
-    client: str | None = None,
-    now: datetime | None = None,
-) -> Resolution:
-    """Judge and record one scan of ``code`` (the URI as scanned, with ``k`` and ``s``);
-    ``client`` is the scanner's tag (:func:`cloud.provenance.scanlog.client_tag`)."""
-    scanned_at = (now or datetime.now(UTC)).astimezone(UTC)
-    scan = Scan(scanned_at, place.point, place.region, client=client)
-    with conn.transaction():
-        check, key_tenant = _check(conn, code)
+    async def resolve(
+        self, code: str, place: ScanPlace, *, client: str | None = None,
+        now: datetime | None = None,
+    ) -> Resolution:  # fmt: skip
+        """Judge ``code`` (the URI as scanned, with ``k`` and ``s``) and queue its record;
+        ``client`` is the scanner's tag (:func:`cloud.provenance.scanlog.client_tag`)."""
+        scanned_at = (now or datetime.now(UTC)).astimezone(UTC)
+        scan = Scan(scanned_at, place.point, place.region, client=client)
+        check, key_tenant = await self.check(code)
         link = check.link
-        owner = None if link is None else owner_of(conn, link.gtin.prefix_digits)
-        if link is None or link.serial is None or not check.valid:
-            return _untrusted(conn, check, scan, None, owner or key_tenant, scanned_at)
-        refusal = _refusal(conn, link, check.kid, owner, key_tenant)
-        if refusal is not None or owner is None:
-            return _untrusted(conn, check, scan, refusal, owner or key_tenant, scanned_at)
-        return _trusted(conn, check, link, owner, scan, scanned_at)
+        if link is None:
+            return await self._untrusted(check, scan, None, None, None)
+        context = await self.context(link)
+        if link.serial is None or not check.valid:
+            return await self._untrusted(check, scan, None, context, key_tenant)
+        refusal = refusal_of(link, check.kid, key_tenant, context)
+        if refusal is not None or context.owner is None:
+            return await self._untrusted(check, scan, refusal, context, key_tenant)
+        return await self._trusted(check, link, context.owner, context, scan)
 
-
-def _trusted(
-    conn: Conn,
-    check: CodeCheck,
-    link: DigitalLink,
-    tenant: str,
-    scan: Scan,
-    scanned_at: datetime,
-) -> Resolution:
-    assert link.serial is not None
-    unit, row = _unit(conn, tenant, link)
-    timeline = tuple(custody_timeline(conn, tenant, unit.epc))
-    if timeline:
-        unit = replace(unit, proof_url=bundle_url(timeline[-1].ledger_index))
-    state = lock_scan_state(conn, tenant, link.gtin.value, link.serial)
-    verdict = judge_scan(check, unit, state, scan, brand_thresholds(conn, tenant))
-    scan_id = record_scan(
-        conn,
-        scan,
-        verdict,
-        tenant=tenant,
-        gtin=link.gtin.value,
-        lot=link.lot,
-        serial=link.serial,
-        kid=check.kid,
-        code_status=check.status.value,
-    )
-    kept = replace(scan, scan_id=str(scan_id))
-    save_scan_state(
-        conn, tenant, link.gtin.value, link.serial, state.add(kept, verdict.clone_flag)
-    )
-    profile = storage_profile(conn, tenant, link.gtin.value)
-    intervals = intervals_of(row["intervals"]) if row is not None else []
-    product = conn.execute(
-        "SELECT name FROM products WHERE tenant_id = %s AND gtin = %s", (tenant, link.gtin.value)
-    ).fetchone()
-    locations = sorted({e.location for e in timeline if e.location})
-    regions = conn.execute(
-        "SELECT l.location, s.region FROM epcis_locations l"
-        " JOIN sites s ON (s.tenant_id, s.id) = (l.tenant_id, l.site_id)"
-        " WHERE l.tenant_id = %s AND l.location = ANY(%s)",
-        (tenant, locations),
-    ).fetchall()
-    return Resolution(
-        check,
-        verdict,
-        scan_id,
-        scanned_at,
-        tenant,
-        unit.epc,
-        link.lot,
-        status=None if row is None else row["status"],
-        product=None if product is None else str(product[0]),
-        timeline=timeline,
-        profile=profile,
-        exposure=(
-            unit_exposure(
-                conn, tenant, intervals, profile, until=scanned_at, max_buckets=CONSUMER_BUCKETS
+    async def _untrusted(
+        self,
+        check: CodeCheck,
+        scan: Scan,
+        refusal: Refusal | None,
+        context: ScanContext | None,
+        key_tenant: str | None,
+    ) -> Resolution:
+        """A code that did not verify: counterfeit, kept for the brand's counterfeit map."""
+        verdict = judge_scan(check, None, ScanState(), scan, refusal=refusal)
+        link = check.link
+        tenant = (context.owner if context is not None else None) or key_tenant
+        scan_id = None
+        if tenant is not None and link is not None:
+            scan_id = await self.writer.next_id(False)
+            await self.writer.submit(
+                ScanRecord(
+                    scan_id, False, scan, tenant, link.gtin.value, link.lot, link.serial,
+                    check.kid, check.status.value, verdict.findings[0].code, verdict.reason,
+                )
             )
-            if profile is not None and intervals
-            else None
-        ),
-        regions=tuple((str(r[0]), r[1]) for r in regions),
-    )
+        _logger.info("counterfeit scan (%s): %s", verdict.findings[0].code, verdict.reason)
+        claimed = None
+        if context is not None and context.owner is not None and link is not None:
+            claimed = await self.product(context.owner, link)
+        return Resolution(
+            check, verdict, scan_id, scan.time, tenant, None,
+            None if link is None else link.lot, scan, product_claimed=claimed,
+        )  # fmt: skip
+
+    async def _trusted(
+        self, check: CodeCheck, link: DigitalLink, tenant: str, context: ScanContext, scan: Scan
+    ) -> Resolution:
+        assert link.serial is not None
+        epc = unit_epc(link)
+        passport = context.passport
+        if passport is None:  # never computed, or custody/channel moved since: now
+            passport = await self._compute(tenant, epc, link, scan.time)
+        elif context.open_interval and (
+            context.exposure_through is None
+            or context.exposure_through < scan.time - self.passport_refresh
+        ):
+            self._refresh_later(tenant, epc, link)
+        limits = await self.cache.thresholds(tenant)
+        scan_id = await self.writer.next_id(True)
+        # From here to the submission nothing awaits: this process's scans of one code are
+        # judged one after the other, in the order of their ids.
+        key = (tenant, link.gtin.value, link.serial)
+        state = context.state
+        for record in self.writer.pending(key, context.state_revision):
+            state = state.add(replace(record.scan, scan_id=str(record.id)), record.clone_flag)
+        verdict = judge_scan(check, passport.unit, state, scan, limits)
+        await self.writer.submit(
+            ScanRecord(
+                scan_id, True, scan, tenant, link.gtin.value, link.lot, link.serial, check.kid,
+                check.status.value, verdict.kind.value, verdict.reason, verdict.confirmed,
+                _findings_json(verdict), verdict.clone_flag,
+            )
+        )
+        return Resolution(
+            check, verdict, scan_id, scan.time, tenant, epc, link.lot, scan, passport=passport
+        )
+
+    # --- passports --------------------------------------------------------------------
+
+    def _update(self, tenant: str, epc: str, link: DigitalLink, now: datetime) -> Passport:
+        with self.sync_pool.connection() as conn:
+            passport, _, _ = update_passport(
+                conn, tenant, epc, gtin=link.gtin.value, lot=link.lot, serial=link.serial, now=now
+            )
+        return passport
+
+    async def _compute(self, tenant: str, epc: str, link: DigitalLink, now: datetime) -> Passport:
+        return await asyncio.to_thread(self._update, tenant, epc, link, now)
+
+    def _refresh_later(self, tenant: str, epc: str, link: DigitalLink) -> None:
+        key = (tenant, epc)
+        if key in self._refreshing or len(self._refreshing) >= _MAX_BACKGROUND_REFRESHES:
+            return
+        self._refreshing.add(key)
+
+        async def refresh() -> None:
+            try:
+                await self._compute(tenant, epc, link, datetime.now(UTC))
+            except psycopg.Error as exc:
+                _logger.warning("refreshing the passport of %s failed: %s", epc, exc)
+            finally:
+                self._refreshing.discard(key)
+
+        task = asyncio.create_task(refresh())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def product(self, tenant: str, link: DigitalLink) -> Passport | None:
+        """What a code of ``link``'s GTIN claims to be (product and brand), for pages that
+        must not show a unit's custody (counterfeit codes, product-level links)."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT p.name_en, p.name_zh, t.name, p.temp_min_c, p.temp_max_c"
+                " FROM tenants t LEFT JOIN products p ON (p.tenant_id, p.gtin) = (t.id, %s)"
+                " WHERE t.id = %s",
+                (link.gtin.value, tenant),
+                prepare=True,
+            )
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        profile = None
+        if row[3] is not None and row[4] is not None and row[3] < row[4]:
+            profile = StorageProfile(float(row[3]), float(row[4]))
+        return Passport(
+            tenant, link.uri, link.gtin.value, link.lot, link.serial, UnitRecord(link.uri),
+            brand=row[2], product_en=row[0], product_zh=row[1], profile=profile,
+        )  # fmt: skip
+

@@ -121,7 +121,14 @@ class World:
             "/epcis/capture", json=_document(events), headers={"X-API-Key": self.keys[principal]}
         )
 
+    def flush(self) -> None:
+        """Wait until every scan answered so far is written (scans are written in batches,
+        off the response path)."""
+        assert self.proxy.portal is not None
+        self.proxy.portal.call(self.proxy.app.state.scans.writer.flush)
+
     def count(self, sql: str, *args: Any) -> int:
+        self.flush()
         with psycopg.connect(self.database_url) as conn:
             row = conn.execute(sql, args).fetchone()
         assert row is not None
@@ -259,6 +266,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
 def _alerts(world: World, *kinds: AlertKind) -> list[tuple[str, str]]:
     every = default_rules(ALERT_SETTINGS, anchor_interval=None)
     rules = [r for r in every if r.name == "suspicion"]
+    world.flush()
     with psycopg.connect(world.database_url, autocommit=True) as conn:
         evaluate(conn, rules, now=world.clock[0] + timedelta(seconds=1))
         rows = conn.execute(
@@ -435,6 +443,7 @@ def test_a_flood_of_unsigned_scans_leaves_verdict_and_cost_alone(world: World) -
     # the verdict reads one summary row per unit, whatever the history: bounded cost
     for i in range(80):
         world.scan(world.code(SHIPPED[3]), at=NOW + timedelta(hours=1, minutes=i))
+    world.flush()
     with psycopg.connect(world.database_url) as conn:
         row = conn.execute(
             "SELECT scans, jsonb_array_length(recent), jsonb_array_length(early)"

@@ -127,6 +127,9 @@ def test_the_border_is_where_the_polygons_say(world: World) -> None:
     assert str(evidence["region"]).startswith("81")  # Hong Kong, from the point alone
     next_city = world.scan(2, DONGGUAN, "198.51.100.3")  # same province, another city
     assert next_city["verdict"] == "suspected_diversion", next_city
+    # scans are written in batches off the response path: wait for them
+    assert world.client.portal is not None
+    world.client.portal.call(world.client.app.state.scans.writer.flush)
     with psycopg.connect(world.database_url) as conn:
         rows = conn.execute(
             "SELECT serial, region FROM consumer_scans ORDER BY scanned_at"

@@ -1,79 +1,115 @@
-"""The GS1 Digital Link resolver: ``GET /01/{gtin}/10/{lot}/21/{serial}?k=…&s=…``.
+"""The GS1 Digital Link resolver: ``/01/{gtin}/10/{lot}/21/{serial}?k=…&s=…`` and friends.
 
-Answers a phone with an HTML page (no JavaScript, Chinese and English by
-``Accept-Language``) and a client asking for ``application/json`` with JSON. Every request
-is a recorded scan: the client may give ``lat``/``lon`` (and ``acc`` in metres; the point
-is placed at its GB/T 2260 district offline, :mod:`cloud.channel.geocode`) or ``region``;
+A scan (``GET`` of a signed code) answers a phone with the verdict page (no JavaScript,
+Chinese and English, ``Accept-Language`` first) and ``Accept: application/json`` with
+JSON; it is judged on the event loop and recorded off the response path
+(:class:`cloud.provenance.resolver.ScanService`). The client may give ``lat``/``lon`` (and
+``acc`` in metres; the point is placed at its GB/T 2260 district offline) or ``region``;
 otherwise the region comes from an edge header (``X-Region``, ``CF-IPCountry``) set by a
 proxy in ``CT_TRUSTED_PROXIES`` (from anyone else these headers, and
-``X-Forwarded-Host``, never reach this route: see :mod:`cloud.api.middleware.proxies`). IP
-addresses are never stored (the public rate limit keys on a salted hash of the client
-address, in memory only). The code is verified as printed: the URI is rebuilt from the
-request's host (``X-Forwarded-Host`` behind a trusted proxy) and raw path with the
-``https`` scheme, because codes are printed ``https`` and TLS ends at the proxy.
+``X-Forwarded-Host``, never reach this route: :mod:`cloud.api.middleware.proxies`). IP
+addresses are never stored. The code is verified as printed: the URI is rebuilt from the
+request's host and raw path with the ``https`` scheme.
 
-A request that is not a Digital Link of this resolver (a GTIN of the wrong length or check
-digit, a lot or serial longer than 20 characters or outside GS1 AI character set 82, more
-than 512 bytes of other query parameters) is answered 400 with the reason (HTML or problem
-JSON) and leaves nothing behind. The scanner's *client tag* (a keyed hash of its network
-and the code, :func:`cloud.provenance.scanlog.client_tag`) tells independent scanners
-apart for the verdict's corroboration rule.
+GS1-Conformant resolver behaviour (:mod:`cloud.provenance.gs1resolver`): ``HEAD`` and
+``OPTIONS`` (neither records a scan), CORS, 400 for a syntactically invalid Digital Link,
+linksets (``?linkType=linkset``/``all``, ``Accept: application/linkset+json``), a ``Link``
+header on every answer, compressed Digital Links, ``/.well-known/gs1resolver``. A
+product-level link (``/01/{gtin}``, ``/01/{gtin}/10/{lot}``) answers the product page.
+Shoppers can report a suspected fake from the verdict page (``POST /report``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
-from urllib.parse import parse_qsl, urlencode
+from functools import lru_cache
+from typing import Annotated, Any, Final
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from cloud.api.channel_support import Geo
-from cloud.api.deps import Conn, RateLimited
-from cloud.api.errors import NotATraceCode
+from cloud.api.deps import check_rate
 from cloud.auth.tokens import token_secret
-from cloud.channel.geocode import Geocoder
-from cloud.provenance.page import (
-    preferred_language,
+from cloud.channel.geocode import default_geocoder
+from cloud.provenance import gs1resolver as gs1
+from cloud.provenance.i18n import preferred_language
+from cloud.provenance.pages import (
+    ReportForm,
     render_not_a_code,
     render_page,
+    render_product,
     resolution_json,
+    resolver_links,
 )
-from cloud.provenance.resolver import ScanPlace, resolve_scan
+from cloud.provenance.proofpage import ProofView, proof_view, render_proof
+from cloud.provenance.reports import ReportToken, make_token, read_token, store_report
+from cloud.provenance.resolver import Resolution, ScanPlace, ScanService
 from cloud.provenance.scanlog import client_tag
+from cloud.provenance.scanwriter import ScanQueueFull
 from wire.digital_link import DigitalLink
 from wire.errors import IdentifierError
 from wire.gs1 import MAX_LOT_LENGTH, MAX_SERIAL_LENGTH
 
-__all__ = ["router", "scan_clock"]
+__all__ = ["compressed_router", "router", "scan_clock"]
 
 _logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["resolver"])
+#: Mounted last by the app: one path segment that may be a compressed Digital Link.
+compressed_router = APIRouter(tags=["resolver"])
 
 _CODE_PARAMS = ("k", "s")
-_OWN_PARAMS = frozenset({"k", "s", "lat", "lon", "acc", "region"})
+_OWN_PARAMS = frozenset({"k", "s", "lat", "lon", "acc", "region", "linkType"})
 #: Bytes of query parameters other than ours a scan may carry (a campaign tag, not a file).
 MAX_OTHER_QUERY_BYTES = 512
 _CLIENT_KEY_CONTEXT = b"channeltrace/scan-client-key/v1"
-_HEADERS = {
+_METHODS: Final = "GET, HEAD, OPTIONS"
+_BASE_HEADERS: Final = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'none'; frame-ancestors 'none'",
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "Vary": "Accept, Accept-Language",
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": _METHODS,
+    "Access-Control-Allow-Headers": "Accept, Accept-Language",
+    "Access-Control-Expose-Headers": "Link, Location, Content-Type",
 }
 
 
-def scan_clock() -> datetime:
+async def scan_clock() -> datetime:
     """The time a scan is recorded at (a dependency: tests replay a week of scans)."""
     return datetime.now(UTC)
+
+
+Now = Annotated[datetime, Depends(scan_clock)]
+
+
+def _service(request: Request) -> ScanService:
+    service: ScanService = request.app.state.scans
+    return service
+
+
+@lru_cache(maxsize=4)
+def _geocoder(path: str | None) -> Any:
+    return default_geocoder(path)
+
+
+def _locate(request: Request) -> Any:
+    path = getattr(request.app.state.settings, "geocoder_data", None)
+    geocoder = _geocoder(None if path is None else str(path))
+
+    def locate(lat: float, lon: float) -> str | None:
+        place = geocoder.locate(lat, lon)
+        return None if place is None else place.code
+
+    return locate
 
 
 def _raw_path(request: Request) -> str:
@@ -81,29 +117,32 @@ def _raw_path(request: Request) -> str:
     return str(raw_path.decode("latin-1").split("?", 1)[0])
 
 
-def _scanned_code(request: Request, host: str | None) -> str:
-    path = _raw_path(request)
-    query = [(k, v) for k, v in parse_qsl(request.url.query, keep_blank_values=True)]
-    code_query = urlencode([(k, v) for k, v in query if k in _CODE_PARAMS])
-    authority = (host or request.headers.get("host") or "").split(",")[0].strip()
-    return f"https://{authority}{path}" + (f"?{code_query}" if code_query else "")
+def _authority(request: Request) -> str:
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or ""
+    return host.split(",")[0].strip()
 
 
-def _not_a_code(request: Request, link_path: str) -> str | None:
-    """Why this request is not a Digital Link of this resolver, or ``None`` when it is."""
-    segments = link_path.split("/")
-    for name, raw, limit in (("lot (AI 10)", segments[4], MAX_LOT_LENGTH),
-                             ("serial (AI 21)", segments[6], MAX_SERIAL_LENGTH)):  # fmt: skip
-        if len(raw) > 3 * limit:  # even fully percent-encoded it is too long
-            return f"{name} is at most {limit} characters; got {len(raw)} bytes in the path"
+def _query(request: Request) -> list[tuple[str, str]]:
+    return parse_qsl(request.url.query, keep_blank_values=True)
+
+
+def _headers(anchor: str, *, same_as: str | None = None, context: bool = False) -> dict[str, str]:
+    return {**_BASE_HEADERS, "Link": gs1.link_header(anchor, same_as=same_as, context=context)}
+
+
+def _not_a_code(path: str, query: list[tuple[str, str]]) -> str | None:
+    """Why ``path`` (with ``query``) is not a Digital Link of this resolver, or ``None``."""
+    segments = path.split("/")
+    for ai, name, limit in (("10", "lot (AI 10)", MAX_LOT_LENGTH),
+                            ("21", "serial (AI 21)", MAX_SERIAL_LENGTH)):  # fmt: skip
+        for i in range(1, len(segments) - 1):
+            if segments[i] == ai and len(segments[i + 1]) > 3 * limit:
+                return f"{name} is at most {limit} characters; got {len(segments[i + 1])} bytes"
     try:
-        DigitalLink.parse(f"https://resolver.invalid{link_path}")
+        DigitalLink.parse(f"https://resolver.invalid{path}")
     except IdentifierError as exc:
         return str(exc)
-    other = sum(
-        len(k) + len(v) + 2 for k, v in parse_qsl(request.url.query, keep_blank_values=True)
-        if k not in _OWN_PARAMS
-    )  # fmt: skip
+    other = sum(len(k) + len(v) + 2 for k, v in query if k not in _OWN_PARAMS)
     if other > MAX_OTHER_QUERY_BYTES:
         return (
             f"query parameters other than {', '.join(sorted(_OWN_PARAMS))} may take "
@@ -112,73 +151,350 @@ def _not_a_code(request: Request, link_path: str) -> str | None:
     return None
 
 
+def _wants(request: Request, media: str) -> bool:
+    accept = (request.headers.get("accept") or "").lower()
+    return media in accept and "text/html" not in accept
+
+
+def _bad_request(request: Request, problem: str, anchor: str) -> Response:
+    _logger.info("not a trace code: %s", problem)
+    headers = _headers(anchor)
+    if _wants(request, "json"):
+        from cloud.api.errors import NotATraceCode, problem_response
+
+        return problem_response(
+            request, 400, f"not a trace code of this resolver: {problem}",
+            problem_type=NotATraceCode.problem_type, title=NotATraceCode.title, headers=headers,
+        )  # fmt: skip
+    lang = preferred_language(request.headers.get("accept-language"))
+    return HTMLResponse(render_not_a_code(problem, lang), status_code=400, headers=headers)
+
+
 def _client(request: Request, gtin: str, serial: str) -> str:
+    address = request.client.host if request.client is not None else "unknown"
+    return client_tag(_client_key(request), address, gtin, serial)
+
+
+def _client_key(request: Request) -> bytes:
     key: bytes | None = getattr(request.app.state, "scan_client_key", None)
     if key is None:
         secret = token_secret(request.app.state.settings)
         key = hmac.new(secret, _CLIENT_KEY_CONTEXT, hashlib.sha256).digest()
         request.app.state.scan_client_key = key
-    address = request.client.host if request.client is not None else "unknown"
-    return client_tag(key, address, gtin, serial)
+    return key
 
 
-def _locator(geocoder: Geocoder) -> Callable[[float, float], str | None]:
-    def locate(lat: float, lon: float) -> str | None:
-        place = geocoder.locate(lat, lon)
-        return None if place is None else place.code
+def _rate_limited(request: Request) -> Response | None:
+    check = check_rate(request)
+    if check.allowed:
+        return None
+    from cloud.api.errors import problem_response
 
-    return locate
+    return problem_response(
+        request, 429, f"rate limit {check.limit} exceeded; retry in {check.retry_after_s} s",
+        headers={**_BASE_HEADERS, "Retry-After": str(check.retry_after_s)},
+    )  # fmt: skip
 
 
-def _wants_json(accept: str | None) -> bool:
-    text = (accept or "").lower()
-    return "application/json" in text and "text/html" not in text
+async def _answer(  # noqa: PLR0911 - the resolver's answers, in the standard's order
+    request: Request, path: str, now: datetime, *, same_as: str | None = None
+) -> Response:
+    """Everything a Digital Link path answers, for GET, HEAD and OPTIONS."""
+    if path.endswith("/") and len(path) > 1:  # GS1: tolerate a trailing slash
+        path = path.rstrip("/")
+    authority = _authority(request)
+    anchor = f"https://{authority}{path}"
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers={**_headers(anchor), "Allow": _METHODS})
+    if (limited := _rate_limited(request)) is not None:
+        return limited
+    query = _query(request)
+    if (problem := _not_a_code(path, query)) is not None:
+        return _bad_request(request, problem, anchor)
+    link = DigitalLink.parse(f"https://{authority}{path}")
+    headers = _headers(anchor, same_as=same_as)
+    link_type = gs1.wanted_link_type(dict(query).get("linkType"))
+    if link_type is None and _wants(request, gs1.LINKSET_TYPE):
+        link_type = "linkset"
+    code_query = urlencode([(k, v) for k, v in query if k in _CODE_PARAMS])
+    scanned = anchor + (f"?{code_query}" if code_query else "")
+    service = _service(request)
+    lang = preferred_language(request.headers.get("accept-language"))
+    if link_type is not None and link_type not in ("defaultLink", "verificationService"):
+        return await _link_answer(request, service, link, link_type, anchor, scanned, lang,
+                                  same_as)  # fmt: skip
+    if link.serial is None:  # a product, not a pack: no scan to judge
+        return await _product(request, service, link, headers, lang)
+    if request.method == "HEAD":  # link checkers: the headers of the page, no scan recorded
+        media = "application/json" if _wants(request, "json") else "text/html; charset=utf-8"
+        return Response(headers=headers, media_type=media)
+    return await _scan(request, service, link, scanned, now, headers, lang)
 
 
-@router.get(
-    "/01/{gtin}/10/{lot}/21/{serial}",
-    summary="Resolve a trace code (a consumer scan)",
+async def _link_answer(
+    request: Request, service: ScanService, link: DigitalLink, link_type: str, anchor: str,
+    scanned: str, lang: str, same_as: str | None,
+) -> Response:  # fmt: skip
+    """The linkset, or a redirect to the link of ``link_type`` (no scan is recorded)."""
+    headers = _headers(anchor, same_as=same_as)
+    context = await service.context(link)
+    if context.owner is None:
+        return _not_found(request, headers, "no brand has registered this GTIN")
+    proof = None if context.passport is None else context.passport.proof_url
+    links = resolver_links(
+        f"https://{_authority(request)}", link, scanned if link.serial else None, proof, lang
+    )
+    if link_type == "linkset":
+        described = await service.product(context.owner, link)
+        body = gs1.linkset(anchor, links, None if described is None else described.product("en"))
+        linkset_headers = _headers(anchor, same_as=same_as, context=True)
+        if request.method == "HEAD":
+            return Response(headers=linkset_headers, media_type=gs1.LINKSET_TYPE)
+        return JSONResponse(body, headers=linkset_headers, media_type=gs1.LINKSET_TYPE)
+    target = next((x for x in links if x.rel == link_type), None)
+    if target is None:
+        return _not_found(request, headers, f"this identifier has no link of type {link_type}")
+    return RedirectResponse(target.href, status_code=307, headers=headers)
+
+
+def _not_found(request: Request, headers: dict[str, str], detail: str) -> Response:
+    from cloud.api.errors import problem_response
+
+    return problem_response(request, 404, detail, headers=headers)
+
+
+async def _product(
+    request: Request, service: ScanService, link: DigitalLink, headers: dict[str, str], lang: str
+) -> Response:
+    context = await service.context(link)
+    described = None if context.owner is None else await service.product(context.owner, link)
+    if described is None:
+        return _not_found(request, headers, "no brand has registered this GTIN")
+    if request.method == "HEAD":
+        return Response(headers=headers, media_type="text/html; charset=utf-8")
+    if _wants(request, "json"):
+        return JSONResponse(
+            {"gtin": link.gtin.value, "lot": link.lot, "brand": described.brand,
+             "product": described.product("en"), "product_zh": described.product("zh")},
+            headers=headers,
+        )  # fmt: skip
+    timezone = request.app.state.settings.console_timezone
+    return HTMLResponse(render_product(described, lang, timezone=timezone), headers=headers)
+
+
+async def _scan(
+    request: Request, service: ScanService, link: DigitalLink, scanned: str, now: datetime,
+    headers: dict[str, str], lang: str,
+) -> Response:  # fmt: skip
+    params = request.query_params
+    lat, lon, acc = (_float(params.get(n), lo, hi) for n, lo, hi in
+                     (("lat", -90, 90), ("lon", -180, 180), ("acc", 0, 1_000_000)))  # fmt: skip
+    region = (params.get("region") or "")[:24] or None
+    place = ScanPlace.from_request(
+        lat, lon, acc,
+        [region, request.headers.get("x-region"), request.headers.get("cf-ipcountry")],
+        locate=_locate(request),
+    )  # fmt: skip
+    client = _client(request, link.gtin.value, link.serial or "")
+    try:
+        resolution = await service.resolve(scanned, place, client=client, now=now)
+    except ScanQueueFull as exc:
+        from cloud.api.errors import problem_response
+
+        return problem_response(request, 503, str(exc), headers={**headers, "Retry-After": "5"})
+    if _wants(request, "json"):
+        return JSONResponse(resolution_json(resolution), headers=headers)
+    settings = request.app.state.settings
+    report = _report_form(request, resolution, client)
+    page = render_page(resolution, lang, timezone=settings.console_timezone, report=report)
+    return HTMLResponse(page, headers=headers)
+
+
+def _float(raw: str | None, low: float, high: float) -> float | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+def _report_form(request: Request, r: Resolution, client: str) -> ReportForm | None:
+    if r.scan_id is None or r.tenant is None or r.link is None:
+        return None
+    token = ReportToken(
+        verified=r.passport is not None, scan_id=r.scan_id, tenant=r.tenant,
+        gtin=r.link.gtin.value, lot=r.link.lot, serial=r.link.serial, client=client,
+        verdict=r.verdict.kind.value, at=int(r.scanned_at.timestamp()),
+        region=r.scan.region,
+        point=None if r.scan.point is None else (r.scan.point.lat, r.scan.point.lon,
+                                                 r.scan.point.accuracy_km),
+    )  # fmt: skip
+    worried = r.verdict.kind.value not in ("genuine", "genuine_seen_before")
+    return ReportForm("/report", make_token(_client_key(request), token), open=worried)
+
+
+# --- routes -----------------------------------------------------------------------------
+
+@router.api_route(
+    "/01/{path:path}",
+    methods=["GET", "HEAD", "OPTIONS"],
+    summary="Resolve a GS1 Digital Link (a consumer scan of a trace code, or a product)",
     response_model=None,
-    dependencies=[RateLimited],
     responses={
-        200: {"content": {"text/html": {}, "application/json": {}}},
+        200: {"content": {"text/html": {}, "application/json": {}, gs1.LINKSET_TYPE: {}}},
+        204: {"description": "OPTIONS: the methods and CORS headers"},
+        307: {"description": "?linkType= of a link this identifier has"},
         400: {"description": "Not a Digital Link of this resolver (nothing is recorded)"},
+        404: {"description": "No brand registered this GTIN, or no link of that type"},
         429: {},
+        503: {"description": "Scans cannot be recorded right now; retry"},
     },
 )
-def resolve(
+async def resolve(
     request: Request,
-    conn: Conn,
-    now: Annotated[datetime, Depends(scan_clock)],
-    geocoder: Geo,
-    gtin: str,
-    lot: str,
-    serial: str,
+    now: Now,
+    path: str,
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     acc: Annotated[float | None, Query(ge=0, le=1_000_000, description="metres")] = None,
     region: Annotated[str | None, Query(max_length=24)] = None,
-    accept: Annotated[str | None, Header()] = None,
-    accept_language: Annotated[str | None, Header()] = None,
-    x_region: Annotated[str | None, Header()] = None,
-    cf_ipcountry: Annotated[str | None, Header()] = None,
-    x_forwarded_host: Annotated[str | None, Header()] = None,
+    link_type: Annotated[
+        str | None,
+        Query(alias="linkType", max_length=200, description="linkset, or a GS1 link type"),
+    ] = None,
 ) -> Response:
-    del gtin, lot, serial  # verified from the exact path, not from decoded parameters
-    link_path = _raw_path(request)
-    lang = preferred_language(accept_language)
-    if (problem := _not_a_code(request, link_path)) is not None:
-        _logger.info("not a trace code: %s", problem)
-        if _wants_json(accept):
-            raise NotATraceCode(f"not a trace code of this resolver: {problem}", headers=_HEADERS)
-        return HTMLResponse(render_not_a_code(problem, lang), status_code=400, headers=_HEADERS)
-    place = ScanPlace.from_request(
-        lat, lon, acc, [region, x_region, cf_ipcountry], locate=_locator(geocoder)
+    del path, lat, lon, acc, region, link_type  # read from the exact request
+    return await _answer(request, _raw_path(request), now)
+
+
+@compressed_router.api_route(
+    "/{segment}",
+    methods=["GET", "HEAD", "OPTIONS"],
+    summary="Resolve a compressed GS1 Digital Link",
+    response_model=None,
+    include_in_schema=True,
+)
+async def resolve_compressed(request: Request, now: Now, segment: str) -> Response:
+    authority = _authority(request)
+    base = f"https://{authority}"
+    uncompressed = gs1.decompress(base, segment)
+    if uncompressed is None:
+        return _not_found(request, dict(_BASE_HEADERS), f"nothing at /{segment}")
+    parts = urlsplit(uncompressed)
+    if not parts.path.startswith("/01/"):
+        return _not_found(request, dict(_BASE_HEADERS), "only GTINs (AI 01) are resolved here")
+    # The compressed code is answered like the uncompressed one, query and all.
+    request.scope["query_string"] = "&".join(
+        x for x in (parts.query, request.url.query) if x
+    ).encode()
+    return await _answer(request, parts.path, now, same_as=uncompressed)
+
+
+@router.api_route(
+    "/proof/{index}",
+    methods=["GET", "HEAD"],
+    summary="The public proof of one journey step (HTML; JSON: the public proof bundle)",
+    response_model=None,
+)
+async def proof_page(
+    request: Request,
+    index: Annotated[int, Path(ge=0, le=2**62)],
+    format: Annotated[str | None, Query(pattern="^(json|html)$")] = None,
+) -> Response:
+    if (limited := _rate_limited(request)) is not None:
+        return limited
+    pool = request.app.state.pool
+
+    def read() -> ProofView | None:
+        with pool.connection() as conn:
+            return proof_view(conn, index)
+
+    view = await asyncio.to_thread(read)
+    headers = {k: v for k, v in _BASE_HEADERS.items() if k != "Cache-Control"}
+    headers["Cache-Control"] = "public, max-age=60"
+    if view is None:
+        return _not_found(request, headers, f"no ledger entry {index}")
+    if format == "json" or (format is None and _wants(request, "json")):
+        if view.bundle is None:
+            from cloud.api.errors import problem_response
+
+            return problem_response(
+                request, 409, f"entry {index} is not covered by a confirmed anchor yet",
+                headers={**headers, "Retry-After": "60"},
+            )  # fmt: skip
+        return JSONResponse(view.bundle, headers=headers)
+    settings = request.app.state.settings
+    lang = preferred_language(request.headers.get("accept-language"))
+    page = render_proof(
+        view, lang, timezone=settings.console_timezone,
+        explorer_tx_url=settings.chain_explorer_tx_url,
+    )  # fmt: skip
+    return HTMLResponse(page, headers=headers)
+
+
+@router.get("/.well-known/gs1resolver", summary="GS1 resolver description file")
+async def resolver_description(request: Request) -> JSONResponse:
+    root = f"https://{_authority(request)}"
+    return JSONResponse(
+        gs1.description(root, "ChannelTrace resolver"),
+        headers={k: v for k, v in _BASE_HEADERS.items() if k != "Cache-Control"},
     )
-    parsed = DigitalLink.parse(f"https://resolver.invalid{link_path}")
-    client = _client(request, parsed.gtin.value, parsed.serial or "")
-    code = _scanned_code(request, x_forwarded_host)
-    resolution = resolve_scan(conn, code, place, client=client, now=now)
-    if _wants_json(accept):
-        return JSONResponse(resolution_json(resolution), headers=_HEADERS)
-    return HTMLResponse(render_page(resolution, lang), headers=_HEADERS)
+
+
+@router.post("/report", summary="Report a suspected fake (the verdict page's form)")
+async def report_fake(request: Request) -> Response:
+    lang = preferred_language(request.headers.get("accept-language"))
+    if (limited := _rate_limited_report(request)) is not None:
+        return limited
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site == "cross-site" or (origin and urlsplit(origin).netloc != _authority(request)):
+        from cloud.api.errors import problem_response
+
+        return problem_response(request, 403, "reports are taken from this resolver's own pages")
+    form = await request.form()
+    lang = str(form.get("lang") or lang)
+    lang = lang if lang in ("en", "zh") else "en"
+    token = read_token(_client_key(request), str(form.get("token") or ""))
+    address = request.client.host if request.client is not None else "unknown"
+    now = datetime.now(UTC)
+    from cloud.provenance.pages import render_report_answer
+
+    if token is None or not token.fresh(now) or token.client != client_tag(
+        _client_key(request), address, token.gtin, token.serial or ""
+    ):
+        return HTMLResponse(
+            render_report_answer(lang, accepted=False), status_code=400, headers=_BASE_HEADERS
+        )
+    try:
+        await store_report(
+            _service(request).pool, token,
+            reason=str(form.get("reason") or "other"), seller=str(form.get("seller") or ""),
+            note=str(form.get("note") or ""),
+        )  # fmt: skip
+    except ValueError as exc:
+        from cloud.api.errors import problem_response
+
+        return problem_response(request, 422, str(exc))
+    return HTMLResponse(render_report_answer(lang, accepted=True), headers=_BASE_HEADERS)
+
+
+def _rate_limited_report(request: Request) -> Response | None:
+    from cloud.auth.ratelimit import RateLimiter
+
+    limiter: RateLimiter | None = getattr(request.app.state, "report_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter(request.app.state.settings.public_report_rate_limit)
+        request.app.state.report_limiter = limiter
+    address = request.client.host if request.client is not None else "unknown"
+    verdict = limiter.hit(address, bucket="report")
+    if verdict.allowed:
+        return None
+    from cloud.api.errors import problem_response
+
+    return problem_response(
+        request, 429, f"at most {limiter.limit} reports; retry in {verdict.retry_after_s} s",
+        headers={"Retry-After": str(verdict.retry_after_s)},
+    )  # fmt: skip

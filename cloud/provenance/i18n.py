@@ -1,0 +1,129 @@
+"""Languages of the consumer pages: Jinja2 templates with Babel message catalogs.
+
+Source strings are English; ``locale/zh_CN/LC_MESSAGES/messages.po`` translates every one
+of them into Simplified Chinese (``messages.mo`` is compiled from it and shipped; a test
+checks both are complete and in step with the sources, ``docs/provenance.md`` gives the
+``pybabel`` commands). Dates and times are shown in China Standard Time unless the page
+is told another zone, numbers with the locale's separators, durations in words
+("40 minutes" / "40分钟"), all by Babel's CLDR data.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import jinja2
+from babel import Locale
+from babel.dates import format_date, format_datetime, format_timedelta
+from babel.numbers import format_decimal, format_percent
+from babel.support import Translations
+
+__all__ = [
+    "DEFAULT_TIMEZONE",
+    "LANGUAGES",
+    "LOCALE_DIR",
+    "Formatter",
+    "environment",
+    "preferred_language",
+    "translations",
+]
+
+_logger = logging.getLogger(__name__)
+
+#: Page language -> Babel locale (catalog directory).
+LANGUAGES: Final = {"en": "en", "zh": "zh_CN"}
+HTML_LANG: Final = {"en": "en", "zh": "zh-CN"}
+LOCALE_DIR: Final = Path(__file__).with_name("locale")
+TEMPLATE_DIR: Final = Path(__file__).with_name("templates")
+DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
+
+
+def preferred_language(accept_language: str | None) -> str:
+    """``zh`` or ``en``: the first of them by q-value in ``Accept-Language`` (default en)."""
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        lang = tag.strip().lower().split("-")[0]
+        if lang in LANGUAGES and q > 0 and (best is None or (q, -position) > best[:2]):
+            best = (q, -position, lang)
+    return "en" if best is None else best[2]
+
+
+@functools.lru_cache(maxsize=len(LANGUAGES))
+def translations(lang: str) -> Translations:
+    """The compiled catalog of ``lang`` (English: the source strings themselves)."""
+    locale = LANGUAGES[lang]
+    found = Translations.load(str(LOCALE_DIR), [locale], domain="messages")
+    if not isinstance(found, Translations) and lang != "en":
+        _logger.error("no compiled message catalog for %s in %s", locale, LOCALE_DIR)
+    return found  # type: ignore[return-value]
+
+
+class Formatter:
+    """Dates, times, numbers and durations for one page language and time zone."""
+
+    def __init__(self, lang: str, timezone: str = DEFAULT_TIMEZONE) -> None:
+        self.lang = lang
+        self.locale = Locale.parse(LANGUAGES[lang])
+        self.tz = ZoneInfo(timezone)
+
+    def date_time(self, value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        return format_datetime(value, "yyyy-MM-dd HH:mm", tzinfo=self.tz, locale=self.locale)
+
+    def date(self, value: datetime | None) -> str:
+        if value is None:
+            return "—"
+        return format_date(value.astimezone(self.tz), "medium", locale=self.locale)
+
+    def number(self, value: float, digits: int = 0) -> str:
+        return format_decimal(
+            round(value, digits), format=f"#,##0.{'0' * digits}" if digits else "#,##0",
+            locale=self.locale,
+        )  # fmt: skip
+
+    def percent(self, value: float) -> str:
+        return format_percent(value, locale=self.locale)
+
+    def duration(self, value: timedelta) -> str:
+        """``40 minutes``, ``3 hours``, ``2 days`` (at least a minute)."""
+        return format_timedelta(
+            max(value, timedelta(minutes=1)), threshold=1.5, locale=self.locale
+        )
+
+    def zone_name(self) -> str:
+        from babel.dates import get_timezone_name
+
+        return get_timezone_name(self.tz, width="long", locale=self.locale)
+
+
+@functools.lru_cache(maxsize=len(LANGUAGES))
+def environment(lang: str) -> jinja2.Environment:
+    """The template environment of one language (its catalog installed)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["html_lang"] = HTML_LANG[lang]
+    return env
+
+
+def render(template: str, lang: str, **context: Any) -> str:
+    return environment(lang).get_template(template).render(lang=lang, **context)

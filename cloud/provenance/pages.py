@@ -1,0 +1,372 @@
+"""The consumer pages of the resolver: the verdict page, the page for a request that is
+not a code, the answer to a report, and the JSON form of a verdict.
+
+Small-screen HTML with no JavaScript and no external resource; both languages are in the
+verdict page and CSS ``:target`` shows one (the ``Accept-Language`` one first), so
+switching language is a fragment link that never records a second scan. Text comes from
+the templates and :mod:`cloud.provenance.wording` through the message catalogs
+(:mod:`cloud.provenance.i18n`); everything interpolated is escaped by Jinja2.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from cloud.provenance import gs1resolver as gs1
+from cloud.provenance.i18n import HTML_LANG, Formatter, render, translations
+from cloud.provenance.passport import Passport, Stay
+from cloud.provenance.placenames import place_name
+from cloud.provenance.resolver import Resolution
+from cloud.provenance.scanlog import jsonable
+from cloud.provenance.wording import explain
+
+__all__ = [
+    "ReportForm",
+    "render_not_a_code",
+    "render_page",
+    "render_product",
+    "render_report_answer",
+    "resolution_json",
+    "resolver_links",
+]
+
+_logger = logging.getLogger(__name__)
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for the catalog; translated where it is shown."""
+    return message
+
+
+_STEPS: Final = {
+    "commissioning": N_("Made and coded"),
+    "packing": N_("Packed"),
+    "unpacking": N_("Unpacked"),
+    "shipping": N_("Shipped"),
+    "departing": N_("Shipped"),
+    "receiving": N_("Received at a warehouse"),
+    "arriving": N_("Arrived"),
+    "accepting": N_("Received at a warehouse"),
+    "storing": N_("Stored"),
+    "retail_selling": N_("Sold in a shop"),
+    "decommissioning": N_("Withdrawn"),
+    "inspecting": N_("Inspected"),
+}
+_OTHER_STEP: Final = N_("Recorded")
+_SWITCH: Final = {"en": "中文", "zh": "English"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReportForm:
+    """The report form of a scan: where it posts and the token that ties it to the scan."""
+
+    action: str
+    token: str
+    open: bool = False
+
+
+def _place(site: str | None, region: str | None, lang: str) -> str | None:
+    city = place_name(region, lang)
+    if site and city:
+        return f"{site}, {city}" if lang == "en" else f"{city} {site}"
+    return site or city
+
+
+def _stay_line(stay: Stay, passport: Passport, lang: str, fmt: Formatter) -> str | None:
+    t = translations(lang)
+    x = stay.exposure
+    if stay.site is None and stay.location is None:
+        return None
+    where = _place(stay.site, stay.region, lang) or t.gettext("a warehouse")
+    span = {"where": where, "start": fmt.date(stay.start),
+            "end": fmt.date(stay.end) if stay.end else t.gettext("now")}  # fmt: skip
+    if x is None or x.covered_minutes == 0:
+        return t.gettext("%(where)s, %(start)s – %(end)s: not measured") % span
+    problems = []
+    if x.minutes_above >= 1:
+        problems.append(
+            t.gettext("too warm for %(time)s (up to %(max)s °C)")
+            % {"time": fmt.duration(_minutes(x.minutes_above)),
+               "max": fmt.number(x.max_celsius or 0.0, 1)}
+        )
+    if x.minutes_below >= 1:
+        problems.append(
+            t.gettext("too cold for %(time)s (down to %(min)s °C)")
+            % {"time": fmt.duration(_minutes(x.minutes_below)),
+               "min": fmt.number(x.min_celsius or 0.0, 1)}
+        )
+    if not problems:
+        return t.gettext("%(where)s, %(start)s – %(end)s: within the range") % span
+    sep = "；" if lang == "zh" else "; "
+    return t.gettext("%(where)s, %(start)s – %(end)s: %(problems)s") % {
+        **span, "problems": sep.join(problems)
+    }
+
+
+def _minutes(value: float) -> Any:
+    from datetime import timedelta
+
+    return timedelta(minutes=value)
+
+
+def _storage(passport: Passport, lang: str, fmt: Formatter) -> dict[str, Any] | None:
+    p = passport.profile
+    if p is None or not passport.stays:
+        return None
+    t = translations(lang)
+    lines = [line for s in passport.stays if (line := _stay_line(s, passport, lang, fmt))]
+    coverage = None
+    x = passport.exposure
+    if x is not None and x.total_minutes > 0:
+        coverage = t.gettext(
+            "The temperature was measured for %(share)s of the time since the product was "
+            "made (not while on the road)."
+        ) % {"share": fmt.percent(x.coverage)}
+    return {
+        "rule": t.gettext("This product should be kept between %(min)s °C and %(max)s °C.")
+        % {"min": fmt.number(p.min_celsius, 0), "max": fmt.number(p.max_celsius, 0)},
+        "lines": lines,
+        "coverage": coverage,
+    }
+
+
+def _section(
+    r: Resolution, lang: str, *, default: bool, timezone: str, report: ReportForm | None
+) -> str:
+    fmt = Formatter(lang, timezone)
+    t = translations(lang)
+    passport = r.passport
+    claimed = r.product_claimed
+    described = passport or claimed
+    brand = None if described is None else described.brand
+    words = explain(
+        r.verdict, lang, fmt, now=r.scanned_at, brand=brand,
+        distributor=None if passport is None else passport.shipped_to_name,
+    )  # fmt: skip
+    steps = []
+    if passport is not None:
+        for s in passport.steps:
+            label = _STEPS.get(s.biz_step or "", _OTHER_STEP)
+            steps.append({
+                "label": t.gettext(label),
+                "when": fmt.date(s.time),
+                "place": _place(s.site, s.region, lang),
+                "proof_url": s.proof_url,
+            })  # fmt: skip
+    other = "zh" if lang == "en" else "en"
+    claimed_text = None
+    if claimed is not None and claimed.product(lang):
+        claimed_text = claimed.product(lang)
+        if claimed.brand:
+            claimed_text = f"{claimed_text} · {claimed.brand}"
+    return render(
+        "verdict.html",
+        lang,
+        default=default,
+        other=other,
+        other_html_lang=HTML_LANG[other],
+        switch_label=_SWITCH[lang],
+        words=words,
+        product=None if passport is None else passport.product(lang),
+        brand=None if passport is None else passport.brand,
+        lot=None if passport is None else passport.lot,
+        claimed=claimed_text,
+        steps=steps,
+        storage=None if passport is None else _storage(passport, lang, fmt),
+        report=report,
+        zone=fmt.zone_name(),
+    )
+
+
+def _page(title: str, lang: str, body: str) -> str:
+    return render("_base.html", lang, title=title, body=body)
+
+
+def render_page(
+    resolution: Resolution, lang: str, *, timezone: str, report: ReportForm | None = None
+) -> str:
+    """The whole verdict page; ``lang`` is shown first, the other one behind the toggle."""
+    other = "zh" if lang == "en" else "en"
+    body = _section(resolution, other, default=False, timezone=timezone, report=report) + (
+        _section(resolution, lang, default=True, timezone=timezone, report=report)
+    )
+    return _page(translations(lang).gettext("Product check"), lang, body)
+
+
+#: Why a request is not a code, for people (the JSON problem carries the exact reason).
+_NOT_A_CODE: Final = {
+    "gtin": N_("The product number in this link is not a valid product number."),
+    "lot": N_("The batch number in this link is too long or has characters a code never has."),
+    "serial": N_("The serial number in this link is too long or has characters a code never "
+                 "has."),
+    "query": N_("This link carries too much extra text to be a product code."),
+    "path": N_("This link is not in the form of a product code."),
+}
+
+
+def not_a_code_kind(problem: str) -> str:
+    text = problem.lower()
+    for kind in ("gtin", "lot", "serial", "query"):
+        if kind in text:
+            return kind
+    return "path"
+
+
+def render_not_a_code(problem: str, lang: str) -> str:
+    """The page for a request that is not a code of this resolver (answered 400)."""
+    kind = not_a_code_kind(problem)
+    sections = []
+    for code in ("zh", "en") if lang == "en" else ("en", "zh"):
+        t = translations(code)
+        other = "zh" if code == "en" else "en"
+        sections.append(
+            render(
+                "not_a_code.html", code, default=code == lang, other=other,
+                other_html_lang=HTML_LANG[other], switch_label=_SWITCH[code],
+                why=t.gettext(_NOT_A_CODE[kind]),
+            )
+        )
+    return _page(translations(lang).gettext("Not a product code"), lang, "".join(sections))
+
+
+def render_product(passport: Passport, lang: str, *, timezone: str) -> str:
+    """The product page of a product-level link (``/01/{gtin}``): no unit, no scan."""
+    sections = []
+    for code in ("zh", "en") if lang == "en" else ("en", "zh"):
+        t = translations(code)
+        fmt = Formatter(code, timezone)
+        other = "zh" if code == "en" else "en"
+        p = passport.profile
+        rule = None if p is None else t.gettext(
+            "This product should be kept between %(min)s °C and %(max)s °C."
+        ) % {"min": fmt.number(p.min_celsius, 0), "max": fmt.number(p.max_celsius, 0)}
+        sections.append(
+            render(
+                "product.html", code, default=code == lang, other=other,
+                other_html_lang=HTML_LANG[other], switch_label=_SWITCH[code],
+                product=passport.product(code), brand=passport.brand, lot=passport.lot,
+                rule=rule,
+            )
+        )
+    return _page(translations(lang).gettext("Product information"), lang, "".join(sections))
+
+
+def render_report_answer(lang: str, *, accepted: bool, back: str | None = None) -> str:
+    """The page after a report was sent (or refused as not tied to a scan)."""
+    t = translations(lang)
+    body = render("report_done.html", lang, accepted=accepted, back=back)
+    return _page(t.gettext("Report a suspected fake"), lang, body)
+
+
+def resolver_links(
+    base: str, link: Any, resolution_url: str | None, proof_url: str | None, lang: str
+) -> list[gs1.Link]:
+    """The links of an identifier for its linkset (``base``: ``https://{host}``)."""
+    t = translations(lang)
+    product = f"{base}/01/{link.gtin.value}"
+    links: list[gs1.Link] = []
+    if link.serial is not None and resolution_url is not None:
+        title = t.gettext("Product check")
+        links += [
+            gs1.Link("defaultLink", resolution_url, title),
+            gs1.Link("verificationService", resolution_url, title, "text/html", ("en", "zh-CN")),
+            gs1.Link("verificationService", resolution_url, t.gettext("Product check (JSON)"),
+                     "application/json", ("en",)),
+        ]
+    else:
+        links.append(gs1.Link("defaultLink", product, t.gettext("Product information")))
+    links.append(
+        gs1.Link("pip", product, t.gettext("Product information"), "text/html", ("en", "zh-CN"))
+    )
+    if proof_url is not None:
+        links.append(
+            gs1.Link("traceability", f"{base}{proof_url}",
+                     t.gettext("Proof of the latest step of its journey"), "text/html",
+                     ("en", "zh-CN"))
+        )
+    return links
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def resolution_json(r: Resolution) -> dict[str, Any]:
+    """The JSON answer (``Accept: application/json``)."""
+    p = r.passport
+    x = None if p is None else p.exposure
+    regions = {} if p is None else {s.location: s.region for s in p.steps if s.location}
+    return {
+        "scan_id": r.scan_id,
+        "scanned_at": r.scanned_at.isoformat(),
+        "verdict": r.verdict.kind.value,
+        "confirmed": r.verdict.confirmed,
+        "reason": r.verdict.reason,
+        "findings": [
+            {
+                "kind": f.kind.value,
+                "code": f.code,
+                "confirmed": f.confirmed,
+                "reason": f.reason,
+                "evidence": jsonable(f.evidence),
+            }
+            for f in r.verdict.findings
+        ],
+        "first_scan": _time(r.verdict.first_scan),
+        "previous_scans": r.verdict.previous_scans,
+        "code": {"status": r.check.status.value, "reason": r.check.reason, "kid": r.check.kid},
+        "epc": r.epc,
+        "lot": r.lot,
+        "product": None if p is None else p.product("en"),
+        "product_zh": None if p is None else p.product("zh"),
+        "brand": None if p is None else p.brand,
+        "status": None if p is None else p.status,
+        "proof_url": None if p is None else p.proof_url,
+        "timeline": []
+        if p is None
+        else [
+            {
+                "ledger_index": s.ledger_index,
+                "event_id": s.event_id,
+                "event_time": s.time.isoformat(),
+                "biz_step": s.biz_step,
+                "location": s.location,
+                "site": s.site,
+                "region": regions.get(s.location or ""),
+                "via": s.via,
+                "proof_url": s.proof_url,
+                "bundle_url": s.bundle_url,
+            }
+            for s in p.steps
+        ],
+        "cold_chain": None
+        if x is None or p is None or p.profile is None
+        else {
+            "profile": {"min_celsius": p.profile.min_celsius, "max_celsius": p.profile.max_celsius},
+            "start": x.start.isoformat(),
+            "end": x.end.isoformat(),
+            "min_celsius": x.min_celsius,
+            "max_celsius": x.max_celsius,
+            "mean_celsius": x.mean_celsius,
+            "mkt_celsius": x.mkt_celsius,
+            "minutes_below": x.minutes_below,
+            "minutes_above": x.minutes_above,
+            "coverage": x.coverage,
+            "measured_until": _time(p.exposure_through),
+            "stays": [
+                {
+                    "site": s.site,
+                    "region": s.region,
+                    "start": s.start.isoformat(),
+                    "end": _time(s.end),
+                    "minutes_below": None if s.exposure is None else s.exposure.minutes_below,
+                    "minutes_above": None if s.exposure is None else s.exposure.minutes_above,
+                    "coverage": None if s.exposure is None else s.exposure.coverage,
+                }
+                for s in p.stays
+            ],
+        },
+    }

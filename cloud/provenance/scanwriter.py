@@ -1,0 +1,365 @@
+"""Scans written off the response path, in batches (group commit), with the unit's scan
+summary updated in the same transaction.
+
+A scan's verdict is decided and answered at once; the scan itself goes into a bounded
+queue. One writer task takes everything queued (up to ``max_batch``, waiting at most
+``max_wait`` for more) and commits it in one transaction: the scans of verified codes
+(``consumer_scans``, COPY), the others (``counterfeit_scans``, COPY), and for each unit
+scanned its summary (``unit_scan_state``), locked in a fixed order, read as it is *now*,
+every pending scan added in arrival order, written back with its revision bumped. Each
+unit's summary thus ends up holding every scan whatever process judged it: nothing is
+overwritten with a summary read before another writer's commit.
+
+Until a scan is in a committed summary its unit's next verdict must still see it: the
+writer keeps each unit's pending scans (:meth:`ScanWriter.pending`), each marked with the
+summary revision that will hold it *before* the commit, so a reader holding a summary of
+revision ``R`` adds exactly the pending scans of a later revision (or of none yet). Across
+processes, two scans of one code judged within one batch interval by two resolvers do not
+see each other for those two verdicts; the summary holds both for every later one.
+
+Bounded: a full queue makes :meth:`ScanWriter.submit` wait up to ``submit_timeout`` and
+then raise :class:`ScanQueueFull` (the resolver answers 503, the scanner retries), never
+drops. :meth:`ScanWriter.stop` flushes everything queued before returning (a clean stop
+loses nothing); a crash loses at most the queue (at most one batch interval of scans
+under normal load). A failed commit is retried with a growing delay; the scans stay
+queued meanwhile. Scan ids are drawn from the tables' own sequences in blocks, so a scan
+has its id before it is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Final
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from cloud.provenance.clone import Scan
+from cloud.provenance.errors import ProvenanceStoreError
+from cloud.provenance.scanstate import CloneFlag, ScanState
+
+__all__ = ["PendingScan", "ScanKey", "ScanQueueFull", "ScanRecord", "ScanWriter"]
+
+_logger = logging.getLogger(__name__)
+
+ScanKey = tuple[str, str, str]  # (tenant, gtin, serial)
+_ID_BLOCK: Final = 1_000
+_KEEP_COMMITTED_S: Final = 30.0  # a committed scan stays visible to readers this long
+_RETRY_MIN_S: Final = 0.05
+_RETRY_MAX_S: Final = 5.0
+
+_SCAN_COLUMNS = (
+    "id, scanned_at, tenant_id, gtin, lot, serial, kid, code_status, lat, lon, accuracy_km,"
+    " region, verdict, reason, evidence, client, confirmed"
+)
+_COUNTERFEIT_COLUMNS = (
+    "id, scanned_at, tenant_id, gtin, lot, serial, kid, code_status, finding, reason, lat, lon,"
+    " accuracy_km, region"
+)
+
+
+class ScanQueueFull(ProvenanceStoreError):
+    """The scan queue stayed full for ``submit_timeout``: the scan was not taken."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRecord:
+    """One scan to store. ``verified``: a scan of a verified code (``consumer_scans`` and
+    the unit's summary); otherwise ``counterfeit_scans`` (``verdict`` holds the finding)."""
+
+    id: int
+    verified: bool
+    scan: Scan
+    tenant: str
+    gtin: str
+    lot: str | None
+    serial: str | None
+    kid: str | None
+    code_status: str
+    verdict: str
+    reason: str
+    confirmed: bool = True
+    evidence: Sequence[Any] = ()
+    clone_flag: CloneFlag | None = None
+
+    @property
+    def key(self) -> ScanKey | None:
+        return (self.tenant, self.gtin, self.serial) if self.verified and self.serial else None
+
+
+@dataclass(slots=True)
+class PendingScan:
+    record: ScanRecord
+    revision: int | None = None  # the summary revision that holds it (set before commit)
+    committed_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Ids:
+    sequence: str
+    free: deque[int] = field(default_factory=deque)
+
+
+class ScanWriter:
+    """Group commit of scans for one event loop (see the module docstring)."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]],
+        *,
+        max_queue: int = 10_000,
+        max_batch: int = 500,
+        max_wait: float = 0.01,
+        submit_timeout: float = 5.0,
+    ) -> None:
+        self._pool = pool
+        self._queue: asyncio.Queue[PendingScan] = asyncio.Queue(maxsize=max_queue)
+        self._max_batch = max_batch
+        self._max_wait = max_wait
+        self._submit_timeout = submit_timeout
+        self._pending: dict[ScanKey, list[PendingScan]] = defaultdict(list)
+        self._ids = {True: _Ids("consumer_scans"), False: _Ids("counterfeit_scans")}
+        self._id_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.written = 0  # scans committed (for tests and logs)
+        self.batches = 0
+
+    # --- life -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="scan-writer")
+
+    async def stop(self) -> None:
+        """Write everything queued, then stop."""
+        self._stopping = True
+        if self._task is not None:
+            await self._queue.put(_WAKE)
+            await self._task
+            self._task = None
+        _logger.info("scan writer stopped: %d scans in %d batches", self.written, self.batches)
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far is committed."""
+        await self._queue.join()
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    # --- the resolver's side ------------------------------------------------------------
+
+    async def next_id(self, verified: bool) -> int:
+        ids = self._ids[verified]
+        if not ids.free:
+            async with self._id_lock:
+                if not ids.free:
+                    await self._refill(ids)
+        return ids.free.popleft()
+
+    async def _refill(self, ids: _Ids) -> None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                (ids.sequence, _ID_BLOCK),
+            )
+            ids.free.extend(int(r[0]) for r in await cur.fetchall())
+
+    def pending(self, key: ScanKey, revision: int) -> list[ScanRecord]:
+        """``key``'s scans not in a summary of ``revision`` (oldest first)."""
+        return [
+            p.record
+            for p in self._pending.get(key, ())
+            if p.revision is None or p.revision > revision
+        ]
+
+    async def submit(self, record: ScanRecord) -> None:
+        """Queue ``record``; its unit's next verdict sees it at once."""
+        if self._stopping:
+            raise ScanQueueFull("the resolver is stopping; scan not taken")
+        item = PendingScan(record)
+        key = record.key
+        if key is not None:  # visible before anything awaits
+            self._pending[key].append(item)
+        try:
+            self._queue.put_nowait(item)
+            return
+        except asyncio.QueueFull:
+            pass
+        try:
+            await asyncio.wait_for(self._queue.put(item), self._submit_timeout)
+        except TimeoutError:
+            if key is not None:
+                self._pending[key].remove(item)
+            raise ScanQueueFull(
+                f"{self._queue.maxsize} scans waiting to be written for "
+                f"{self._submit_timeout:g} s; scan not taken"
+            ) from None
+
+    # --- the writer's side ------------------------------------------------------------
+
+    async def _take(self) -> list[PendingScan]:
+        first = await self._queue.get()
+        batch = [] if first is _WAKE else [first]
+        deadline = time.monotonic() + self._max_wait
+        while len(batch) < self._max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._stopping:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            if item is not _WAKE:
+                batch.append(item)
+            else:
+                self._queue.task_done()
+        if first is _WAKE:
+            self._queue.task_done()
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._take()
+            if batch:
+                await self._write_until_done(batch)
+                for _ in batch:
+                    self._queue.task_done()
+            self._forget_committed()
+            if self._stopping and self._queue.empty():
+                return
+
+    async def _write_until_done(self, batch: list[PendingScan]) -> None:
+        delay = _RETRY_MIN_S
+        while True:
+            try:
+                await self._write(batch)
+                self.written += len(batch)
+                self.batches += 1
+                return
+            except (psycopg.Error, OSError) as exc:
+                for item in batch:
+                    item.revision = None
+                _logger.warning(
+                    "writing %d scans failed (%s); retrying in %.2f s", len(batch), exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_S)
+
+    async def _write(self, batch: list[PendingScan]) -> None:
+        verified = [p for p in batch if p.record.verified]
+        others = [p.record for p in batch if not p.record.verified]
+        by_key: dict[ScanKey, list[PendingScan]] = defaultdict(list)
+        for item in verified:
+            if item.record.key is not None:
+                by_key[item.record.key].append(item)
+        async with self._pool.connection() as conn, conn.transaction():
+            if verified:
+                async with conn.cursor().copy(
+                    f"COPY consumer_scans ({_SCAN_COLUMNS}) FROM STDIN"
+                ) as copy:
+                    for item in verified:
+                        await copy.write_row(_scan_row(item.record))
+            if others:
+                async with conn.cursor().copy(
+                    f"COPY counterfeit_scans ({_COUNTERFEIT_COLUMNS}) FROM STDIN"
+                ) as copy:
+                    for record in others:
+                        await copy.write_row(_counterfeit_row(record))
+            if by_key:
+                await self._merge_states(conn, by_key)
+        now = time.monotonic()
+        for item in batch:
+            item.committed_at = now
+
+    async def _merge_states(
+        self, conn: psycopg.AsyncConnection[Any], by_key: dict[ScanKey, list[PendingScan]]
+    ) -> None:
+        keys = sorted(by_key)  # one lock order for every writer: no deadlocks
+        tenants, gtins, serials = (list(x) for x in zip(*keys, strict=True))
+        await conn.execute(
+            "INSERT INTO unit_scan_state (tenant_id, gtin, serial)"
+            " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])"
+            " ON CONFLICT DO NOTHING",
+            (tenants, gtins, serials),
+        )
+        cur = await conn.execute(
+            "SELECT s.tenant_id, s.gtin, s.serial, s.scans, s.first_at, s.last_at, s.early,"
+            " s.recent, s.flags, s.revision FROM unit_scan_state s"
+            " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k (t, g, n)"
+            "   ON (s.tenant_id, s.gtin, s.serial) = (k.t, k.g, k.n)"
+            " ORDER BY s.tenant_id, s.gtin, s.serial FOR UPDATE OF s",
+            (tenants, gtins, serials),
+        )
+        updates = []
+        for row in await cur.fetchall():
+            key = (str(row[0]), str(row[1]), str(row[2]))
+            state = ScanState.from_row(int(row[3]), row[4], row[5], row[6], row[7], row[8])
+            revision = int(row[9]) + 1
+            for item in by_key[key]:
+                record = item.record
+                state = state.add(replace(record.scan, scan_id=str(record.id)), record.clone_flag)
+                item.revision = revision
+            updates.append((
+                state.count, state.first_at, state.last_at, Jsonb(state.early_json()),
+                Jsonb(state.recent_json()), Jsonb(state.flags_json()), revision, *key,
+            ))  # fmt: skip
+        async with conn.cursor() as update:
+            await update.executemany(
+                "UPDATE unit_scan_state SET scans = %s, first_at = %s, last_at = %s,"
+                " early = %s, recent = %s, flags = %s, revision = %s, updated_at = now()"
+                " WHERE (tenant_id, gtin, serial) = (%s, %s, %s)",
+                updates,
+            )
+
+    def _forget_committed(self) -> None:
+        cutoff = time.monotonic() - _KEEP_COMMITTED_S
+        for key in list(self._pending):
+            kept = [
+                p for p in self._pending[key] if p.committed_at is None or p.committed_at > cutoff
+            ]
+            if kept:
+                self._pending[key] = kept
+            else:
+                del self._pending[key]
+
+
+_WAKE: Final = PendingScan(
+    ScanRecord(0, False, Scan(datetime.fromtimestamp(0).astimezone()), "", "", None, None, None,
+               "", "", "")
+)
+
+
+def _point(scan: Scan) -> tuple[float | None, float | None, float | None]:
+    p = scan.point
+    return (None, None, None) if p is None else (p.lat, p.lon, p.accuracy_km)
+
+
+def _scan_row(r: ScanRecord) -> tuple[Any, ...]:
+    return (
+        r.id, r.scan.time, r.tenant, r.gtin, r.lot, r.serial, r.kid, r.code_status,
+        *_point(r.scan), r.scan.region, r.verdict, r.reason, Jsonb(list(r.evidence)),
+        r.scan.client, r.confirmed,
+    )  # fmt: skip
+
+
+def _counterfeit_row(r: ScanRecord) -> tuple[Any, ...]:
+    return (
+        r.id, r.scan.time, r.tenant, r.gtin, r.lot, r.serial, r.kid, r.code_status, r.verdict,
+        r.reason, *_point(r.scan), r.scan.region,
+    )  # fmt: skip
+
