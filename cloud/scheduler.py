@@ -8,6 +8,11 @@ TCP keepalive expired), PostgreSQL releases the lock and another replica takes i
 next try, so leadership moves within one retry interval. The leader also checks its lock
 connection at every tick and steps down when it is broken.
 
+After a database failover (Patroni promoting a replica) the lock is gone with the old
+primary: every replica connects through :func:`cloud.db.connect` (a multi-host URL finds
+the new primary), the old leader notices its dead lock connection and steps down, and the
+first replica whose tick reaches the new primary takes the lock there.
+
 Jobs are ``Job(name, interval_s, func)``; ``func`` receives a fresh autocommit connection
 per run and must be idempotent (a job may run once more around a leadership change).
 A job's exception is logged and the job runs again at its next interval. A job that
@@ -33,8 +38,8 @@ import psycopg
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from prometheus_client.registry import Collector
-from psycopg.conninfo import make_conninfo
 
+from cloud.db import connect, writer_conninfo
 from cloud.errors import SchedulerError
 
 __all__ = ["LEADER_LOCK_KEY", "Job", "JobStats", "Scheduler", "SchedulerObserver"]
@@ -43,13 +48,6 @@ _logger = logging.getLogger(__name__)
 
 LEADER_LOCK_KEY = 0x43_54_53_43  # "CTSC"
 _ELECTION = "ct-leader-election"
-# Keepalives let PostgreSQL notice a leader that vanished from the network.
-_KEEPALIVES = {
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 3,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +201,9 @@ class Scheduler:
 
     def _try_lock(self) -> psycopg.Connection[Any] | None:
         try:
-            conninfo = make_conninfo(self._url, application_name=f"ct-{self._name}", **_KEEPALIVES)
+            # Keepalives (cloud.db) let PostgreSQL notice a leader that vanished from the
+            # network; a multi-host URL finds the primary after a failover.
+            conninfo = writer_conninfo(self._url, application_name=f"ct-{self._name}")
             conn = psycopg.connect(conninfo, autocommit=True)
         except psycopg.Error as exc:
             _logger.warning("%s: cannot reach the database for election: %s", self._name, exc)
@@ -240,7 +240,7 @@ class Scheduler:
         started = time.monotonic()
         ok = False
         try:
-            with psycopg.connect(self._url, autocommit=True) as conn:
+            with connect(self._url, autocommit=True, application_name=f"ct-{job.name}") as conn:
                 job.func(conn)
             ok = True
         except Exception:

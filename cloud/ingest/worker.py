@@ -31,11 +31,13 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
+import tenacity
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from cloud.db import connect, retrying
 from cloud.ingest.keys import BatchKeyCache, device_of_topic
 from cloud.ingest.mqtt import IngestClient, next_reconnect_delay
 from cloud.ingest.prepare import DEFAULT_MAX_FUTURE_SECONDS, Accepted, DeadLetter, Inbound, prepare
@@ -251,7 +253,8 @@ class IngestWorker:
         _logger.warning("disconnected from broker (%s); paho reconnects", reason_code)
 
     def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.options.database_url, connect_timeout=5)
+        # The primary, wherever it is (multi-host URLs; cloud/db.py), with keepalives.
+        return connect(self.options.database_url, application_name="ct-ingest")
 
     def _count_retry(self) -> None:
         self.stats.db_retries += 1
@@ -462,24 +465,20 @@ class IngestWorker:
     def _handle(self, batch: list[Inbound], stop: threading.Event) -> None:
         with self._in_hand_lock:
             self._in_hand += len(batch)
-        delay = 0.2
-        while not stop.is_set():
-            try:
-                # One registry query for the batch's uncached devices, not one per device.
-                self._keys.prefetch(
-                    d for inbound in batch if (d := device_of_topic(inbound.topic)) is not None
-                )
-                accepted, dead = self.prepare_batch(batch)
-            except psycopg.OperationalError as exc:
-                # The registry lookup needs the database too; wait for it like the writer does.
-                self._count_retry()
-                _logger.warning("registry unavailable (%s); retrying in %.1fs", exc, delay)
-                stop.wait(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self._handoff.put((batch, accepted, dead))
-            self._writer_idle.clear()  # it has work now; it sets this again when done
-            return
+        try:
+            # The registry lookup needs the database too; wait for it like the writer does.
+            for attempt in retrying(what="registry lookup", stop=stop,
+                                    on_retry=lambda _exc: self._count_retry()):  # fmt: skip
+                with attempt:
+                    # One registry query for the batch's uncached devices, not one per device.
+                    self._keys.prefetch(
+                        d for inbound in batch if (d := device_of_topic(inbound.topic)) is not None
+                    )
+                    accepted, dead = self.prepare_batch(batch)
+        except tenacity.RetryError:
+            return  # stopping: the batch stays unacknowledged, the broker redelivers it
+        self._handoff.put((batch, accepted, dead))
+        self._writer_idle.clear()  # it has work now; it sets this again when done
 
 
 def _rows_by_table(stored: list[Accepted]) -> dict[str, int]:
