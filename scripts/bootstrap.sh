@@ -56,6 +56,10 @@ command -v promtool >/dev/null 2>&1 || apt_pkgs+=(prometheus)
 # Headless Chromium for the console's browser tests (Playwright drives /usr/bin/chromium;
 # fonts-liberation is only a Recommends, and pages need a font to lay out text).
 [ -x /usr/bin/chromium ] || apt_pkgs+=(chromium fonts-liberation)
+# A CJK font: without one headless Chromium draws the consumer pages' Chinese as boxes
+# (tests/browser check the glyphs); wrk drives bench/resolver.py.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || apt_pkgs+=(fonts-wqy-microhei)
+command -v wrk >/dev/null 2>&1 || apt_pkgs+=(wrk)
 # Debian splits venv/ensurepip out of python3.
 if [ ! -x .venv/bin/python ] && ! "${PYTHON:-python3}" -c 'import ensurepip' >/dev/null 2>&1; then
     apt_pkgs+=(python3-venv)
