@@ -130,7 +130,7 @@ def run_alerts(database_url: str, say: Say) -> list[Section]:
         evaluate,
         get_alert_settings,
     )
-    from cloud.alerts.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
+    from cloud.alerts.signing import ID_HEADER, SIGNATURE_HEADER, verify
     from cloud.jobs.alerts import delivery_policy
     from wire.gs1 import check_digit
 
@@ -160,13 +160,12 @@ def run_alerts(database_url: str, say: Say) -> list[Section]:
     calls = [r for r in received if SIGNATURE_HEADER.lower() in r["headers"]]
     if stats.delivered == 1 and len(calls) == 1:
         call = calls[0]
-        valid = verify(hook["secret"], call["body"], call["headers"][SIGNATURE_HEADER.lower()],
-                       now=datetime.now(UTC).timestamp())  # fmt: skip
+        valid = verify(hook["secret"], call["body"], call["headers"])
         event = json.loads(call["body"])["event"]
-        idempotency = call["headers"][IDEMPOTENCY_HEADER.lower()]
+        idempotency = call["headers"][ID_HEADER]
         lines.append(
             f"webhook delivered (1 call, {event}) to {url}, HMAC signature "
-            f"{'valid' if valid else 'INVALID'}, Idempotency-Key {idempotency}"
+            f"{'valid' if valid else 'INVALID'} (Standard Webhooks), webhook-id {idempotency}"
         )
     else:
         lines.append(f"webhook: {stats.delivered} delivered, {len(calls)} call(s) received")

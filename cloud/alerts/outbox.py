@@ -26,7 +26,7 @@ import httpx
 import psycopg
 
 from cloud.alerts.egress import refused_destination
-from cloud.alerts.signing import EVENT_HEADER, IDEMPOTENCY_HEADER, SIGNATURE_HEADER, backoff, sign
+from cloud.alerts.signing import EVENT_HEADER, backoff, signed_headers
 
 __all__ = [
     "ENQUEUE_LOOK_BACK",
@@ -115,8 +115,7 @@ def _post(
 ) -> tuple[int | None, str | None]:
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(secret, body, int(time.time())),
-        IDEMPOTENCY_HEADER: key,
+        **signed_headers(secret, key, body, int(time.time())),
         EVENT_HEADER: f"alert.{event}",
     }
     try:

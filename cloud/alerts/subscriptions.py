@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,6 +11,7 @@ from psycopg.rows import dict_row
 
 from cloud.alerts.errors import AlertNotFound, WebhookError
 from cloud.alerts.model import AlertKind, Severity
+from cloud.alerts.signing import new_secret
 
 __all__ = [
     "create_subscription",
@@ -49,7 +49,7 @@ def create_subscription(
 ) -> dict[str, Any]:
     """A new active subscription; the returned row includes the signing ``secret`` (shown
     once: listing never returns it)."""
-    secret = secret or secrets.token_urlsafe(32)
+    secret = secret or new_secret()
     if len(secret) < 16:
         raise WebhookError("a webhook secret needs at least 16 characters")
     with conn.cursor(row_factory=dict_row) as cur:
