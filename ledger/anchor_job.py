@@ -16,7 +16,8 @@ Protocol (one run, under a PostgreSQL advisory lock so that concurrent runs neve
 A crash at any point leaves either no row (nothing was sent) or a pending row that step 1
 resolves; the nonce makes a second, different anchor transaction impossible while the
 first is unresolved. RPC failures (:class:`~ledger.errors.ChainUnavailableError`) restart
-the run after an exponential backoff, which is safe for the same reasons.
+the run after an exponential backoff with jitter (tenacity), which is safe for the same
+reasons.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import psycopg
+import tenacity
 
 from ledger.anchor import Anchorer, AnchorReceipt
 from ledger.errors import AnchorError, ChainUnavailableError, StoreError
@@ -79,21 +81,29 @@ def anchor_latest(
         _logger.info("another anchor run holds the lock; skipping")
         return AnchorOutcome("busy")
     try:
-        delay = backoff
-        for attempt in range(1, attempts + 1):
-            try:
-                return _run(conn, anchorer, receipt_timeout)
-            except ChainUnavailableError as exc:
-                if attempt == attempts:
-                    raise
-                _logger.warning(
-                    "anchor attempt %d/%d: %s; retrying in %.1f s", attempt, attempts, exc, delay
-                )
-                sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(ChainUnavailableError),
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=tenacity.wait_exponential_jitter(multiplier=backoff, jitter=backoff / 2),
+            sleep=sleep,
+            before_sleep=_log_retry(attempts),
+            reraise=True,
+        )
+        return retrying(_run, conn, anchorer, receipt_timeout)
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (ANCHOR_LOCK,))
+
+
+def _log_retry(attempts: int) -> Callable[[tenacity.RetryCallState], None]:
+    def log(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        _logger.warning(
+            "anchor attempt %d/%d: %s; retrying in %.1f s",
+            state.attempt_number, attempts, error, delay,
+        )  # fmt: skip
+
+    return log
 
 
 def _run(conn: Conn, anchorer: Anchorer, receipt_timeout: float) -> AnchorOutcome:
