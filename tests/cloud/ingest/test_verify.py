@@ -1,4 +1,5 @@
-"""The ingest's libsodium path gives the verdicts of wire.open_message, error for error."""
+"""The ingest opens messages the way wire.open_message does, error for error: with each
+cached identity's verifiers and a memoised topic."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud.ingest.verify import open_envelope, parse_topic
-from wire import Kind, WireError, open_message
+from cloud.ingest.verify import parse_topic
+from cloud.registry import DeviceIdentity
+from wire import Kind, WireError, open_envelope, open_message
 from wire.envelope import decode
 
 from .._messages import Device, telemetry
@@ -24,9 +26,14 @@ def outcome_of_wire(topic: str, data: bytes, keys: tuple[object, ...]) -> tuple[
     return "ok", opened.payload.model_dump_json()
 
 
+def _open_like_the_ingest(topic: str, data: bytes, keys: tuple[object, ...]) -> object:
+    identity = DeviceIdentity("gw-0001", "acme", "wh-sh-01", keys)  # type: ignore[arg-type]
+    return open_envelope(parse_topic(topic), decode(data), identity.checks, topic_name=topic)
+
+
 def outcome_of_ingest(topic: str, data: bytes, keys: tuple[object, ...]) -> tuple[str, str]:
     try:
-        opened = open_envelope(topic, decode(data), keys)  # type: ignore[arg-type]
+        opened = _open_like_the_ingest(topic, data, keys)
     except WireError as exc:
         return exc.reason, exc.message
     return "ok", opened.payload.model_dump_json()
@@ -107,8 +114,9 @@ def test_any_flipped_byte_gets_the_verdict_wire_gives(
     assert expected[0] != "ok"
     # The signature alone, swapped in from another message, does not verify either.
     other = replace(envelope, signature=bytes(64))
+    identity = DeviceIdentity("gw-0001", "acme", "wh-sh-01", keys)  # type: ignore[arg-type]
     with pytest.raises(WireError):
-        open_envelope(topic, other, keys)
+        open_envelope(parse_topic(topic), other, identity.checks)
 
 
 def test_topic_parsing_is_memoised_and_errors_are_not_cached() -> None:
