@@ -43,6 +43,7 @@ __all__ = [
     "make_pool",
     "reader_conninfo",
     "retrying",
+    "writable",
     "writer_conninfo",
 ]
 
@@ -153,6 +154,16 @@ def make_pool(
     if open_now:
         pool.open(wait=False)
     return pool
+
+
+def writable(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether ``conn`` may write, from what the server reports (no round trip): not a
+    standby and not read-only by default (a read URL with
+    ``options=-c default_transaction_read_only=on``)."""
+    info = conn.info
+    return info.parameter_status("in_hot_standby") not in ("on", b"on") and (
+        info.parameter_status("default_transaction_read_only") not in ("on", b"on")
+    )
 
 
 def _check_writable(conn: psycopg.Connection[Any]) -> None:

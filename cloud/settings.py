@@ -78,7 +78,14 @@ def parse_networks(value: str | list[str] | tuple[str, ...]) -> tuple[IpNetwork,
 class CloudSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")
 
+    # The primary; several hosts find it after a failover (docs/operations.md, "High
+    # availability"): postgresql://u@a:5432,b:5432,c:5432/db?target_session_attrs=read-write
     database_url: DatabaseUrl = "postgresql://postgres@127.0.0.1:5432/channeltrace"
+    # Servers the API's reads (console, read API, the resolver's passports) may use, e.g.
+    # the same hosts with ?target_session_attrs=prefer-standby; unset: the primary only. A
+    # server is used while its replay lag is at most database_read_max_lag_seconds.
+    database_read_url: DatabaseUrl | None = None
+    database_read_max_lag_seconds: Annotated[float, Field(gt=0, le=3_600)] = 5.0
     mqtt_url: MqttUrl = "mqtt://127.0.0.1:1883"
     eth_rpc_url: str | None = None
 

@@ -6,7 +6,9 @@ import contextlib
 import json
 import os
 import pwd
+import secrets
 import shutil
+import socket
 import subprocess
 import time
 import urllib.error
@@ -17,7 +19,14 @@ from typing import Any
 
 from channeltrace._process import LOOPBACK, ServiceUnavailable, user_exists
 
-__all__ = ["SUPERUSER", "find_etcd", "find_patroni", "find_pgbouncer", "multi_host_url"]
+__all__ = [
+    "SUPERUSER",
+    "find_etcd",
+    "find_patroni",
+    "find_pgbouncer",
+    "listen_port",
+    "multi_host_url",
+]
 
 _RUN_AS = "postgres"  # as root: etcd, Patroni and pgbouncer all drop to this user
 SUPERUSER = "postgres"
@@ -81,6 +90,35 @@ def http_json(url: str, timeout: float = 1.0) -> tuple[int, Any]:
         return exc.code, None
     except (OSError, ValueError):
         return 0, None
+
+
+_USED: set[int] = set()
+
+
+def listen_port() -> int:
+    """A free loopback port *below* the kernel's ephemeral range.
+
+    A cluster's servers start one after the other, seconds after their ports are chosen;
+    a port from the ephemeral range (``free_port``) may meanwhile become the local end of
+    any outgoing connection on the machine ("Address already in use"). Ports below that
+    range are only ever taken by listeners that ask for them.
+    """
+    low = 32_768
+    with contextlib.suppress(OSError, ValueError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    floor = max(1_024, low - 12_000)
+    for _ in range(200):
+        port = secrets.randbelow(low - floor) + floor
+        if port in _USED:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        _USED.add(port)
+        return port
+    raise ServiceUnavailable(f"no free loopback port between {floor} and {low}")
 
 
 def multi_host_url(

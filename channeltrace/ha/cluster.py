@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -167,6 +169,28 @@ class PatroniCluster:
         """Cut ``node`` from etcd and from its peers for ``seconds`` (clients still reach it)."""
         self.proxies.cut(node.all_proxies, seconds)
         _logger.info("patroni node %s cut from the cluster for %.0f s", node.member, seconds)
+
+    def set_maintenance(self, on: bool) -> None:
+        """Patroni's maintenance mode (``patronictl pause``): it leaves PostgreSQL alone
+        (no failover, no restarts, replay left paused if someone pauses it)."""
+        body = json.dumps({"pause": on}).encode()
+        for node in self.nodes:
+            if not node.is_running():
+                continue
+            request = urllib.request.Request(  # noqa: S310 - our loopback REST API
+                f"{node.rest_url}/config", data=body, method="PATCH",
+                headers={"Content-Type": "application/json"},
+            )  # fmt: skip
+            with urllib.request.urlopen(request, timeout=5):  # noqa: S310 - loopback
+                pass
+            break
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = [n.status() or {} for n in self.nodes if n.is_running()]
+            if all(bool(s.get("pause")) == on for s in states):
+                return
+            time.sleep(0.1)
+        raise ServiceStartError(f"patroni maintenance mode not {'on' if on else 'off'} in 30 s")
 
     def create_database(self, name: str) -> str:
         """CREATE DATABASE on the primary (it replicates); returns the writer URL."""

@@ -8,8 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-from channeltrace._process import LOOPBACK, Service, free_port
-from channeltrace.ha._common import find_etcd, http_json, own, run_as
+from channeltrace._process import LOOPBACK, Service
+from channeltrace.ha._common import find_etcd, http_json, listen_port, own, run_as
 
 __all__ = ["Etcd", "EtcdCluster"]
 
@@ -64,7 +64,7 @@ class EtcdCluster:
 
     def __init__(self, workdir: Path, size: int = 3) -> None:
         binary = find_etcd()
-        ports = [(free_port(), free_port()) for _ in range(size)]
+        ports = [(listen_port(), listen_port()) for _ in range(size)]
         initial = ",".join(f"e{i}=http://{LOOPBACK}:{peer}" for i, (_, peer) in enumerate(ports))
         token = f"ct-{secrets.token_hex(4)}"
         self.members = [

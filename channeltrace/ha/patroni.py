@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from channeltrace._process import Service, free_port
+from channeltrace._process import Service
 from channeltrace.ha._common import (
     REPLICATION_USER,
     SUPERUSER,
     alive,
     http_json,
     is_process_of,
+    listen_port,
     own,
     reap_orphans,
     run_as,
@@ -78,8 +79,8 @@ def cluster_settings(
 
 @dataclass
 class NodePorts:
-    pg: int = field(default_factory=free_port)
-    rest: int = field(default_factory=free_port)
+    pg: int = field(default_factory=listen_port)
+    rest: int = field(default_factory=listen_port)
 
 
 class PatroniNode(Service):

@@ -8,8 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-from channeltrace._process import Service, free_port, port_open
-from channeltrace.ha._common import SUPERUSER, find_pgbouncer, own, run_as
+from channeltrace._process import Service, port_open
+from channeltrace.ha._common import SUPERUSER, find_pgbouncer, listen_port, own, run_as
 
 __all__ = ["Pgbouncer", "start_pgbouncer"]
 
@@ -69,6 +69,6 @@ def start_pgbouncer(
     workdir: Path, upstream_port: int, *, pool_mode: str = "transaction", port: int | None = None
 ) -> Pgbouncer:
     """pgbouncer on a free loopback port in front of ``127.0.0.1:upstream_port``."""
-    bouncer = Pgbouncer(find_pgbouncer(), workdir, port or free_port(), upstream_port, pool_mode)
+    bouncer = Pgbouncer(find_pgbouncer(), workdir, port or listen_port(), upstream_port, pool_mode)
     bouncer.start()
     return bouncer

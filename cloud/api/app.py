@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Final
 
@@ -11,6 +11,7 @@ import psycopg
 from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
+from cloud.api.consistency import CommitPositionMiddleware
 from cloud.api.deps import SESSION_COOKIE, get_conn, ledger_bundle_access, rate_limited
 from cloud.api.docs import mount_docs
 from cloud.api.errors import install_problem_handlers
@@ -38,6 +39,8 @@ from cloud.api.routers import (
 )
 from cloud.auth.tokens import token_secret
 from cloud.console import mount_console
+from cloud.db import make_pool
+from cloud.replicas import ReadRouter, ReplicaMonitor, ReplicaState
 from cloud.settings import CloudSettings
 from ledger import api as ledger_api
 
@@ -65,22 +68,29 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            settings.database_url,
-            min_size=1,
-            max_size=settings.api_pool_max_size,
-            kwargs={"autocommit": True},
-            open=False,
-            name="api",
+        # The primary (multi-host URLs follow a failover), connections checked per loan.
+        pool: ConnectionPool[psycopg.Connection[Any]] = make_pool(
+            settings.database_url, name="api", min_size=1, max_size=settings.api_pool_max_size
         )
         pool.open(wait=False)  # start even while the database is down; requests get 503
         app.state.pool = pool
-        app.state.scans = scan_service(settings, pool)  # the consumer resolver (async)
+        monitor = _replica_monitor(settings, metrics)  # None: every read on the primary
+        app.state.reads = None
+        if monitor is not None:
+            monitor.start()
+            app.state.reads = ReadRouter(
+                monitor, pool, max_size=settings.api_pool_max_size, on_read=_count_reads(metrics)
+            )
+            app.state.reads.open()
+        app.state.scans = scan_service(settings, pool, monitor)  # the consumer resolver (async)
         await app.state.scans.start()
         try:
             yield
         finally:
             await app.state.scans.stop()  # every scan taken is written first
+            if monitor is not None:
+                app.state.reads.close()
+                monitor.stop()
             pool.close()
 
     app = FastAPI(
@@ -119,8 +129,32 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
         ],
         session_cookie=SESSION_COOKIE,
     )
+    app.add_middleware(CommitPositionMiddleware)  # read-your-writes on replicas
     app.add_middleware(TrustedProxyMiddleware, trusted=settings.trusted_proxies)
     if metrics is not None:  # outermost: refusals by the limits above are counted too
         app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     install_problem_handlers(app)  # every error answer is RFC 9457 problem+json
     return app
+
+
+def _replica_monitor(settings: CloudSettings, metrics: ApiMetrics | None) -> ReplicaMonitor | None:
+    """Samples the servers of ``CT_DATABASE_READ_URL`` (cloud/replicas.py), exporting lag."""
+    if settings.database_read_url is None:
+        return None
+
+    def sampled(state: ReplicaState) -> None:
+        if metrics is not None:
+            lag = float("nan") if state.lag_s is None else state.lag_s
+            metrics.replica_lag.labels(state.server).set(lag)
+
+    return ReplicaMonitor(
+        settings.database_read_url,
+        max_lag_s=settings.database_read_max_lag_seconds,
+        on_sample=sampled,
+    )
+
+
+def _count_reads(metrics: ApiMetrics | None) -> Callable[[str, str], None] | None:
+    if metrics is None:
+        return None
+    return lambda target, why: metrics.reads.labels(target, why).inc()

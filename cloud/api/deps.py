@@ -23,6 +23,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyCookie, APIKeyHeader, OAuth2PasswordBearer
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from cloud.api.consistency import read_after
 from cloud.api.errors import NotFound, Unavailable
 from cloud.api.queries import RollupCatalog
 from cloud.auth.principal import Principal
@@ -30,6 +31,7 @@ from cloud.settings import CloudSettings
 
 if TYPE_CHECKING:
     from cloud.auth.ratelimit import RateLimiter
+    from cloud.replicas import ReadRouter
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +84,27 @@ def database_errors() -> Iterator[None]:
         raise Unavailable(f"database unavailable: {exc}") from None
 
 
+# Reads that write (they need the primary even when reads may use replicas): none today;
+# tests/integration/test_isolation.py runs every GET route on a read-only read URL.
+_WRITING_READS: frozenset[str] = frozenset()
+_READS = frozenset({"GET", "HEAD"})
+
+
 def get_conn(request: Request) -> Iterator[psycopg.Connection[Any]]:
-    """A pooled connection for the duration of one request."""
+    """A pooled connection for the duration of one request.
+
+    A GET or HEAD goes to a replica when ``CT_DATABASE_READ_URL`` is set and one is within
+    the lag bound and has replayed what the caller last wrote (cloud/api/consistency.py);
+    anything else to the primary.
+    """
+    reads: ReadRouter | None = getattr(request.app.state, "reads", None)
+    route = getattr(request.scope.get("route"), "path", None)
+    if reads is not None and request.method in _READS and route not in _WRITING_READS:
+        after = read_after(request.headers, request.cookies)
+        with database_errors(), reads.connection(after_lsn=after,
+                                                 timeout=_CHECKOUT_TIMEOUT_S) as conn:  # fmt: skip
+            yield conn
+        return
     pool: ConnectionPool[psycopg.Connection[Any]] = request.app.state.pool
     with database_errors(), pool.connection(timeout=_CHECKOUT_TIMEOUT_S) as conn:
         yield conn

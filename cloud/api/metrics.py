@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,6 +31,8 @@ class ApiMetrics:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
+    replica_lag: Gauge  # per server of CT_DATABASE_READ_URL (cloud/replicas.py)
+    reads: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry | None = None) -> ApiMetrics:
@@ -48,6 +50,20 @@ class ApiMetrics:
                 "Time from request to the end of the response body, by route and status class.",
                 ["route", "status"],
                 buckets=_LATENCY_BUCKETS,
+                registry=reg,
+            ),
+            replica_lag=Gauge(
+                "ct_api_replica_replay_lag_seconds",
+                "How far each server of CT_DATABASE_READ_URL is behind the primary, as this"
+                " process last sampled it (0 on the primary; NaN: not streaming or unreachable,"
+                " so not used for reads).",
+                ["server"],
+                registry=reg,
+            ),
+            reads=Counter(
+                "ct_api_database_reads",
+                "Connections lent to read requests, by target (replica, primary) and reason.",
+                ["target", "reason"],
                 registry=reg,
             ),
         )

@@ -4,31 +4,45 @@ scan writer (:class:`cloud.provenance.resolver.ScanService`), from settings."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from cloud.db import writer_conninfo
 from cloud.provenance.brandcache import BrandCache
 from cloud.provenance.resolver import ScanService
 from cloud.provenance.scanwriter import ScanWriter
+from cloud.replicas import AsyncReadRouter, ReplicaMonitor
 from cloud.settings import CloudSettings
 
 __all__ = ["scan_service"]
 
 
 def scan_service(
-    settings: CloudSettings, sync_pool: ConnectionPool[psycopg.Connection[Any]]
+    settings: CloudSettings,
+    sync_pool: ConnectionPool[psycopg.Connection[Any]],
+    replicas: ReplicaMonitor | None = None,
 ) -> ScanService:
-    """A service to start in the app's lifespan (``await service.start()``)."""
+    """A service to start in the app's lifespan (``await service.start()``).
+
+    Scans are written on the primary (a multi-host URL finds it after a failover; cloud/db.py);
+    with ``replicas`` (``CT_DATABASE_READ_URL``), the passports, scan summaries and brand keys
+    are read from a replica within the lag bound (cloud/replicas.py).
+    """
     pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-        settings.database_url,
+        writer_conninfo(settings.database_url, application_name="ct-resolver"),
         min_size=1,
         max_size=settings.resolver_pool_max_size,
         kwargs={"autocommit": True},
+        # No check per loan (a round trip per scan): a connection a failover broke fails its
+        # one request (503) and the pool discards it.
         open=False,
         name="resolver",
     )
+    reads: Any = pool
+    if replicas is not None:
+        reads = AsyncReadRouter(replicas, pool, max_size=settings.resolver_pool_max_size)
     writer = ScanWriter(
         pool,
         max_queue=settings.resolver_queue_max,
@@ -36,9 +50,10 @@ def scan_service(
         max_wait=settings.resolver_batch_wait_ms / 1000,
     )
     return ScanService(
-        pool,
+        cast(AsyncConnectionPool[psycopg.AsyncConnection[Any]], reads),
         sync_pool,
-        BrandCache(pool, settings.database_url),
+        # Its LISTEN needs the primary (NOTIFY does not reach standbys).
+        BrandCache(reads, writer_conninfo(settings.database_url, application_name="ct-brands")),
         writer,
         passport_refresh=timedelta(seconds=settings.passport_refresh_seconds),
     )

@@ -19,6 +19,7 @@ import psycopg
 from cloud.auth.errors import CredentialError
 from cloud.auth.principal import Principal, Role
 from cloud.auth.users import check_role
+from cloud.db import writable
 
 __all__ = [
     "ApiKey",
@@ -108,7 +109,10 @@ def resolve_api_key(conn: psycopg.Connection[Any], key: str) -> Principal | None
     ).fetchone()
     if row is None or row[7] is not None or not hmac.compare_digest(row[8], _digest(key)):
         return None
-    # Coarse last-use stamp: at most one write per key and minute.
+    # Coarse last-use stamp: at most one write per key and minute; not on a read served by
+    # a replica (CT_DATABASE_READ_URL), where the key's next write request stamps it.
+    if not writable(conn):
+        return _key(row[:8]).principal()
     conn.execute(
         "UPDATE api_keys SET last_used_at = now() WHERE prefix = %s"
         " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",

@@ -165,7 +165,12 @@ def world_app(postgres: Any) -> Iterator[tuple[World, TestClient]]:
     url = postgres.create_database(name)
     try:
         migrate(url)
-        settings = CloudSettings(database_url=url, public_rate_limit="1000000/minute")
+        # Reads through CT_DATABASE_READ_URL, on sessions that refuse every write: a GET
+        # route that writes fails here (it would on a replica; cloud/api/deps.py).
+        read_only = f"{url}?options=-c%20default_transaction_read_only%3Don"
+        settings = CloudSettings(
+            database_url=url, database_read_url=read_only, public_rate_limit="1000000/minute"
+        )
         with TestClient(create_app(settings), follow_redirects=False) as client:
             world = build_world(url, client, settings)
             yield world, client
