@@ -185,10 +185,13 @@ def device_offline(conn: Conn, settings: AlertSettings, *, now: datetime) -> lis
 
 
 def sequence_gaps(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Condition]:
+    # The seq an online session reserved for its last will (announced in its birth) is
+    # published only when the session ends: missing until then, not lost.
     rows = conn.execute(
         "SELECT d.tenant_id, d.site_id, g.device_id, g.from_seq, g.to_seq, g.lost_seqs,"
         " g.detected_at FROM ingest_gaps g JOIN devices d ON d.id = g.device_id"
         " WHERE g.backfilled_at IS NULL AND g.lost_seqs > 0"
+        " AND NOT (d.status = 'online' AND g.from_seq = d.will_seq AND g.to_seq = d.will_seq)"
     ).fetchall()
     return devices.gap_conditions(
         (devices.GapRow(*r) for r in rows), now=now, grace=settings.gap_grace

@@ -25,8 +25,10 @@ BODY = b'{"event":"alert.opened"}'
 
 
 def test_a_stock_receiver_verifies_our_headers() -> None:
-    headers = signed_headers(SECRET, "msg_1", BODY, int(time.time()))
+    now = int(time.time())
+    headers = signed_headers(SECRET, "msg_1", BODY, now)
     assert Webhook(SECRET).verify(BODY, headers) == {"event": "alert.opened"}
+    assert headers[TIMESTAMP_HEADER] == str(now)
     assert headers[ID_HEADER] == headers[IDEMPOTENCY_HEADER] == "msg_1"
     assert headers[SIGNATURE_HEADER].startswith("v1,")
     assert verify(SECRET, BODY, headers)

@@ -230,6 +230,26 @@ def test_devices_offline_and_gaps_from_real_ingest(database_url: str) -> None:
         assert ("device_offline", "gw-0001") in kinds(c, settings, NOW)
 
 
+def test_the_will_an_online_session_reserved_is_not_a_lost_message(database_url: str) -> None:
+    start = NOW - timedelta(hours=1)
+    w = Warehouse.create(database_url, start=start)
+    will = w.seq + 2  # the birth (next seq) reserves the one after it for the session's will
+    w.send(Kind.STATE, state("online", will_seq=will, ts=start), start)
+    w.seq += 1  # the will's seq is skipped: it is published only when the session ends
+    w.send(Kind.STATE, state("heartbeat", ts=NOW), NOW)
+    settings = AlertSettings(gap_grace=timedelta(0))
+    with psycopg.connect(database_url, autocommit=True) as c:
+        from cloud import storage
+
+        storage.detect_gaps(c)
+        gaps = c.execute("SELECT from_seq, to_seq FROM ingest_gaps").fetchall()
+        assert gaps == [(will, will)]
+        assert ("sequence_gap", "gw-0001") not in kinds(c, settings, NOW + timedelta(minutes=1))
+        # A later session announces another will: the old one was never delivered.
+        c.execute("UPDATE devices SET will_seq = %s", (will + 5,))
+        assert ("sequence_gap", "gw-0001") in kinds(c, settings, NOW + timedelta(minutes=1))
+
+
 def test_stock_rules_low_and_forecast(database_url: str) -> None:
     start = NOW - timedelta(hours=10)
     w = Warehouse.create(database_url, start=start - timedelta(hours=1))
