@@ -105,7 +105,8 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
     mount_docs(app)
     app.state.settings = settings
     app.state.catalog = RollupCatalog()
-    for module in (auth, sites, devices, readings, stock, provenance, prefixes, resolver, alerts):
+    # The resolver first: consumer scans are most of the traffic, and routes are tried in order.
+    for module in (resolver, auth, sites, devices, readings, stock, provenance, prefixes, alerts):
         app.include_router(module.router)
     # Channel master data and stock positions (docs/channel-setup.md).
     for channel in (distributors, products, epcis_mappings, logins, stock_positions,

@@ -26,6 +26,7 @@ __all__ = [
     "Exposure",
     "Reading",
     "StorageProfile",
+    "combine",
     "exposure",
     "mean_kinetic_temperature",
     "sensor_element",
@@ -146,6 +147,38 @@ def exposure(
         max_celsius=max(values) if values else None,
         mean_celsius=sum(c * m for c, m in segments) / covered if covered else None,
         mkt_celsius=mean_kinetic_temperature(segments, dh_r) if covered else None,
+    )
+
+
+def combine(parts: Sequence[Exposure], dh_r: float = DEFAULT_DH_R) -> Exposure | None:
+    """The exposure over several disjoint periods from each period's exposure (exact:
+    minutes add up, the mean is covered-time weighted, and the MKT's sum of weights
+    e^(-ΔH/RT) is recovered from each period's MKT)."""
+    if not parts:
+        return None
+    covered = sum(p.covered_minutes for p in parts)
+    measured = [p for p in parts if p.covered_minutes > 0 and p.mean_celsius is not None]
+    lows = [p.min_celsius for p in measured if p.min_celsius is not None]
+    highs = [p.max_celsius for p in measured if p.max_celsius is not None]
+    mean = mkt = None
+    if covered > 0 and measured:
+        mean = sum((p.mean_celsius or 0.0) * p.covered_minutes for p in measured) / covered
+        acc = sum(
+            p.covered_minutes * math.exp(-dh_r / ((p.mkt_celsius or 0.0) + KELVIN))
+            for p in measured
+        )
+        mkt = dh_r / -math.log(acc / covered) - KELVIN
+    return Exposure(
+        start=min(p.start for p in parts),
+        end=max(p.end for p in parts),
+        total_minutes=sum(p.total_minutes for p in parts),
+        covered_minutes=covered,
+        minutes_below=sum(p.minutes_below for p in parts),
+        minutes_above=sum(p.minutes_above for p in parts),
+        min_celsius=min(lows) if lows else None,
+        max_celsius=max(highs) if highs else None,
+        mean_celsius=mean,
+        mkt_celsius=mkt,
     )
 
 

@@ -22,7 +22,14 @@ from cloud.provenance.coldchain import Exposure, Reading, StorageProfile, exposu
 from cloud.provenance.custody import CustodyInterval
 from cloud.provenance.errors import ColdChainError
 
-__all__ = ["CONSUMER_BUCKETS", "METRIC", "intervals_of", "storage_profile", "unit_exposure"]
+__all__ = [
+    "CONSUMER_BUCKETS",
+    "METRIC",
+    "interval_exposures",
+    "intervals_of",
+    "storage_profile",
+    "unit_exposure",
+]
 
 _logger = logging.getLogger(__name__)
 
@@ -123,3 +130,47 @@ def unit_exposure(
     except ColdChainError as exc:
         _logger.warning("cold-chain exposure unavailable: %s", exc)
         return None
+
+
+#: ``(tenant, site, start, end, bucket, profile) -> exposure``: units that stayed together
+#: (a pallet's) share their stays; a passport refresh computes each stay once.
+ExposureMemo = dict[tuple[Any, ...], Exposure | None]
+
+
+def interval_exposures(
+    conn: Conn,
+    tenant: str,
+    intervals: Sequence[CustodyInterval],
+    profile: StorageProfile,
+    *,
+    until: datetime,
+    max_buckets: int = _MAX_BUCKETS,
+    memo: ExposureMemo | None = None,
+) -> list[Exposure | None]:
+    """The exposure of each interval (``None`` in transit: no site readings), each from its
+    site's readings read once, at the bucket :func:`unit_exposure` would use."""
+    if not intervals:
+        return []
+    bucket = _bucket(intervals, until, max_buckets)
+    profile = StorageProfile(
+        profile.min_celsius, profile.max_celsius, max(profile.max_gap, 2 * bucket)
+    )
+    memo = {} if memo is None else memo
+    out: list[Exposure | None] = []
+    for interval in intervals:
+        if interval.site is None:
+            out.append(None)
+            continue
+        end = interval.end or until
+        key = (tenant, interval.site, interval.start, end, bucket, profile)
+        if key not in memo:
+            readings = _readings(
+                conn, tenant, interval.site, interval.start - profile.max_gap, end, bucket
+            )
+            try:
+                memo[key] = exposure([interval], {interval.site: readings}, profile, until=until)
+            except ColdChainError as exc:
+                _logger.warning("cold-chain exposure unavailable: %s", exc)
+                memo[key] = None
+        out.append(memo[key])
+    return out

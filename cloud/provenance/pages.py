@@ -133,11 +133,43 @@ def _storage(passport: Passport, lang: str, fmt: Formatter) -> dict[str, Any] | 
     }
 
 
+_JOURNEYS: dict[tuple[Any, ...], tuple[tuple[dict[str, Any], ...], dict[str, Any] | None]] = {}
+_MAX_JOURNEYS = 8_192
+
+
+def _journey(
+    passport: Passport, lang: str, timezone: str
+) -> tuple[tuple[dict[str, Any], ...], dict[str, Any] | None]:
+    """The journey steps and storage lines of a passport for the page (the same stored
+    passport is drawn once per language: its unit's next scans reuse it)."""
+    key = (passport.tenant, passport.epc, passport.computed_at, len(passport.steps), lang,
+           timezone)  # fmt: skip
+    found = _JOURNEYS.get(key)
+    if found is not None:
+        return found
+    fmt = Formatter.of(lang, timezone)
+    t = translations(lang)
+    steps = tuple(
+        {
+            "label": t.gettext(_STEPS.get(s.biz_step or "", _OTHER_STEP)),
+            "when": fmt.date(s.time),
+            "place": _place(s.site, s.region, lang),
+            "proof_url": s.proof_url,
+        }
+        for s in passport.steps
+    )
+    found = (steps, _storage(passport, lang, fmt))
+    if passport.computed_at is not None:  # a stored passport (not a product stand-in)
+        if len(_JOURNEYS) >= _MAX_JOURNEYS:
+            _JOURNEYS.pop(next(iter(_JOURNEYS)))
+        _JOURNEYS[key] = found
+    return found
+
+
 def _section(
     r: Resolution, lang: str, *, default: bool, timezone: str, report: ReportForm | None
 ) -> str:
-    fmt = Formatter(lang, timezone)
-    t = translations(lang)
+    fmt = Formatter.of(lang, timezone)
     passport = r.passport
     claimed = r.product_claimed
     described = passport or claimed
@@ -146,16 +178,10 @@ def _section(
         r.verdict, lang, fmt, now=r.scanned_at, brand=brand,
         distributor=None if passport is None else passport.shipped_to_name,
     )  # fmt: skip
-    steps = []
+    steps: tuple[dict[str, Any], ...] = ()
+    storage = None
     if passport is not None:
-        for s in passport.steps:
-            label = _STEPS.get(s.biz_step or "", _OTHER_STEP)
-            steps.append({
-                "label": t.gettext(label),
-                "when": fmt.date(s.time),
-                "place": _place(s.site, s.region, lang),
-                "proof_url": s.proof_url,
-            })  # fmt: skip
+        steps, storage = _journey(passport, lang, timezone)
     other = "zh" if lang == "en" else "en"
     claimed_text = None
     if claimed is not None and claimed.product(lang):
@@ -175,7 +201,7 @@ def _section(
         lot=None if passport is None else passport.lot,
         claimed=claimed_text,
         steps=steps,
-        storage=None if passport is None else _storage(passport, lang, fmt),
+        storage=storage,
         report=report,
         zone=fmt.zone_name(),
     )
@@ -237,7 +263,7 @@ def render_product(passport: Passport, lang: str, *, timezone: str) -> str:
     sections = []
     for code in ("zh", "en") if lang == "en" else ("en", "zh"):
         t = translations(code)
-        fmt = Formatter(code, timezone)
+        fmt = Formatter.of(code, timezone)
         other = "zh" if code == "en" else "en"
         p = passport.profile
         rule = None if p is None else t.gettext(

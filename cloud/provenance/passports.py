@@ -28,8 +28,16 @@ from psycopg.types.json import Jsonb
 
 from cloud.provenance.audit import custody_timeline
 from cloud.provenance.brands import authorised_area
+from cloud.provenance.coldchain import Exposure, combine
+from cloud.provenance.custody import CustodyInterval
 from cloud.provenance.errors import VerdictInputError
-from cloud.provenance.exposure import CONSUMER_BUCKETS, intervals_of, storage_profile, unit_exposure
+from cloud.provenance.exposure import (
+    CONSUMER_BUCKETS,
+    ExposureMemo,
+    interval_exposures,
+    intervals_of,
+    storage_profile,
+)
 from cloud.provenance.geo import GeoPoint, check_region
 from cloud.provenance.passport import Passport, Stay, Step
 from cloud.provenance.store import unit_row
@@ -131,8 +139,10 @@ def compute_passport(
     lot: str | None,
     serial: str | None,
     now: datetime | None = None,
+    memo: ExposureMemo | None = None,
 ) -> Passport:
-    """The passport of ``tenant``'s unit ``epc`` as the database has it now."""
+    """The passport of ``tenant``'s unit ``epc`` as the database has it now (``memo``:
+    stays computed already, shared by the units of one refresh)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     product = conn.execute(
         "SELECT p.name_en, p.name_zh, t.name FROM tenants t LEFT JOIN products p"
@@ -166,27 +176,29 @@ def compute_passport(
         for e in timeline
     )
     profile = base.profile
+    exposures: list[Exposure | None] = [None] * len(intervals)
+    if profile is not None:
+        exposures = interval_exposures(
+            conn, tenant, intervals, profile, until=now, max_buckets=CONSUMER_BUCKETS, memo=memo
+        )
     stays = []
-    for interval in intervals:
+    for interval, stay_exposure in zip(intervals, exposures, strict=True):
         site = sites.get(interval.site or "")
-        exposure = None
-        if profile is not None and interval.site is not None:
-            exposure = unit_exposure(
-                conn, tenant, [interval], profile, until=now, max_buckets=CONSUMER_BUCKETS
-            )
         stays.append(
             Stay(
                 interval.start, interval.end, interval.site,
                 None if site is None else site[0],
                 None if site is None else _region(site[3]),
-                exposure,
+                stay_exposure,
             )
         )
     total = None
     if profile is not None and intervals:
-        total = unit_exposure(
-            conn, tenant, intervals, profile, until=now, max_buckets=CONSUMER_BUCKETS
-        )
+        # transit counts as uncovered time: an exposure of its length with no readings
+        total = combine([
+            x if x is not None else _uncovered(i, now)
+            for i, x in zip(intervals, exposures, strict=True)
+        ])
     unit = replace(unit, proof_url=steps[-1].proof_url if steps else None)
     return replace(
         base,
@@ -199,6 +211,12 @@ def compute_passport(
         exposure_through=now,
         shipped_to_name=shipped_to_name,
     )
+
+
+def _uncovered(interval: CustodyInterval, now: datetime) -> Exposure:
+    end = interval.end or now
+    minutes = max(0.0, (end - interval.start).total_seconds() / 60)
+    return Exposure(interval.start, end, minutes, 0.0, 0.0, 0.0, None, None, None, None)
 
 
 def _versions(conn: Conn, tenant: str, epc: str) -> tuple[int, int]:
@@ -245,12 +263,15 @@ def update_passport(
     lot: str | None,
     serial: str | None,
     now: datetime | None = None,
+    memo: ExposureMemo | None = None,
 ) -> tuple[Passport, int, int]:
     """Compute and keep the passport of one unit, in one transaction (the versions are
     read first: a change committed meanwhile leaves the passport behind, to be redone)."""
     with conn.transaction():
         revision, epoch = _versions(conn, tenant, epc)
-        passport = compute_passport(conn, tenant, epc, gtin=gtin, lot=lot, serial=serial, now=now)
+        passport = compute_passport(
+            conn, tenant, epc, gtin=gtin, lot=lot, serial=serial, now=now, memo=memo
+        )
         store_passport(conn, passport, revision, epoch)
         conn.execute("DELETE FROM passport_queue WHERE tenant_id = %s AND epc = %s", (tenant, epc))
     return passport, revision, epoch
@@ -271,6 +292,7 @@ class PassportRefresh:
 
 def _refresh(conn: Conn, units: Sequence[tuple[str, str]], now: datetime) -> int:
     done = 0
+    memo: ExposureMemo = {}
     for tenant, epc in units:
         row = conn.execute(
             "SELECT gtin, lot, serial FROM units WHERE tenant_id = %s AND epc = %s", (tenant, epc)
@@ -280,7 +302,9 @@ def _refresh(conn: Conn, units: Sequence[tuple[str, str]], now: datetime) -> int
                 "DELETE FROM passport_queue WHERE tenant_id = %s AND epc = %s", (tenant, epc)
             )
             continue
-        update_passport(conn, tenant, epc, gtin=row[0], lot=row[1], serial=row[2], now=now)
+        update_passport(
+            conn, tenant, epc, gtin=row[0], lot=row[1], serial=row[2], now=now, memo=memo
+        )
         done += 1
     return done
 

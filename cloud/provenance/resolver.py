@@ -52,6 +52,8 @@ __all__ = ["Resolution", "ScanPlace", "ScanService", "refusal_of"]
 _logger = logging.getLogger(__name__)
 
 _MAX_BACKGROUND_REFRESHES = 256
+_MAX_CHECKS = 65_536  # codes whose verification is remembered
+_MAX_PRODUCTS = 4_096  # (brand, GTIN) whose product is remembered per channel epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +174,8 @@ class ScanService:
         self.writer = writer
         self.passport_refresh = passport_refresh
         self._refreshing: set[tuple[str, str]] = set()
+        self._checks: dict[str, tuple[int, CodeCheck, str | None]] = {}
+        self._products: dict[tuple[str, str, int | None], Passport | None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
@@ -189,12 +193,22 @@ class ScanService:
     # --- one scan ---------------------------------------------------------------------
 
     async def check(self, code: str) -> tuple[CodeCheck, str | None]:
+        """The code's check and the brand of its key; the same code scanned again is not
+        verified again while no brand key changed (the cache's evictions say so)."""
+        known = self._checks.get(code)
+        if known is not None and known[0] == self.cache.evictions:
+            return known[1], known[2]
         try:
             kid = SignedCode.parse(code).kid
         except CodeVerificationError:
             return check_code(code, Keyring()), None
+        evictions = self.cache.evictions
         keyring, tenant = await self.cache.keyring(kid)
-        return check_code(code, keyring), tenant
+        check = check_code(code, keyring)
+        if len(self._checks) >= _MAX_CHECKS:
+            self._checks.pop(next(iter(self._checks)))
+        self._checks[code] = (evictions, check, tenant)
+        return check, tenant
 
     async def context(self, link: DigitalLink) -> ScanContext:
         epc = unit_epc(link) if link.serial else None
@@ -245,7 +259,7 @@ class ScanService:
         _logger.info("counterfeit scan (%s): %s", verdict.findings[0].code, verdict.reason)
         claimed = None
         if context is not None and context.owner is not None and link is not None:
-            claimed = await self.product(context.owner, link)
+            claimed = await self.product(context.owner, link, context.channel_epoch)
         return Resolution(
             check, verdict, scan_id, scan.time, tenant, None,
             None if link is None else link.lot, scan, product_claimed=claimed,
@@ -257,7 +271,11 @@ class ScanService:
         assert link.serial is not None
         epc = unit_epc(link)
         passport = context.passport
-        if passport is None:  # never computed, or custody/channel moved since: now
+        if passport is None and not context.has_unit:  # issued, no custody yet: the product
+            claimed = await self.product(tenant, link, context.channel_epoch)
+            assert claimed is not None  # the owner is a tenant
+            passport = replace(claimed, epc=epc, unit=UnitRecord(epc))
+        elif passport is None:  # never computed, or custody/channel moved since: now
             passport = await self._compute(tenant, epc, link, scan.time)
         elif context.open_interval and (
             context.exposure_through is None
@@ -314,16 +332,33 @@ class ScanService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def product(self, tenant: str, link: DigitalLink) -> Passport | None:
+    async def product(
+        self, tenant: str, link: DigitalLink, epoch: int | None = None
+    ) -> Passport | None:
         """What a code of ``link``'s GTIN claims to be (product and brand), for pages that
-        must not show a unit's custody (counterfeit codes, product-level links)."""
+        must not show a unit's custody (counterfeit codes, product-level links, units
+        issued without custody yet). ``epoch``: the tenant's channel epoch, when known
+        (then the answer is remembered until the channel changes)."""
+        key = (tenant, link.gtin.value, epoch)
+        if epoch is not None and key in self._products:
+            found = self._products[key]
+            return None if found is None else replace(
+                found, epc=link.uri, lot=link.lot, serial=link.serial, unit=UnitRecord(link.uri)
+            )
+        product = await self._product(tenant, link)
+        if epoch is not None:
+            if len(self._products) >= _MAX_PRODUCTS:
+                self._products.pop(next(iter(self._products)))
+            self._products[key] = product
+        return product
+
+    async def _product(self, tenant: str, link: DigitalLink) -> Passport | None:
         async with self.pool.connection() as conn:
             cur = await conn.execute(
                 "SELECT p.name_en, p.name_zh, t.name, p.temp_min_c, p.temp_max_c"
                 " FROM tenants t LEFT JOIN products p ON (p.tenant_id, p.gtin) = (t.id, %s)"
                 " WHERE t.id = %s",
                 (link.gtin.value, tenant),
-                prepare=True,
             )
             row = await cur.fetchone()
         if row is None:

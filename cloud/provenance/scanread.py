@@ -9,6 +9,8 @@ under that tenant only (:mod:`cloud.provenance.ownership`).
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +29,7 @@ _logger = logging.getLogger(__name__)
 _QUERY = """
 WITH o AS (SELECT tenant_id FROM company_prefixes WHERE prefix = ANY(%(prefixes)s) LIMIT 1)
 SELECT o.tenant_id, t.lot, t.kid,
-       u.revision, p.unit_revision, p.channel_epoch, p.passport, p.exposure_through,
+       u.revision, p.unit_revision, p.channel_epoch, p.passport::text, p.exposure_through,
        p.open_interval,
        (SELECT e.epoch FROM passport_epochs e WHERE e.tenant_id = o.tenant_id),
        s.scans, s.first_at, s.last_at, s.early, s.recent, s.flags, s.revision
@@ -48,10 +50,24 @@ class ScanContext:
     issued_kid: str | None = None
     issued: bool = False
     passport: Passport | None = None  # None: missing, stale or unreadable
+    has_unit: bool = False  # custody recorded (a ``units`` row); else issued only
+    channel_epoch: int = 0
     exposure_through: datetime | None = None
     open_interval: bool = False
     state: ScanState = field(default_factory=ScanState)
     state_revision: int = 0
+
+
+@functools.lru_cache(maxsize=16_384)
+def _passport(tenant: str, epc: str, revision: int, epoch: int, raw: str) -> Passport | None:
+    """A stored passport (the same text is decoded once: a unit scanned again costs no
+    JSON parsing)."""
+    del tenant, epc, revision, epoch  # part of the cache key only
+    try:
+        return Passport.from_json(json.loads(raw))
+    except (KeyError, TypeError, ValueError) as exc:
+        _logger.warning("unreadable passport (%s): recomputed", exc)
+        return None
 
 
 async def read_scan_context(
@@ -66,7 +82,6 @@ async def read_scan_context(
             "serial": serial or "",
             "epc": epc or "",
         },
-        prepare=True,
     )
     row = await cur.fetchone()
     if row is None:
@@ -76,10 +91,7 @@ async def read_scan_context(
      first_at, last_at, early, recent, flags, state_revision) = row[1:]  # fmt: skip
     passport = None
     if raw is not None and p_revision == (revision or 0) and p_epoch == (epoch or 0):
-        try:
-            passport = Passport.from_json(raw)
-        except (KeyError, TypeError, ValueError) as exc:
-            _logger.warning("unreadable passport of %s (%s): recomputed", epc, exc)
+        passport = _passport(owner, str(epc), int(p_revision), int(p_epoch), raw)
     state = ScanState()
     if count is not None:
         state = ScanState.from_row(int(count), first_at, last_at, early, recent, flags)
@@ -89,6 +101,8 @@ async def read_scan_context(
         kid,
         issued=kid is not None,
         passport=passport,
+        has_unit=revision is not None,
+        channel_epoch=int(epoch or 0),
         exposure_through=through,
         open_interval=bool(open_interval),
         state=state,

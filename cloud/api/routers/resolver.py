@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from cloud.api.deps import check_rate
@@ -86,9 +86,6 @@ _BASE_HEADERS: Final = {
 async def scan_clock() -> datetime:
     """The time a scan is recorded at (a dependency: tests replay a week of scans)."""
     return datetime.now(UTC)
-
-
-Now = Annotated[datetime, Depends(scan_clock)]
 
 
 def _service(request: Request) -> ScanService:
@@ -337,11 +334,40 @@ def _report_form(request: Request, r: Resolution, client: str) -> ReportForm | N
 
 # --- routes -----------------------------------------------------------------------------
 
+def _clock(request: Request) -> datetime:
+    """:func:`scan_clock`, or what the app's dependency overrides put in its place (tests
+    replay a week of scans); called directly: a scan pays for no dependency machinery."""
+    clock = request.app.dependency_overrides.get(scan_clock)
+    return datetime.now(UTC) if clock is None else clock()
+
+
+def _param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}  # fmt: skip
+
+
+# Documented here, read from the exact request (the code is verified as printed).
+_DL_PARAMETERS = [
+    _param("k", "key id of the brand key that signed the code", {"type": "string"}),
+    _param("s", "signature of the code (base64url)", {"type": "string"}),
+    _param("lat", "latitude of the phone (WGS-84)", {"type": "number", "minimum": -90,
+                                                     "maximum": 90}),
+    _param("lon", "longitude of the phone (WGS-84)", {"type": "number", "minimum": -180,
+                                                      "maximum": 180}),
+    _param("acc", "accuracy of lat/lon, metres", {"type": "number", "minimum": 0}),
+    _param("region", "region code (GB/T 2260 or ISO 3166-2)", {"type": "string",
+                                                               "maxLength": 24}),
+    _param("linkType", "linkset, or a GS1 link type (gs1:pip, gs1:traceability, ...)",
+           {"type": "string", "maxLength": 200}),
+]  # fmt: skip
+
+
 @router.api_route(
     "/01/{path:path}",
     methods=["GET", "HEAD", "OPTIONS"],
     summary="Resolve a GS1 Digital Link (a consumer scan of a trace code, or a product)",
     response_model=None,
+    openapi_extra={"parameters": _DL_PARAMETERS},
     responses={
         200: {"content": {"text/html": {}, "application/json": {}, gs1.LINKSET_TYPE: {}}},
         204: {"description": "OPTIONS: the methods and CORS headers"},
@@ -352,21 +378,8 @@ def _report_form(request: Request, r: Resolution, client: str) -> ReportForm | N
         503: {"description": "Scans cannot be recorded right now; retry"},
     },
 )
-async def resolve(
-    request: Request,
-    now: Now,
-    path: str,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
-    acc: Annotated[float | None, Query(ge=0, le=1_000_000, description="metres")] = None,
-    region: Annotated[str | None, Query(max_length=24)] = None,
-    link_type: Annotated[
-        str | None,
-        Query(alias="linkType", max_length=200, description="linkset, or a GS1 link type"),
-    ] = None,
-) -> Response:
-    del path, lat, lon, acc, region, link_type  # read from the exact request
-    return await _answer(request, _raw_path(request), now)
+async def resolve(request: Request) -> Response:
+    return await _answer(request, _raw_path(request), _clock(request))
 
 
 @compressed_router.api_route(
@@ -376,7 +389,7 @@ async def resolve(
     response_model=None,
     include_in_schema=True,
 )
-async def resolve_compressed(request: Request, now: Now, segment: str) -> Response:
+async def resolve_compressed(request: Request, segment: str) -> Response:
     authority = _authority(request)
     base = f"https://{authority}"
     uncompressed = gs1.decompress(base, segment)
@@ -389,7 +402,7 @@ async def resolve_compressed(request: Request, now: Now, segment: str) -> Respon
     request.scope["query_string"] = "&".join(
         x for x in (parts.query, request.url.query) if x
     ).encode()
-    return await _answer(request, parts.path, now, same_as=uncompressed)
+    return await _answer(request, parts.path, _clock(request), same_as=uncompressed)
 
 
 @router.api_route(
