@@ -125,7 +125,12 @@ def cloud_ingest(
     """
     setup_logging(verbose)
     from cloud.cli_metrics import serve_metrics_or_exit
-    from cloud.ingest.worker import IngestOptions, IngestWorker
+    from cloud.errors import IncompatibleLibrary
+
+    try:
+        from cloud.ingest.worker import IngestOptions, IngestWorker
+    except IncompatibleLibrary as exc:
+        raise fail(str(exc)) from None
     from cloud.metrics import IngestMetrics
     from cloud.settings import get_settings
     from wire import WireError, load_private_key

@@ -6,6 +6,7 @@ __all__ = [
     "CloudError",
     "ConfigurationError",
     "DeviceConfigError",
+    "IncompatibleLibrary",
     "MigrationError",
     "RegistryError",
     "SchedulerError",
@@ -23,6 +24,11 @@ class ConfigurationError(CloudError):
 
 class DeviceConfigError(CloudError):
     """A remote device configuration could not be signed, recorded or published."""
+
+
+class IncompatibleLibrary(CloudError):
+    """An installed library lacks an internal name this code relies on (another version
+    than the one tested): refused at start rather than misbehaving under load."""
 
 
 class MigrationError(CloudError):

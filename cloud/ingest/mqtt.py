@@ -23,9 +23,10 @@ header, topic, packet id, properties skipped, payload) and handed to the handler
 ``(topic bytes, payload, packet id)``; QoS 2 and anything unusual (topic aliases, a malformed
 packet) still go through paho. The ingest uses no PUBLISH properties.
 
-All three rely on paho 2.x internals (``_create_socket``, ``_packet_queue``, ``_in_packet``,
-``_handle_publish``); if those are missing the client falls back to paho's own
-per-message behaviour.
+All three rely on paho internals, checked when this module is imported
+(:data:`PAHO_INTERNALS`): a paho without one of them is refused with a message naming it
+(:class:`cloud.errors.IncompatibleLibrary`) instead of misbehaving under load. pyproject.toml
+pins paho to the minor version these were tested with; each use carries a ``noqa: SLF001``.
 """
 
 from __future__ import annotations
@@ -38,9 +39,53 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.client import PUBACK
-from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-__all__ = ["IngestClient", "PublishHandler", "next_reconnect_delay", "split_publish"]
+from cloud.errors import IncompatibleLibrary
+
+__all__ = [
+    "PAHO_INTERNALS",
+    "IngestClient",
+    "PublishHandler",
+    "check_paho_internals",
+    "next_reconnect_delay",
+    "split_publish",
+]
+
+TESTED_PAHO = "2.2"
+#: paho-mqtt names this module uses that are not its public API, by where they live.
+PAHO_INTERNALS: dict[str, tuple[str, ...]] = {
+    "Client": ("_create_socket", "_packet_queue", "_handle_publish", "_send_puback"),
+    "Client()": ("_in_packet", "_protocol", "_manual_ack", "_sock", "_reconnect_delay"),
+    "MQTTMessage()": ("_topic",),
+}
+
+
+def check_paho_internals(client_class: type[mqtt.Client] = mqtt.Client) -> None:
+    """Raise :class:`IncompatibleLibrary` naming every internal of :data:`PAHO_INTERNALS`
+    that this paho lacks."""
+    holders: dict[str, object] = {
+        "Client": client_class,
+        "Client()": client_class(CallbackAPIVersion.VERSION2),
+        "MQTTMessage()": mqtt.MQTTMessage(),
+    }
+    missing = [
+        f"{where}.{name}"
+        for where, names in PAHO_INTERNALS.items()
+        for name in names
+        if not hasattr(holders[where], name)
+    ]
+    if missing:
+        from importlib.metadata import version
+
+        raise IncompatibleLibrary(
+            f"paho-mqtt {version('paho-mqtt')} lacks {', '.join(missing)}, which the ingest "
+            f"relies on (tested with paho-mqtt {TESTED_PAHO}.x): install "
+            f"'paho-mqtt=={TESTED_PAHO}.*'"
+        )
+
+
+check_paho_internals()
 
 PublishHandler = Callable[[bytes, bytes, int], None]
 """Called on the network thread with (topic bytes, payload, packet id; 0 for QoS 0)."""
@@ -79,8 +124,6 @@ class _BufferedSocket:
         return getattr(self._sock, name)
 
 
-_HAS_INTERNALS = hasattr(mqtt.Client, "_create_socket") and hasattr(mqtt.Client, "_packet_queue")
-_HAS_PUBLISH_INTERNALS = hasattr(mqtt.Client, "_handle_publish") and _HAS_INTERNALS
 _U16 = struct.Struct("!H")
 
 
@@ -125,7 +168,7 @@ def split_publish(
 
 def next_reconnect_delay(client: mqtt.Client, min_s: float, max_s: float) -> float:
     """How long paho waits before its next connection attempt (doubling from min to max)."""
-    current = getattr(client, "_reconnect_delay", None)  # paho 2.x internal; None: first wait
+    current = client._reconnect_delay  # noqa: SLF001 (paho internal; None: the first wait)
     return float(min_s if current is None else min(current * 2, max_s))
 
 
@@ -149,20 +192,21 @@ class IngestClient(mqtt.Client):
 
     def _handle_publish(self) -> MQTTErrorCode:
         handler = self._publish_handler
-        if handler is None or not _HAS_PUBLISH_INTERNALS:
+        if handler is None:
             return super()._handle_publish()
-        packet = self._in_packet
-        parts = split_publish(packet["command"], packet["packet"], v5=self._protocol == mqtt.MQTTv5)
+        packet = self._in_packet  # noqa: SLF001 (paho internal)
+        v5 = self._protocol == mqtt.MQTTv5  # noqa: SLF001 (paho internal)
+        parts = split_publish(packet["command"], packet["packet"], v5=v5)
         if parts is None:
             return super()._handle_publish()
         topic, mid, payload = parts
         handler(topic, payload, mid)
-        if mid and not self._manual_ack:
-            return self._send_puback(mid)
+        if mid and not self._manual_ack:  # noqa: SLF001 (paho internal)
+            return self._send_puback(mid)  # noqa: SLF001 (paho internal)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _create_socket(self) -> Any:
-        sock = super()._create_socket()
+        sock = super()._create_socket()  # noqa: SLF001 (paho internal)
         if type(sock) is socket.socket and not isinstance(sock, ssl.SSLSocket):
             return _BufferedSocket(sock)
         return sock
@@ -170,14 +214,14 @@ class IngestClient(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """paho reads one packet per ``select()``; read on while bytes are buffered."""
         rc = super().loop_read(max_packets)
-        sock = self._sock
+        sock = self._sock  # noqa: SLF001 (paho internal)
         if not isinstance(sock, _BufferedSocket):
             return rc
         buffered: _BufferedSocket = sock
         for _ in range(_PACKETS_PER_READ):
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not buffered.pending():
                 break
-            if self._sock is not buffered:  # disconnected by a callback
+            if self._sock is not buffered:  # noqa: SLF001 (paho internal; disconnected by a callback)
                 break
             rc = super().loop_read(1)
         return rc
@@ -187,9 +231,5 @@ class IngestClient(mqtt.Client):
         ids = [mid for mid in mids if mid]
         if not ids:
             return
-        if not _HAS_INTERNALS:  # pragma: no cover - another paho major version
-            for mid in ids:
-                self.ack(mid, 1)
-            return
         packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in ids])
-        self._packet_queue(PUBACK, packet, 0, 1)
+        self._packet_queue(PUBACK, packet, 0, 1)  # noqa: SLF001 (paho internal)

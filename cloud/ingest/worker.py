@@ -261,7 +261,7 @@ class IngestWorker:
         self.metrics.db_retries.inc()
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._on_publish(bytes(msg._topic), bytes(msg.payload), msg.mid)
+        self._on_publish(bytes(msg._topic), bytes(msg.payload), msg.mid)  # noqa: SLF001 (paho internal: the raw topic bytes)
 
     def _on_publish(self, raw_topic: bytes, payload: bytes, mid: int) -> None:
         try:

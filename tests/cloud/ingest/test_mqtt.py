@@ -127,3 +127,19 @@ def test_the_publish_handler_gets_what_on_message_would_have() -> None:
     assert client._handle_publish() == MQTTErrorCode.MQTT_ERR_SUCCESS
     assert received == [(b"ct/v1/a", b"data", 9)]
     assert not client._out_packet  # manual ack: nothing acknowledged on receipt
+
+
+
+def test_a_paho_without_an_internal_we_use_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import paho.mqtt.client as mqtt
+
+    from cloud.errors import IncompatibleLibrary
+    from cloud.ingest.mqtt import PAHO_INTERNALS, check_paho_internals
+
+    check_paho_internals()  # the installed, pinned paho has every one
+    assert "_packet_queue" in PAHO_INTERNALS["Client"]
+    monkeypatch.delattr(mqtt.Client, "_packet_queue")  # as if a new paho had renamed it
+    with pytest.raises(IncompatibleLibrary, match=r"lacks Client\._packet_queue.*paho-mqtt==2\.2"):
+        check_paho_internals()
