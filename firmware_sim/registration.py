@@ -1,11 +1,9 @@
-"""Register a whole simulated fleet in one round of set-based SQL (10,000 devices in ~1 s).
+"""Register a whole simulated fleet through the registry's one path (10,000 devices in ~1 s).
 
-``cloud.registry.register_device`` is the one-device path (three statements in a
-transaction per device); a fleet of thousands goes through ``unnest`` arrays instead,
-with the same idempotent upserts and the same identifier and key checks. The fleet's
-tenants and sites are channel master data: they are created through the channel's bulk
-interface (:mod:`cloud.channel.bulk`), which logs each creation; devices and their keys
-are the registry's.
+:func:`cloud.registry.register_devices` checks every identifier and key first, creates
+missing tenants and sites through the channel's bulk interface (logged), then upserts the
+devices and their keys with set-based statements. Here the simulator's devices are only
+turned into registrations.
 """
 
 from __future__ import annotations
@@ -15,45 +13,22 @@ from typing import Any
 
 from firmware_sim.loadgen import LoadDevice
 from wire import format_public_key
-from wire.topics import check_segment
 
 __all__ = ["register_bulk"]
 
 
 def register_bulk(conn: Any, devices: Sequence[LoadDevice], *, region: str | None = None) -> int:
-    """Upsert tenants, sites, devices and keys for ``devices``; ``conn`` is psycopg's.
-
-    Idempotent like ``register_device``; a device already registered to another
-    tenant or site is left where it is (its key is still added). ``region`` (a GB/T 2260
-    code) is given to the sites this creates.
-    """
-    from cloud.channel.bulk import ensure_sites, ensure_tenants
+    """Register ``devices`` (``conn`` is psycopg's); ``region`` (a GB/T 2260 code) is given to
+    the sites this creates. Idempotent; a device registered to another tenant or site is
+    refused (:class:`cloud.errors.RegistryError`, nothing written)."""
     from cloud.channel.changes import Actor
-    from cloud.channel.records import Site
+    from cloud.registry import DeviceRegistration, register_devices
 
-    ids, tenants, sites, keys = [], [], [], []
-    for d in devices:
-        for value, what in ((d.device_id, "device"), (d.tenant, "tenant"), (d.site, "site")):
-            check_segment(value, what)
-        ids.append(d.device_id)
-        tenants.append(d.tenant)
-        sites.append(d.site)
-        keys.append(format_public_key(d.key))
-    actor = Actor("sim:fleet", "operator")
-    with conn.transaction():
-        ensure_tenants(conn, [(t, t) for t in dict.fromkeys(tenants)], actor)
-        pairs = dict.fromkeys(zip(tenants, sites, strict=True))
-        ensure_sites(conn, [(t, Site(s, s, region=region)) for t, s in pairs], actor)
-        conn.execute(
-            "INSERT INTO devices (id, tenant_id, site_id)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])"
-            " ON CONFLICT (id) DO NOTHING",
-            (ids, tenants, sites),
+    registrations = [
+        DeviceRegistration(
+            device_id=d.device_id, tenant=d.tenant, site=d.site,
+            public_key=format_public_key(d.key), region=region,
         )
-        conn.execute(
-            "INSERT INTO device_keys (device_id, public_key)"
-            " SELECT * FROM unnest(%s::text[], %s::text[])"
-            " ON CONFLICT (device_id, public_key) DO UPDATE SET retired_at = NULL",
-            (ids, keys),
-        )
-    return len(ids)
+        for d in devices
+    ]  # fmt: skip
+    return register_devices(conn, registrations, actor=Actor("sim:fleet", "operator"))

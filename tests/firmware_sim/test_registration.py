@@ -5,10 +5,11 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from cloud.errors import RegistryError
 from cloud.migrate import migrate
 from firmware_sim.loadgen import LoadDevice, make_fleet
 from firmware_sim.registration import register_bulk
-from wire import WireError, format_public_key
+from wire import format_public_key
 
 pytestmark = pytest.mark.integration
 
@@ -48,6 +49,18 @@ def test_bulk_registration_refuses_a_bad_identifier_before_writing(database_url:
     migrate(database_url)
     fleet = [*make_fleet(3), LoadDevice("bad/id", "acme", "wh-000")]
     with psycopg.connect(database_url) as conn:
-        with pytest.raises(WireError):
+        with pytest.raises(RegistryError):
             register_bulk(conn, fleet)
         assert _counts(conn) == (0, 0, 0, 0)
+
+
+def test_bulk_registration_refuses_to_move_a_device_and_writes_nothing(database_url: str) -> None:
+    migrate(database_url)
+    fleet = make_fleet(3)
+    with psycopg.connect(database_url) as conn:
+        register_bulk(conn, fleet)
+        before = _counts(conn)
+        moved = LoadDevice(fleet[1].device_id, fleet[1].tenant, "wh-elsewhere")
+        with pytest.raises(RegistryError, match=f"device {fleet[1].device_id} is registered to"):
+            register_bulk(conn, [*make_fleet(2, prefix="new"), moved])
+        assert _counts(conn) == before
