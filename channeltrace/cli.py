@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signals
 from channeltrace.demo_fleet import FLEET
 from cloud.cli import cloud_app
 from cloud.codes_cli import codes_app
+from common.cli import Verbose, fail, setup_logging, stop_on_signals
 from edge.cli import edge_app
 from firmware_sim.cli import sim_app
 from ledger.cli import ledger_app

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from channeltrace.cli_support import fail
+from common.cli import DatabaseUrl, fail
 
 __all__ = ["channel_app", "tenants_app"]
 
@@ -24,9 +24,6 @@ channel_app = typer.Typer(
 )
 tenants_app = typer.Typer(help="Tenants (brands), for the operator.", no_args_is_help=True)
 
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL).")
-]
 Tenant = Annotated[str, typer.Option(help="Tenant (brand) id.")]
 Json = Annotated[bool, typer.Option("--json", help="JSON output.")]
 _KINDS = "distributor, site, product, location or party"

@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signals
 from cloud.auth.cli import apikeys_app, users_app
 from cloud.broker.cli import broker_app
 from cloud.channel_cli import channel_app, tenants_app
@@ -18,14 +17,12 @@ from cloud.config_cli import config_app
 from cloud.keys_cli import keys_app
 from cloud.prefixes_cli import prefixes_app
 from cloud.scheduler_cli import scheduler_command
+from common.cli import DatabaseUrl, Verbose, fail, setup_logging, stop_on_signals
 
 __all__ = ["cloud_app"]
 
 cloud_app = typer.Typer(help="Cloud services: schema, registry, ingest.", no_args_is_help=True)
 
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL).")
-]
 MqttUrl = Annotated[str | None, typer.Option("--mqtt-url", help="Broker (default: CT_MQTT_URL).")]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from channeltrace.cli_support import fail
 from cloud.metrics import serve_metrics
+from common.cli import fail
 
 __all__ = ["serve_metrics_or_exit"]
 

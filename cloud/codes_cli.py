@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from channeltrace.cli_support import Verbose, fail, setup_logging
+from common.cli import Verbose, checked_database_url, fail, setup_logging
 
 __all__ = ["codes_app"]
 
@@ -23,9 +23,13 @@ codes_app = typer.Typer(
 key_app = typer.Typer(help="Brand signing keys (Ed25519).", no_args_is_help=True)
 codes_app.add_typer(key_app, name="key")
 
-DatabaseUrl = Annotated[
+RecordIn = Annotated[
     str | None,
-    typer.Option(help="Record in this database (serials unique across batches; resolvable)."),
+    typer.Option(
+        "--database-url",
+        help="Record in this database (serials unique across batches; resolvable).",
+        callback=checked_database_url,
+    ),
 ]
 Tenant = Annotated[str | None, typer.Option(help="Brand (tenant) id; needed with --database-url.")]
 
@@ -37,7 +41,7 @@ KeyDir = Annotated[
 @key_app.command("new")
 def key_new(
     directory: KeyDir,
-    database_url: DatabaseUrl = None,
+    database_url: RecordIn = None,
     tenant: Tenant = None,
     verbose: Verbose = False,
 ) -> None:
@@ -114,7 +118,7 @@ def codes_issue(
     serial_length: Annotated[int, typer.Option(help="Length of random serials.")] = 12,
     qr: Annotated[str, typer.Option(help="QR images: png, svg or none.")] = "png",
     sheet: Annotated[bool, typer.Option(help="Also write a printable A4 sheet.html.")] = False,
-    database_url: DatabaseUrl = None,
+    database_url: RecordIn = None,
     tenant: Tenant = None,
     verbose: Verbose = False,
 ) -> None:

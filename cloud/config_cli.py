@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from channeltrace.cli_support import Verbose, fail, setup_logging
+from common.cli import DatabaseUrl, Verbose, fail, setup_logging
 
 __all__ = ["config_app"]
 
@@ -19,9 +19,6 @@ KeyFile = Annotated[
     typer.Option(
         "--key-file", envvar="CT_CONFIG_KEY_FILE", help="The cloud's config signing key (PEM)."
     ),
-]
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL).")
 ]
 MqttUrl = Annotated[str | None, typer.Option("--mqtt-url", help="Broker (default: CT_MQTT_URL).")]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from channeltrace.cli_support import fail
+from common.cli import DatabaseUrl, fail
 
 if TYPE_CHECKING:
     import psycopg
@@ -21,9 +21,6 @@ __all__ = ["keys_app"]
 
 keys_app = typer.Typer(help="Device public keys: list and retire.", no_args_is_help=True)
 
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL).")
-]
 
 
 def _connect(database_url: str | None) -> psycopg.Connection[Any]:

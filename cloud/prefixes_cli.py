@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from channeltrace.cli_support import fail
+from common.cli import DatabaseUrl, fail
 
 __all__ = ["prefixes_app"]
 
@@ -22,9 +22,6 @@ prefixes_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL).")
-]
 Tenant = Annotated[str, typer.Option(help="Tenant (brand) id.")]
 Prefix = Annotated[str, typer.Argument(help="GS1 company prefix, 6 to 12 digits.")]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signals
+from common.cli import Verbose, fail, setup_logging, stop_on_signals
 
 __all__ = ["scheduler_command"]
 

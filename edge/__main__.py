@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                 stream=sys.stderr,
             )
-            from channeltrace.signals import stop_on_signals
+            from common.signals import stop_on_signals
             from edge.runner import run_agent
 
             summary = run_agent(

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from channeltrace.cli_support import Verbose, fail, setup_logging, stop_on_signals
+from common.cli import Verbose, fail, setup_logging, stop_on_signals
 
 __all__ = ["sim_app"]
 

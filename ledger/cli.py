@@ -6,11 +6,14 @@ rfc8785) happen inside the commands that need them.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from common.cli import DatabaseUrl, fail, setup_logging
 
 __all__ = ["ledger_app"]
 
@@ -19,9 +22,6 @@ ledger_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL).")
-]
 RpcUrl = Annotated[
     str | None, typer.Option("--rpc", help="Ethereum JSON-RPC URL (default: CT_ETH_RPC_URL).")
 ]
@@ -30,19 +30,8 @@ Contract = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code=code)
-
-
 def _setup_logging(verbose: bool) -> None:
-    import logging
-
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(verbose, level=logging.WARNING)
 
 
 @ledger_app.command("keygen")
@@ -61,7 +50,7 @@ def keygen(
         key = LogKey.generate(origin)
         write_key_file(key_file, key)
     except LedgerError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     typer.echo(key.verifier().to_vkey())
 
 
@@ -75,7 +64,7 @@ def vkey() -> None:
     try:
         typer.echo(load_log_key(get_settings()).verifier().to_vkey())
     except LedgerError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @ledger_app.command("append")
@@ -102,14 +91,14 @@ def append(
                     try:
                         pending.append(json.loads(line))
                     except ValueError as exc:
-                        raise _fail(f"{events}:{number}: not JSON: {exc}") from None
+                        raise fail(f"{events}:{number}: not JSON: {exc}") from None
                 if len(pending) >= batch:
                     size = log.append(pending).size
                     pending = []
             if pending:
                 size = log.append(pending).size
     except (LedgerError, psycopg.Error) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         if stream is not sys.stdin:
             stream.close()
@@ -135,9 +124,9 @@ def checkpoint(database_url: DatabaseUrl = None, verbose: bool = False) -> None:
             made = make_checkpoint(c, key)
             latest = made or latest_checkpoint(c)
     except (LedgerError, psycopg.Error) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if latest is None:
-        raise _fail("the log is empty: nothing to checkpoint", code=1)
+        raise fail("the log is empty: nothing to checkpoint", code=1)
     typer.echo(latest.note, nl=False)
 
 
@@ -150,7 +139,7 @@ def _anchorer(rpc: str | None, contract: str | None) -> object:
     url = rpc or settings.eth_rpc_url
     address = contract or settings.ledger_contract
     if not url or not address:
-        raise _fail("need --rpc/CT_ETH_RPC_URL and --contract/CT_LEDGER_CONTRACT")
+        raise fail("need --rpc/CT_ETH_RPC_URL and --contract/CT_LEDGER_CONTRACT")
     return Web3Anchorer(url, address, load_anchor_private_key(settings))
 
 
@@ -165,11 +154,11 @@ def deploy(rpc: RpcUrl = None) -> None:
     settings = get_settings()
     url = rpc or settings.eth_rpc_url
     if not url:
-        raise _fail("need --rpc or CT_ETH_RPC_URL")
+        raise fail("need --rpc or CT_ETH_RPC_URL")
     try:
         typer.echo(deploy_anchor_contract(url, load_anchor_private_key(settings)))
     except LedgerError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 @ledger_app.command("anchor")
@@ -197,7 +186,7 @@ def anchor(
                 c, anchorer, receipt_timeout=settings.ledger_anchor_receipt_timeout_seconds
             )
     except (LedgerError, psycopg.Error) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     tx = "" if outcome.tx_hash is None else f" tx 0x{outcome.tx_hash.hex()}"
     typer.echo(f"{outcome.status} size {outcome.size}{tx}")
 
@@ -224,7 +213,7 @@ def audit(
         with psycopg.connect(database_url or settings.database_url, autocommit=True) as c:
             report = run_audit(c, verifier)
     except (LedgerError, psycopg.Error) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     for finding in report.findings:
         typer.echo(str(finding))
     typer.echo(
@@ -254,7 +243,7 @@ def bundle(
         with psycopg.connect(database_url or get_settings().database_url, autocommit=True) as c:
             text = build_bundle(c, index).to_json()
     except (LedgerError, psycopg.Error) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if output is None:
         typer.echo(text, nl=False)
     else:
@@ -283,13 +272,13 @@ def verify(
     try:
         verifier = VerifierKey.parse(log_key)
     except LedgerError as exc:
-        raise _fail(f"--log-key: {exc}") from None
+        raise fail(f"--log-key: {exc}") from None
     try:
         parsed = ProofBundle.from_json(bundle_file.read_bytes())
     except OSError as exc:
-        raise _fail(f"cannot read {bundle_file}: {exc.strerror}") from None
+        raise fail(f"cannot read {bundle_file}: {exc.strerror}") from None
     except LedgerError as exc:
-        raise _fail(f"{bundle_file}: {exc}") from None
+        raise fail(f"{bundle_file}: {exc}") from None
     report = verify_bundle(parsed, verifier, Web3Chain(rpc), contract=contract)
     for check in report.checks:
         typer.echo(str(check))

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from channeltrace.cli_support import fail
+from common.cli import DatabaseUrl, fail
 
 __all__ = ["apikeys_app", "users_app"]
 
@@ -18,9 +18,6 @@ users_app = typer.Typer(
 )
 apikeys_app = typer.Typer(help="API keys for programs.", no_args_is_help=True)
 
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL).")
-]
 Tenant = Annotated[str, typer.Option(help="Tenant (brand) id.")]
 Role = Annotated[str, typer.Option(help="brand or distributor.")]
 Distributor = Annotated[

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from channeltrace.cli_support import fail
+from common.cli import DatabaseUrl, fail
 
 __all__ = ["broker_app"]
 
@@ -15,9 +15,6 @@ broker_app = typer.Typer(
     help="MQTT broker credentials, password and ACL files.", no_args_is_help=True
 )
 
-DatabaseUrl = Annotated[
-    str | None, typer.Option("--database-url", help="PostgreSQL URL (default: CT_DATABASE_URL).")
-]
 
 
 def _connect(database_url: str | None) -> Any:

@@ -122,3 +122,13 @@ def test_a_url_with_the_wrong_scheme_is_refused_in_one_line() -> None:
         assert expected in done.stderr
         assert "s3cret" not in done.stderr
         assert "Traceback" not in done.stderr
+    option = subprocess.run(
+        [sys.executable, "-m", "channeltrace", "cloud", "migrate", "--database-url",
+         "mysql://root:s3cret@db/ct"],
+        env={**os.environ, "CT_ENVIRONMENT": "development"},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert option.returncode == 2
+    assert "Invalid value for '--database-url'" in option.stderr
+    assert "must start with" in " ".join(option.stderr.split())
+    assert "s3cret" not in option.stderr

@@ -1,7 +1,7 @@
 """Graceful stop on SIGTERM/SIGINT, without the command-line libraries.
 
-Kept apart from :mod:`channeltrace.cli_support` (which imports typer) so that the gateway's
-lean entry point (:mod:`edge.__main__`) can use it within its memory budget.
+Kept apart from :mod:`common.cli` (which imports typer) so that the gateway's lean entry
+point (:mod:`edge.__main__`) can use it within its memory budget.
 """
 
 from __future__ import annotations
