@@ -50,7 +50,7 @@ from edge.agent import Agent  # noqa: E402
 from edge.config import load_config  # noqa: E402
 from edge.outbox import Kind, Outbox  # noqa: E402
 from edge.provision import Provisioned, SensorChoice, provision  # noqa: E402
-from firmware_sim.climate import ClimateSensor  # noqa: E402
+from firmware_sim.devices.climate import ClimateSensor  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")

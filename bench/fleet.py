@@ -40,8 +40,8 @@ import psycopg
 
 from channeltrace.services import start_mosquitto, start_postgres
 from cloud.migrate import migrate
-from firmware_sim.fleet import plan_fleet
-from firmware_sim.swarm import pick_drop
+from firmware_sim.tools.fleet import plan_fleet
+from firmware_sim.tools.swarm import pick_drop
 
 _COMMAND = [sys.executable, "-m", "channeltrace"]
 MiB = 1024 * 1024

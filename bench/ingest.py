@@ -47,7 +47,7 @@ from paho.mqtt.properties import Properties
 from channeltrace.services import start_mosquitto, start_postgres
 from cloud.ingest.store import COLUMNS
 from cloud.migrate import migrate
-from firmware_sim.loadgen import (
+from firmware_sim.tools.loadgen import (
     LoadDevice,
     Publisher,
     make_fleet,

@@ -62,7 +62,7 @@ def _store_climate(database_url: str, gtin: str, now: datetime) -> float:
     from cloud.ingest.prepare import Accepted, Inbound, prepare
     from cloud.ingest.store import write_batch
     from cloud.registry import DeviceIdentity, DeviceRegistration, register_device
-    from firmware_sim.climate import ClimateSensor, Scenario
+    from firmware_sim.devices.climate import ClimateSensor, Scenario
     from wire import (
         Kind,
         Reading,

@@ -450,7 +450,7 @@ class Agent:
 def _sim_scanners(config: AgentConfig) -> list[StockSource]:
     if not config.sim_scanners:
         return []
-    from firmware_sim.stock import SimScanner
+    from firmware_sim.devices.stock import SimScanner
 
     return [
         SimScanner(

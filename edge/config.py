@@ -90,7 +90,7 @@ class CloudConfig(_Section):
 
 
 class SimScannerConfig(_Section):
-    """A simulated dock scanner and stock flow (firmware_sim.stock) feeding the outbox."""
+    """A simulated dock scanner and stock flow (firmware_sim.devices.stock) feeding the outbox."""
 
     id: str
     profile: str = "wine"

@@ -58,8 +58,8 @@ def sim_fleet(
 ) -> None:
     """Run many warehouses (climate, doors, compressors, stock flows) against a broker."""
     setup_logging(verbose)
-    from firmware_sim.fleet import plan_fleet, run_agents, run_light, run_swarm
-    from firmware_sim.loadgen import LoadError
+    from firmware_sim.tools.fleet import plan_fleet, run_agents, run_light, run_swarm
+    from firmware_sim.tools.loadgen import LoadError
 
     fleet = plan_fleet(warehouses, seed=seed)
     stop = stop_on_signals()

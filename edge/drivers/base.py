@@ -50,7 +50,7 @@ class Scanner(Protocol):
 def build_sensor(config: SensorConfig) -> Sensor:
     """The driver for one ``[[sensors]]`` entry; :class:`DriverError` if it cannot be set up."""
     if isinstance(config, SimClimateConfig):
-        from firmware_sim.climate import ClimateSensor
+        from firmware_sim.devices.climate import ClimateSensor
 
         return ClimateSensor(config.id, profile=config.profile, seed=config.seed)
     if isinstance(config, Ds18b20Config):

@@ -83,7 +83,7 @@ class _Driver(BaseModel):
 
 
 class SimClimateConfig(_Driver):
-    """A simulated temperature/humidity probe (firmware_sim.climate)."""
+    """A simulated temperature/humidity probe (firmware_sim.devices.climate)."""
 
     driver: Literal["sim.climate"]
     profile: str = "wine"
@@ -92,7 +92,7 @@ class SimClimateConfig(_Driver):
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str) -> str:
-        from firmware_sim.climate import PROFILES
+        from firmware_sim.devices.climate import PROFILES
 
         if value not in PROFILES:
             raise ValueError(

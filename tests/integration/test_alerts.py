@@ -25,7 +25,7 @@ from cloud.alerts import (
     evaluate,
 )
 from cloud.alerts.rules.coldchain import Limits, Sample, excursions
-from firmware_sim.climate import PROFILES, ClimateProfile, ClimateSensor, Scenario
+from firmware_sim.devices.climate import PROFILES, ClimateProfile, ClimateSensor, Scenario
 from tests.cloud.alerts._world import SETTINGS, Warehouse, WebhookReceiver, receiver
 
 pytestmark = pytest.mark.integration

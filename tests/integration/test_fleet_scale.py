@@ -22,9 +22,9 @@ import psycopg
 import pytest
 
 from channeltrace.services import Mosquitto
-from firmware_sim.fleet import plan_fleet
-from firmware_sim.loadgen import make_fleet
-from firmware_sim.swarm import Swarm, pick_drop
+from firmware_sim.tools.fleet import plan_fleet
+from firmware_sim.tools.loadgen import make_fleet
+from firmware_sim.tools.swarm import Swarm, pick_drop
 from tests.integration.processes import Background, channeltrace, wait_for
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@
 3. Ten thousand hostile payloads: no crash, each dead-lettered with its reason, valid
    traffic unaffected.
 
-The load comes from ``firmware_sim.loadgen``: signed batches over QoS 1.
+The load comes from ``firmware_sim.tools.loadgen``: signed batches over QoS 1.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from channeltrace.services import Mosquitto, Postgres
 from cloud.ingest.prepare import MAX_MESSAGE_BYTES
-from firmware_sim.loadgen import (
+from firmware_sim.tools.loadgen import (
     LoadDevice,
     LoadResult,
     Publisher,

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from firmware_sim.loadgen import LoadDevice, Publisher, register_fleet
+from firmware_sim.tools.loadgen import LoadDevice, Publisher, register_fleet
 from tests.integration.processes import Background, channeltrace, wait_for
 from wire import format_public_key
 

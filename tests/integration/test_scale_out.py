@@ -23,9 +23,9 @@ from cloud.alerts import create_subscription
 from cloud.migrate import migrate
 from cloud.registry import register_device
 from cloud.storage.products import Product, save_product
-from firmware_sim.climate import ClimateSensor, Scenario
-from firmware_sim.loadgen import LoadResult, Publisher, make_fleet, run_load
-from firmware_sim.registration import register_bulk
+from firmware_sim.devices.climate import ClimateSensor, Scenario
+from firmware_sim.tools.loadgen import LoadResult, Publisher, make_fleet, run_load
+from firmware_sim.tools.registration import register_bulk
 from ledger.anchor import Web3Anchorer, deploy_anchor_contract
 from ledger.note import LogKey
 from ledger.pg_store import PgLog

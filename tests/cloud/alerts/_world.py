@@ -18,7 +18,7 @@ from cloud.ingest.store import write_batch
 from cloud.migrate import migrate
 from cloud.registry import register_device
 from cloud.storage.products import Product, save_product
-from firmware_sim.climate import ClimateSensor
+from firmware_sim.devices.climate import ClimateSensor
 from tests.cloud._messages import GTIN, Device
 from wire import Kind, Reading, StockBatch, StockCount, TelemetryBatch
 

@@ -196,7 +196,7 @@ def add_cold_room(database_url: str) -> None:
 def heat_cold_room(database_url: str, *, minutes: int = 150) -> int:
     """The simulator's compressor failure in the cold room: one probe sampled every minute
     for the last ``minutes`` (failing 10 min in), written as the ingest would store them."""
-    from firmware_sim.climate import ClimateSensor, Scenario
+    from firmware_sim.devices.climate import ClimateSensor, Scenario
 
     sensor = ClimateSensor(
         "probe-1",

@@ -8,7 +8,7 @@ import pytest
 
 from cloud.ingest.prepare import Accepted, Inbound, prepare
 from cloud.registry import DeviceIdentity
-from firmware_sim.loadgen import make_fleet, telemetry_payload
+from firmware_sim.tools.loadgen import make_fleet, telemetry_payload
 from wire import Kind, TelemetryBatch, decode_payload
 
 NOW = datetime(2026, 11, 22, 8, 30, tzinfo=UTC)

@@ -6,8 +6,8 @@ import resource
 
 import pytest
 
-from firmware_sim.loadgen import LoadDevice, LoadError
-from firmware_sim.swarm import SwarmAgent, pick_drop, raise_fd_limit, state_message
+from firmware_sim.tools.loadgen import LoadDevice, LoadError
+from firmware_sim.tools.swarm import SwarmAgent, pick_drop, raise_fd_limit, state_message
 from wire import StateMessage, open_message
 
 

@@ -8,9 +8,9 @@ from statistics import fmean
 
 import pytest
 
-from firmware_sim import PROFILES, ClimateSensor
-from firmware_sim.climate import SCENARIOS, Scenario
-from firmware_sim.faults import FaultRates
+from firmware_sim.devices import PROFILES, ClimateSensor
+from firmware_sim.devices.climate import SCENARIOS, Scenario
+from firmware_sim.devices.faults import FaultRates
 from wire import Metric, Reading
 
 MIDNIGHT = datetime(2026, 11, 22, tzinfo=UTC)

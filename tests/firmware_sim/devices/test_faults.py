@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from firmware_sim.faults import FaultRates, FaultState, SkewedClock
+from firmware_sim.devices.faults import FaultRates, FaultState, SkewedClock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
-from firmware_sim.loadgen import LoadDevice, LoadError
+from firmware_sim.tools.loadgen import LoadDevice, LoadError
 from wire import Kind, StateMessage, Topic, seal_payload
 from wire.broker import parse_mqtt_url
 

@@ -13,7 +13,7 @@ does not depend on how often it is sampled):
 - an HVAC or compressor failure stops cooling, and the room drifts towards outside air;
 - humidity falls as the room warms and jumps towards outside humidity with open doors.
 
-The probe then adds noise, and optional faults (`firmware_sim.faults`). Same seed and
+The probe then adds noise, and optional faults (`firmware_sim.devices.faults`). Same seed and
 same timestamps give the same readings.
 """
 
@@ -24,7 +24,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from firmware_sim.faults import FaultRates, FaultState
+from firmware_sim.devices.faults import FaultRates, FaultState
 from wire import Metric, Reading
 
 __all__ = ["PROFILES", "SCENARIOS", "ClimateProfile", "ClimateSensor", "Room", "Scenario"]

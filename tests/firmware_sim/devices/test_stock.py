@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from firmware_sim.stock import CATALOGUE, SimScanner, gtin14
+from firmware_sim.devices.stock import CATALOGUE, SimScanner, gtin14
 from wire import ScanEvent, StockBatch, StockCount
 
 T0 = datetime(2026, 3, 1, 8, tzinfo=UTC)

@@ -7,8 +7,8 @@ import pytest
 
 from cloud.errors import RegistryError
 from cloud.migrate import migrate
-from firmware_sim.loadgen import LoadDevice, make_fleet
-from firmware_sim.registration import register_bulk
+from firmware_sim.tools.loadgen import LoadDevice, make_fleet
+from firmware_sim.tools.registration import register_bulk
 from wire import format_public_key
 
 pytestmark = pytest.mark.integration

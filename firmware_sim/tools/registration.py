@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from firmware_sim.loadgen import LoadDevice
+from firmware_sim.tools.loadgen import LoadDevice
 from wire import format_public_key
 
 __all__ = ["register_bulk"]

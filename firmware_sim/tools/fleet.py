@@ -4,10 +4,10 @@
 simulated probe and dock scanner, registration), registers them when given a database, and
 runs each as a real ``channeltrace edge run`` process: the full product path, outbox and
 all. ``light`` mode runs the same simulated rooms and stock flows in this process and
-publishes signed batches directly (through `firmware_sim.loadgen.Publisher`, which bounds
+publishes signed batches directly (through `firmware_sim.tools.loadgen.Publisher`, which bounds
 the in-flight window): hundreds of warehouses from one process, for load tests.
 ``swarm`` mode holds one MQTT session per warehouse (birth, heartbeats, last will) on one
-event loop (:mod:`firmware_sim.swarm`): tens of thousands of connections from one process.
+event loop (:mod:`firmware_sim.tools.swarm`): tens of thousands of connections from one process.
 SIGUSR1 drops ``drop_count`` of them at once (sockets closed, no DISCONNECT) and SIGUSR2
 brings them back.
 """
@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from firmware_sim.climate import PROFILES, ClimateSensor
-from firmware_sim.loadgen import LoadDevice, Publisher, register_fleet
-from firmware_sim.stock import SimScanner
+from firmware_sim.devices.climate import PROFILES, ClimateSensor
+from firmware_sim.devices.stock import SimScanner
+from firmware_sim.tools.loadgen import LoadDevice, Publisher, register_fleet
 from wire import (
     CustodyEventBatch,
     Kind,
@@ -87,7 +87,7 @@ def _scanner_toml(w: Warehouse, scans_per_min: float) -> str:
 
 
 def _stock_profile(profile: str) -> str:
-    from firmware_sim.stock import CATALOGUE
+    from firmware_sim.devices.stock import CATALOGUE
 
     return profile if profile in CATALOGUE else "ambient"
 
@@ -264,8 +264,8 @@ def run_swarm(
     report: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Hold one session per warehouse until stopped; prints JSON progress lines."""
-    from firmware_sim.registration import register_bulk
-    from firmware_sim.swarm import Swarm, pick_drop, raise_fd_limit
+    from firmware_sim.tools.registration import register_bulk
+    from firmware_sim.tools.swarm import Swarm, pick_drop, raise_fd_limit
 
     raise_fd_limit(len(fleet))
     began = time.monotonic()
