@@ -56,3 +56,24 @@ def minute_series(start: datetime, minutes: int, per_minute: int = 6) -> list[tu
         reading(start + i * step, round(4.0 + (i % 17) * 0.25, 2), seq=i + 1)
         for i in range(minutes * per_minute)
     ]
+
+
+def points(
+    conn: psycopg.Connection[Any],
+    source: str,
+    *,
+    start: datetime,
+    end: datetime,
+    bucket: timedelta,
+    metric: str = "temperature_c",
+) -> list[tuple[Any, ...]]:
+    """(time, count, min, max, avg) per bucket of DEVICE's series from ``source`` ("raw",
+    "readings_1m" or "readings_1h"), read by the API's one series path."""
+    from cloud.api.queries import ROLLUPS, SeriesPlan, series
+
+    rollup = next((r for r in ROLLUPS if r.relation == source), None)
+    if rollup is None and source != "raw":
+        raise ValueError(f"expected raw, readings_1m or readings_1h; got {source!r}")
+    found = series(conn, "brand", "wh-1", metric, SeriesPlan(start, end, bucket, rollup),
+                   device=DEVICE, sensor=None)  # fmt: skip
+    return [(p.time, p.count, p.min, p.max, p.avg) for p in found.points if p.count]

@@ -21,8 +21,7 @@ import pytest
 from channeltrace.services import Postgres
 from cloud import storage
 from cloud.migrate import migrate
-from cloud.storage.series import raw_series, rollup_series
-from tests.cloud.storage._data import DEVICE, copy_readings, minute_series, reading, seed
+from tests.cloud.storage._data import DEVICE, copy_readings, minute_series, points, reading, seed
 from tests.plugins.timescale import TESTED_POSTGRES_MAJOR, TESTED_TIMESCALEDB
 
 pytestmark = pytest.mark.integration
@@ -182,26 +181,19 @@ def test_read_queries_match_plain_postgresql(timescale_url: str, plain_url: str)
 
     for name in ("raw_1m", "raw_15m", "1m"):
         assert ts_result[name] == pg_result[name], name
-    assert [(p.bucket, p.n, p.min, p.max) for p in ts_result["1h"]] == [
-        (p.bucket, p.n, p.min, p.max) for p in pg_result["1h"]
-    ]
+    assert [p[:4] for p in ts_result["1h"]] == [p[:4] for p in pg_result["1h"]]
     for t, p in zip(ts_result["1h"], pg_result["1h"], strict=True):
-        assert t.avg == pytest.approx(p.avg, rel=1e-12)  # plain PG averages 1m averages
+        assert t[4] == pytest.approx(p[4], rel=1e-12)  # plain PG averages 1m averages
     assert len(ts_result["1m"]) == 150
-    assert [p.n for p in ts_result["1h"]] == [361, 360, 180]
+    assert [p[1] for p in ts_result["1h"]] == [361, 360, 180]
 
 
 def _queries(conn: psycopg.Connection[Any], start: datetime) -> dict[str, list[Any]]:
-    end = start + 3 * H
-    metric = "temperature_c"
+    window = {"start": start, "end": start + 3 * H}
     minute, quarter = timedelta(minutes=1), timedelta(minutes=15)
     return {
-        "raw_1m": raw_series(
-            conn, device_id=DEVICE, metric=metric, start=start, end=end, step=minute
-        ),
-        "raw_15m": raw_series(
-            conn, device_id=DEVICE, metric=metric, start=start, end=end, step=quarter
-        ),
-        "1m": rollup_series(conn, "1m", device_id=DEVICE, metric=metric, start=start, end=end),
-        "1h": rollup_series(conn, "1h", device_id=DEVICE, metric=metric, start=start, end=end),
+        "raw_1m": points(conn, "raw", **window, bucket=minute),
+        "raw_15m": points(conn, "raw", **window, bucket=quarter),
+        "1m": points(conn, "readings_1m", **window, bucket=minute),
+        "1h": points(conn, "readings_1h", **window, bucket=H),
     }

@@ -1,4 +1,4 @@
-"""The read API's SQL, and the rule choosing raw readings or a rollup for a series.
+"""Reading series: raw readings or a rollup, chosen by range; the one series query path.
 
 Only ``date_bin`` and plain SQL are used, so the same queries run on TimescaleDB
 (continuous aggregates) and on plain PostgreSQL (rollup tables kept by the scheduler).
@@ -23,40 +23,18 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from cloud.api.errors import BadRequest, NotFound
-from cloud.api.schemas import (
-    Completeness,
-    Device,
-    Gap,
-    LatestReading,
-    OnlineState,
-    Series,
-    SeriesPoint,
-    SeriesSource,
-    Site,
-    StockAtLocation,
-    StockLevel,
-)
+from cloud.api.errors import BadRequest
+from cloud.api.queries.sites import get_site
+from cloud.api.schemas import Series, SeriesPoint, SeriesSource
 
 __all__ = [
-    "MAX_COMPLETENESS_RANGE",
-    "MAX_LATEST_LOOKBACK",
     "MAX_SERIES_POINTS",
     "MAX_SERIES_RANGE",
     "ROLLUPS",
     "Rollup",
     "RollupCatalog",
     "SeriesPlan",
-    "completeness",
-    "current_stock",
-    "get_device",
-    "get_site",
-    "latest_readings",
-    "list_devices",
-    "list_sites",
-    "online_state",
     "plan_series",
     "series",
 ]
@@ -66,8 +44,6 @@ _logger = logging.getLogger(__name__)
 MAX_SERIES_RANGE = timedelta(days=400)
 MAX_SERIES_POINTS = 5_000
 DEFAULT_SERIES_POINTS = 300
-MAX_LATEST_LOOKBACK = timedelta(days=31)
-MAX_COMPLETENESS_RANGE = timedelta(days=31)
 _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday: week buckets start on Mondays
 _NICE_BUCKETS_S = (
     1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
@@ -138,117 +114,6 @@ class RollupCatalog:
             why = "does not exist" if not rows else f"lacks columns {', '.join(missing)}"
             _logger.warning("%s %s; series fall back to raw readings", rollup.relation, why)
         return not missing
-
-
-# --------------------------------------------------------------------------- sites, devices
-
-
-def list_sites(conn: psycopg.Connection[Any], tenant: str) -> list[Site]:
-    _require_tenant(conn, tenant)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT s.tenant_id, s.id, s.name, s.region, s.latitude, s.longitude, s.address,"
-            " s.distributor_id, (SELECT count(*) FROM devices d WHERE d.tenant_id = s.tenant_id"
-            "  AND d.site_id = s.id AND d.status <> 'retired') AS devices"
-            " FROM sites s WHERE s.tenant_id = %s ORDER BY s.id",
-            (tenant,),
-        ).fetchall()
-    return [Site.model_validate(r) for r in rows]
-
-
-def get_site(conn: psycopg.Connection[Any], tenant: str, site: str) -> Site:
-    for found in list_sites(conn, tenant):
-        if found.id == site:
-            return found
-    raise NotFound(f"site {site!r} of tenant {tenant!r} does not exist")
-
-
-def online_state(
-    status: str, last_seen_at: datetime | None, now: datetime, stale_after: timedelta
-) -> OnlineState:
-    """What a dashboard should show for a device (see :class:`cloud.api.schemas.Device`)."""
-    if status == "retired":
-        return "retired"
-    if last_seen_at is None:
-        return "never_seen"
-    if status == "offline":
-        return "offline"
-    return "online" if now - last_seen_at <= stale_after else "stale"
-
-
-def list_devices(
-    conn: psycopg.Connection[Any],
-    tenant: str,
-    *,
-    site: str | None,
-    stale_after: timedelta,
-    device: str | None = None,
-) -> list[Device]:
-    _require_tenant(conn, tenant)
-    if site is not None:
-        get_site(conn, tenant, site)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT id, tenant_id, site_id, status, last_seen_at, last_state, now() AS now"
-            " FROM devices WHERE tenant_id = %(tenant)s"
-            " AND (%(site)s::text IS NULL OR site_id = %(site)s)"
-            " AND (%(device)s::text IS NULL OR id = %(device)s) ORDER BY id",
-            {"tenant": tenant, "site": site, "device": device},
-        ).fetchall()
-    devices = []
-    for r in rows:
-        seen: datetime | None = r["last_seen_at"]
-        now: datetime = r.pop("now")
-        devices.append(
-            Device(
-                **r,
-                online_state=online_state(r["status"], seen, now, stale_after),
-                seconds_since_seen=(now - seen).total_seconds() if seen else None,
-            )
-        )
-    return devices
-
-
-def get_device(
-    conn: psycopg.Connection[Any], tenant: str, device: str, *, stale_after: timedelta
-) -> Device:
-    found = list_devices(conn, tenant, site=None, stale_after=stale_after, device=device)
-    if not found:
-        raise NotFound(f"device {device!r} of tenant {tenant!r} does not exist")
-    return found[0]
-
-
-# --------------------------------------------------------------------------------- readings
-
-
-def latest_readings(
-    conn: psycopg.Connection[Any],
-    tenant: str,
-    site: str,
-    *,
-    device: str | None,
-    metric: str | None,
-    lookback: timedelta,
-) -> list[LatestReading]:
-    """The newest reading per (device, sensor, metric) within ``lookback`` of now."""
-    if not timedelta(0) < lookback <= MAX_LATEST_LOOKBACK:
-        raise BadRequest(f"lookback must be within (0, {MAX_LATEST_LOOKBACK}]; got {lookback}")
-    get_site(conn, tenant, site)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT d.id AS device_id, r.sensor, r.metric, r.time, r.received_at, r.value,"
-            " r.fault FROM devices d CROSS JOIN LATERAL ("
-            "  SELECT DISTINCT ON (sensor, metric) sensor, metric, time, received_at, value,"
-            "  fault FROM readings WHERE device_id = d.id AND time > now() - %(lookback)s"
-            "  AND (%(metric)s::text IS NULL OR metric = %(metric)s)"
-            "  ORDER BY sensor, metric, time DESC) r"
-            " WHERE d.tenant_id = %(tenant)s AND d.site_id = %(site)s"
-            " AND (%(device)s::text IS NULL OR d.id = %(device)s)"
-            " ORDER BY d.id, r.sensor, r.metric",
-            {"tenant": tenant, "site": site, "device": device, "metric": metric,
-             "lookback": lookback},
-        ).fetchall()  # fmt: skip
-    return [LatestReading.model_validate(r) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,101 +262,3 @@ def _least(a: float | None, b: float | None) -> float | None:
 
 def _greatest(a: float | None, b: float | None) -> float | None:
     return b if a is None else a if b is None else max(a, b)
-
-
-# ------------------------------------------------------------------------------------ stock
-
-
-def current_stock(
-    conn: psycopg.Connection[Any], tenant: str, *, site: str | None, gtin: str | None
-) -> list[StockLevel]:
-    """The latest count per (site, product, location), summed per (site, product)."""
-    _require_tenant(conn, tenant)
-    if site is not None:
-        get_site(conn, tenant, site)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT DISTINCT ON (site_id, gtin, location) site_id, gtin, location, quantity,"
-            " time, method FROM stock_counts WHERE tenant_id = %(tenant)s"
-            " AND (%(site)s::text IS NULL OR site_id = %(site)s)"
-            " AND (%(gtin)s::text IS NULL OR gtin = %(gtin)s)"
-            " ORDER BY site_id, gtin, location, time DESC, received_at DESC",
-            {"tenant": tenant, "site": site, "gtin": gtin},
-        ).fetchall()
-    grouped: dict[tuple[str, str], list[StockAtLocation]] = {}
-    for r in rows:
-        grouped.setdefault((r["site_id"], r["gtin"]), []).append(
-            StockAtLocation(
-                location=r["location"],
-                quantity=r["quantity"],
-                time=r["time"],
-                method=r["method"],
-            )
-        )
-    return [
-        StockLevel(
-            tenant_id=tenant,
-            site_id=site_id,
-            gtin=product,
-            quantity=sum(loc.quantity for loc in locations),
-            as_of=max(loc.time for loc in locations),
-            locations=locations,
-        )
-        for (site_id, product), locations in grouped.items()
-    ]
-
-
-# ----------------------------------------------------------------------------- completeness
-
-
-def completeness(
-    conn: psycopg.Connection[Any], tenant: str, device: str, start: datetime, end: datetime
-) -> Completeness:
-    """Sequence gaps of one device among messages received in ``[start, end)``.
-
-    Sequence numbers are per device across all kinds, so any hole is a message that never
-    arrived (or that the edge evicted under its disk budget; its health reports those).
-    """
-    span = end - start
-    if span <= timedelta(0) or span > MAX_COMPLETENESS_RANGE:
-        raise BadRequest(
-            f"range must be positive and at most {MAX_COMPLETENESS_RANGE.days} days; got {span}"
-        )
-    row = conn.execute(
-        "SELECT 1 FROM devices WHERE tenant_id = %s AND id = %s", (tenant, device)
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"device {device!r} of tenant {tenant!r} does not exist")
-    params = {"device": device, "start": start, "end": end}
-    summary = conn.execute(
-        "SELECT count(*), min(seq), max(seq), count(*) FILTER (WHERE skew_flagged),"
-        " coalesce(sum(duplicates), 0) FROM ingest_log WHERE device_id = %(device)s"
-        " AND received_at >= %(start)s AND received_at < %(end)s",
-        params,
-    ).fetchone()
-    assert summary is not None  # an aggregate always returns a row
-    messages, first, last, skewed, duplicates = summary
-    with conn.cursor(row_factory=dict_row) as cur:
-        gaps = cur.execute(
-            "SELECT prev_seq AS after_seq, seq AS next_seq, seq - prev_seq - 1 AS missing,"
-            " prev_received AS after_received_at, received_at AS next_received_at FROM ("
-            "  SELECT seq, received_at, lag(seq) OVER w AS prev_seq,"
-            "  lag(received_at) OVER w AS prev_received FROM ingest_log"
-            "  WHERE device_id = %(device)s AND received_at >= %(start)s"
-            "  AND received_at < %(end)s WINDOW w AS (ORDER BY seq)) s"
-            " WHERE seq - prev_seq > 1 ORDER BY seq",
-            params,
-        ).fetchall()
-    missing = sum(int(g["missing"]) for g in gaps)
-    return Completeness(
-        device_id=device, start=start, end=end, messages=messages, first_seq=first,
-        last_seq=last, missing=missing,
-        ratio=messages / (messages + missing) if messages else None,
-        skew_flagged=skewed, duplicates=int(duplicates),
-        gaps=[Gap.model_validate(g) for g in gaps],
-    )  # fmt: skip
-
-
-def _require_tenant(conn: psycopg.Connection[Any], tenant: str) -> None:
-    if conn.execute("SELECT 1 FROM tenants WHERE id = %s", (tenant,)).fetchone() is None:
-        raise NotFound(f"tenant {tenant!r} does not exist")
