@@ -181,14 +181,14 @@ def _wait_for(port: int, timeout: float = 60.0) -> None:
 
 
 @contextmanager
-def _server(url: str, port: int, loop: str, http: str) -> Iterator[str]:
+def _server(url: str, port: int, loop: str, http: str, workers: int) -> Iterator[str]:
     env = {**os.environ, "CT_DATABASE_URL": url, "CT_ENVIRONMENT": "development",
            "CT_PUBLIC_RATE_LIMIT": "1000000000/minute", "CT_TRUSTED_PROXIES": "127.0.0.1",
-           "CT_API_POOL_MAX_SIZE": "4", "CT_RESOLVER_POOL_MAX_SIZE": "8"}  # fmt: skip
+           "CT_API_POOL_MAX_SIZE": "4", "CT_RESOLVER_POOL_MAX_SIZE": "24"}  # fmt: skip
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bench.resolver:bench_app", "--factory",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-         "--no-access-log", "--loop", loop, "--http", http],
+         "--no-access-log", "--loop", loop, "--http", http, "--workers", str(workers)],
         cwd=ROOT, env=env,
     )  # fmt: skip
     try:
@@ -346,6 +346,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sample", type=int, default=200, help="codes whose verdicts replay")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (both servers)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (scripts/bootstrap.sh)")
@@ -367,7 +368,7 @@ def main() -> None:
             ceiling_script = _script(workdir, "ceiling", ceiling_paths, near=False)
             scan_script = _script(workdir, "scan", scanned, near=True)
             results: dict[str, Run] = {}
-            with _server(url, port, "uvloop", "httptools") as base:
+            with _server(url, port, "uvloop", "httptools", args.workers) as base:
                 say("warming up ...")
                 _wrk(base, ceiling_script, 2, args.connections)
                 _wrk(base, scan_script, 2, args.connections)
@@ -385,7 +386,7 @@ def main() -> None:
                     sample = http.get(scanned[0], headers={"Accept": "application/json"})
                     say(f"sample answer: {sample.status_code} {sample.json()['verdict']}")
             say("the same with the asyncio loop and h11 ...")
-            with _server(url, port, "asyncio", "h11") as base:
+            with _server(url, port, "asyncio", "h11", args.workers) as base:
                 _wrk(base, scan_script, 2, args.connections)
                 results["plain"] = _wrk(base, scan_script, args.duration, args.connections)
             say(f"replaying the verdicts of {args.sample} codes ...")
@@ -401,9 +402,9 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ceiling, resolver, half, plain = (results[k] for k in ("ceiling", "resolver", "half", "plain"))
-    print(f"machine: {os.cpu_count()} cores; PostgreSQL fsync on; one uvicorn worker "
-          f"(uvloop, httptools); wrk -t2 -c{args.connections} -d{args.duration:g}s on the "
-          "same machine")  # fmt: skip
+    print(f"machine: {os.cpu_count()} cores; PostgreSQL fsync on; {args.workers} uvicorn "
+          f"worker(s) (uvloop, httptools); wrk -t2 -c{args.connections} -d{args.duration:g}s "
+          "on the same machine")  # fmt: skip
     print(f"ceiling  (one indexed point select on trace_codes): {ceiling.line()}")
     print(f"resolver (verdict page, HTML, scan recorded):       {resolver.line()}")
     print(f"ratio resolver / ceiling: {resolver.rate / ceiling.rate:.0%}")

@@ -37,6 +37,7 @@ __all__ = [
     "CodeStatus",
     "SignedCode",
     "check_code",
+    "check_signed",
     "sign_link",
 ]
 
@@ -148,6 +149,11 @@ def check_code(text: str, keyring: Keyring) -> CodeCheck:
         except IdentifierError:
             link = None
         return CodeCheck(CodeStatus.MALFORMED, str(exc), link)
+    return check_signed(code, keyring)
+
+
+def check_signed(code: SignedCode, keyring: Keyring) -> CodeCheck:
+    """:func:`check_code` of a code already parsed."""
     entry = keyring.get(code.kid)
     if entry is None:
         return CodeCheck(

@@ -13,6 +13,7 @@ sub-regions) and/or circles. Uncertainty always counts in the scan's favour.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import math
 import re
@@ -70,6 +71,7 @@ def separation_km(a: GeoPoint, b: GeoPoint) -> float:
     return max(0.0, haversine_km(a, b) - a.accuracy_km - b.accuracy_km)
 
 
+@functools.lru_cache(maxsize=8_192)
 def check_region(code: str) -> str:
     """A region code in its one spelling: GB/T 2260 for Chinese regions (``CN-GD`` and
     ``CN-GD-…`` are read as their province, ``440000``), ISO 3166-2 style otherwise."""

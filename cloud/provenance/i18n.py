@@ -44,6 +44,7 @@ HTML_LANG: Final = {"en": "en", "zh": "zh-CN"}
 LOCALE_DIR: Final = Path(__file__).with_name("locale")
 TEMPLATE_DIR: Final = Path(__file__).with_name("templates")
 DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
+_MAX_REMEMBERED: Final = 16_384
 
 
 def preferred_language(accept_language: str | None) -> str:
@@ -82,6 +83,7 @@ class Formatter:
         self.locale = Locale.parse(LANGUAGES[lang])
         self.tz = ZoneInfo(timezone)
         self._zone_name: str | None = None
+        self._dates: dict[datetime, str] = {}  # custody events repeat across units
 
     @classmethod
     @functools.lru_cache(maxsize=64)
@@ -96,7 +98,13 @@ class Formatter:
     def date(self, value: datetime | None) -> str:
         if value is None:
             return "—"
-        return format_date(value.astimezone(self.tz), "medium", locale=self.locale)
+        found = self._dates.get(value)
+        if found is None:
+            found = format_date(value.astimezone(self.tz), "medium", locale=self.locale)
+            if len(self._dates) >= _MAX_REMEMBERED:
+                self._dates.clear()
+            self._dates[value] = found
+        return found
 
     def number(self, value: float, digits: int = 0) -> str:
         return format_decimal(

@@ -10,6 +10,8 @@ the templates and :mod:`cloud.provenance.wording` through the message catalogs
 
 from __future__ import annotations
 
+import functools
+import html
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +19,11 @@ from typing import Any, Final
 
 from cloud.provenance import gs1resolver as gs1
 from cloud.provenance.i18n import HTML_LANG, Formatter, render, translations
-from cloud.provenance.passport import Passport, Stay
-from cloud.provenance.placenames import place_name
+from cloud.provenance.passport import Passport
+from cloud.provenance.passportview import N_, fragment
 from cloud.provenance.resolver import Resolution
 from cloud.provenance.scanlog import jsonable
-from cloud.provenance.wording import explain
+from cloud.provenance.wording import Wording, explain
 
 __all__ = [
     "ReportForm",
@@ -36,26 +38,6 @@ __all__ = [
 _logger = logging.getLogger(__name__)
 
 
-def N_(message: str) -> str:
-    """Marks ``message`` for the catalog; translated where it is shown."""
-    return message
-
-
-_STEPS: Final = {
-    "commissioning": N_("Made and coded"),
-    "packing": N_("Packed"),
-    "unpacking": N_("Unpacked"),
-    "shipping": N_("Shipped"),
-    "departing": N_("Shipped"),
-    "receiving": N_("Received at a warehouse"),
-    "arriving": N_("Arrived"),
-    "accepting": N_("Received at a warehouse"),
-    "storing": N_("Stored"),
-    "retail_selling": N_("Sold in a shop"),
-    "decommissioning": N_("Withdrawn"),
-    "inspecting": N_("Inspected"),
-}
-_OTHER_STEP: Final = N_("Recorded")
 _SWITCH: Final = {"en": "中文", "zh": "English"}
 
 
@@ -66,104 +48,6 @@ class ReportForm:
     action: str
     token: str
     open: bool = False
-
-
-def _place(site: str | None, region: str | None, lang: str) -> str | None:
-    city = place_name(region, lang)
-    if site and city:
-        return f"{site}, {city}" if lang == "en" else f"{city} {site}"
-    return site or city
-
-
-def _stay_line(stay: Stay, passport: Passport, lang: str, fmt: Formatter) -> str | None:
-    t = translations(lang)
-    x = stay.exposure
-    if stay.site is None and stay.location is None:
-        return None
-    where = _place(stay.site, stay.region, lang) or t.gettext("a warehouse")
-    span = {"where": where, "start": fmt.date(stay.start),
-            "end": fmt.date(stay.end) if stay.end else t.gettext("now")}  # fmt: skip
-    if x is None or x.covered_minutes == 0:
-        return t.gettext("%(where)s, %(start)s – %(end)s: not measured") % span
-    problems = []
-    if x.minutes_above >= 1:
-        problems.append(
-            t.gettext("too warm for %(time)s (up to %(max)s °C)")
-            % {"time": fmt.duration(_minutes(x.minutes_above)),
-               "max": fmt.number(x.max_celsius or 0.0, 1)}
-        )
-    if x.minutes_below >= 1:
-        problems.append(
-            t.gettext("too cold for %(time)s (down to %(min)s °C)")
-            % {"time": fmt.duration(_minutes(x.minutes_below)),
-               "min": fmt.number(x.min_celsius or 0.0, 1)}
-        )
-    if not problems:
-        return t.gettext("%(where)s, %(start)s – %(end)s: within the range") % span
-    sep = "；" if lang == "zh" else "; "
-    return t.gettext("%(where)s, %(start)s – %(end)s: %(problems)s") % {
-        **span, "problems": sep.join(problems)
-    }
-
-
-def _minutes(value: float) -> Any:
-    from datetime import timedelta
-
-    return timedelta(minutes=value)
-
-
-def _storage(passport: Passport, lang: str, fmt: Formatter) -> dict[str, Any] | None:
-    p = passport.profile
-    if p is None or not passport.stays:
-        return None
-    t = translations(lang)
-    lines = [line for s in passport.stays if (line := _stay_line(s, passport, lang, fmt))]
-    coverage = None
-    x = passport.exposure
-    if x is not None and x.total_minutes > 0:
-        coverage = t.gettext(
-            "The temperature was measured for %(share)s of the time since the product was "
-            "made (not while on the road)."
-        ) % {"share": fmt.percent(x.coverage)}
-    return {
-        "rule": t.gettext("This product should be kept between %(min)s °C and %(max)s °C.")
-        % {"min": fmt.number(p.min_celsius, 0), "max": fmt.number(p.max_celsius, 0)},
-        "lines": lines,
-        "coverage": coverage,
-    }
-
-
-_JOURNEYS: dict[tuple[Any, ...], tuple[tuple[dict[str, Any], ...], dict[str, Any] | None]] = {}
-_MAX_JOURNEYS = 8_192
-
-
-def _journey(
-    passport: Passport, lang: str, timezone: str
-) -> tuple[tuple[dict[str, Any], ...], dict[str, Any] | None]:
-    """The journey steps and storage lines of a passport for the page (the same stored
-    passport is drawn once per language: its unit's next scans reuse it)."""
-    key = (passport.tenant, passport.epc, passport.computed_at, len(passport.steps), lang,
-           timezone)  # fmt: skip
-    found = _JOURNEYS.get(key)
-    if found is not None:
-        return found
-    fmt = Formatter.of(lang, timezone)
-    t = translations(lang)
-    steps = tuple(
-        {
-            "label": t.gettext(_STEPS.get(s.biz_step or "", _OTHER_STEP)),
-            "when": fmt.date(s.time),
-            "place": _place(s.site, s.region, lang),
-            "proof_url": s.proof_url,
-        }
-        for s in passport.steps
-    )
-    found = (steps, _storage(passport, lang, fmt))
-    if passport.computed_at is not None:  # a stored passport (not a product stand-in)
-        if len(_JOURNEYS) >= _MAX_JOURNEYS:
-            _JOURNEYS.pop(next(iter(_JOURNEYS)))
-        _JOURNEYS[key] = found
-    return found
 
 
 def _section(
@@ -178,16 +62,37 @@ def _section(
         r.verdict, lang, fmt, now=r.scanned_at, brand=brand,
         distributor=None if passport is None else passport.shipped_to_name,
     )  # fmt: skip
-    steps: tuple[dict[str, Any], ...] = ()
-    storage = None
-    if passport is not None:
-        steps, storage = _journey(passport, lang, timezone)
-    other = "zh" if lang == "en" else "en"
+    passport_html = "" if passport is None else fragment(passport, lang, timezone)
     claimed_text = None
     if claimed is not None and claimed.product(lang):
         claimed_text = claimed.product(lang)
         if claimed.brand:
             claimed_text = f"{claimed_text} · {claimed.brand}"
+    frame = _frame(
+        lang, default, words,
+        None if passport is None else passport.product(lang),
+        None if passport is None else passport.brand,
+        claimed_text,
+        None if report is None else (report.action, report.open),
+        fmt.zone_name(),
+    )  # fmt: skip
+    token = "" if report is None else html.escape(report.token, quote=True)
+    return frame.replace(_PASSPORT, passport_html, 1).replace(_REPORT_SLOT, token, 1)
+
+
+# Markers in a drawn frame where the passport's part and the report token go: the frame
+# depends only on the wording, so the many scans that read alike share one drawing.
+_PASSPORT: Final = "@@ct-passport-fragment@@"
+_REPORT_SLOT: Final = "@@ct-report-token@@"
+
+
+@functools.lru_cache(maxsize=4_096)
+def _frame(
+    lang: str, default: bool, words: Wording, product: str | None, brand: str | None,
+    claimed: str | None, report: tuple[str, bool] | None, zone: str,
+) -> str:  # fmt: skip
+    other = "zh" if lang == "en" else "en"
+    form = None if report is None else ReportForm(report[0], _REPORT_SLOT, report[1])
     return render(
         "verdict.html",
         lang,
@@ -196,19 +101,25 @@ def _section(
         other_html_lang=HTML_LANG[other],
         switch_label=_SWITCH[lang],
         words=words,
-        product=None if passport is None else passport.product(lang),
-        brand=None if passport is None else passport.brand,
-        lot=None if passport is None else passport.lot,
-        claimed=claimed_text,
-        steps=steps,
-        storage=storage,
-        report=report,
-        zone=fmt.zone_name(),
+        product=product,
+        brand=brand,
+        claimed=claimed,
+        passport_html=_PASSPORT,
+        report=form,
+        zone=zone,
     )
 
 
 def _page(title: str, lang: str, body: str) -> str:
-    return render("_base.html", lang, title=title, body=body)
+    return _shell(title, lang).replace(_BODY, body, 1)
+
+
+_BODY: Final = "@@ct-page-body@@"
+
+
+@functools.lru_cache(maxsize=64)
+def _shell(title: str, lang: str) -> str:
+    return render("_base.html", lang, title=title, body=_BODY)
 
 
 def render_page(

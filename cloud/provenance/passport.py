@@ -87,6 +87,8 @@ class Passport:
     computed_at: datetime | None = None
     exposure_through: datetime | None = None
     shipped_to_name: str | None = None  # the distributor's name
+    # The passport's part of the page, drawn when it was computed (cloud.provenance.passportview)
+    html: tuple[tuple[str, str], ...] = ()
 
     @property
     def proof_url(self) -> str | None:
@@ -141,6 +143,7 @@ class Passport:
             "exposure": _x(self.exposure),
             "computed_at": _t(self.computed_at),
             "exposure_through": _t(self.exposure_through),
+            "html": dict(self.html),
         }
 
     @classmethod
@@ -191,6 +194,7 @@ class Passport:
             computed_at=_dt(data["computed_at"]),
             exposure_through=_dt(data["exposure_through"]),
             shipped_to_name=data["shipped_to_name"],
+            html=tuple((str(k), str(v)) for k, v in (data.get("html") or {}).items()),
         )
 
 

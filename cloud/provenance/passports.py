@@ -39,7 +39,9 @@ from cloud.provenance.exposure import (
     storage_profile,
 )
 from cloud.provenance.geo import GeoPoint, check_region
+from cloud.provenance.i18n import DEFAULT_TIMEZONE
 from cloud.provenance.passport import Passport, Stay, Step
+from cloud.provenance.passportview import fragments
 from cloud.provenance.store import unit_row
 from cloud.provenance.verdicts import Sale, Shipment, UnitRecord, Whereabouts
 
@@ -140,6 +142,7 @@ def compute_passport(
     serial: str | None,
     now: datetime | None = None,
     memo: ExposureMemo | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> Passport:
     """The passport of ``tenant``'s unit ``epc`` as the database has it now (``memo``:
     stays computed already, shared by the units of one refresh)."""
@@ -157,7 +160,7 @@ def compute_passport(
     )  # fmt: skip
     row = unit_row(conn, tenant, epc)
     if row is None:  # issued, no custody event yet
-        return base
+        return replace(base, html=fragments(base, timezone))
     timeline = custody_timeline(conn, tenant, epc)
     intervals = intervals_of(row["intervals"] or [])
     locations = {e.location for e in timeline if e.location}
@@ -200,7 +203,7 @@ def compute_passport(
             for i, x in zip(intervals, exposures, strict=True)
         ])
     unit = replace(unit, proof_url=steps[-1].proof_url if steps else None)
-    return replace(
+    passport = replace(
         base,
         unit=unit,
         status=str(row["status"]),
@@ -211,6 +214,7 @@ def compute_passport(
         exposure_through=now,
         shipped_to_name=shipped_to_name,
     )
+    return replace(passport, html=fragments(passport, timezone))
 
 
 def _uncovered(interval: CustodyInterval, now: datetime) -> Exposure:

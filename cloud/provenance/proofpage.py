@@ -84,7 +84,7 @@ def render_proof(
         explorer = explorer_tx_url.replace("{tx}", view.tx)
     sections = []
     for code in ("zh", "en") if lang == "en" else ("en", "zh"):
-        fmt = Formatter(code, timezone)
+        fmt = Formatter.of(code, timezone)
         other = "zh" if code == "en" else "en"
         sections.append(
             render(

@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -59,8 +59,8 @@ def _unb64(text: str) -> bytes:
 
 
 def make_token(key: bytes, token: ReportToken) -> str:
-    body = json.dumps(asdict(token), separators=(",", ":"), sort_keys=True).encode()
-    mac = hmac.new(key, _CONTEXT + body, hashlib.sha256).digest()
+    body = json.dumps(astuple(token), separators=(",", ":")).encode()
+    mac = hmac.new(key, _CONTEXT + body, hashlib.sha256).digest()[:16]
     return f"{_b64(body)}.{_b64(mac)}"
 
 
@@ -71,14 +71,15 @@ def read_token(key: bytes, text: str) -> ReportToken | None:
         body, mac = _unb64(body_text), _unb64(mac_text)
     except ValueError:
         return None
-    if not hmac.compare_digest(mac, hmac.new(key, _CONTEXT + body, hashlib.sha256).digest()):
+    expected = hmac.new(key, _CONTEXT + body, hashlib.sha256).digest()[:16]
+    if not hmac.compare_digest(mac, expected):
         return None
     try:
-        data: dict[str, Any] = json.loads(body)
-        point = data.get("point")
-        data["point"] = None if point is None else tuple(point)
-        return ReportToken(**data)
-    except (TypeError, ValueError):
+        fields: list[Any] = json.loads(body)
+        point = fields[-1]
+        fields[-1] = None if point is None else tuple(point)
+        return ReportToken(*fields)
+    except (TypeError, ValueError, IndexError):
         return None
 
 

@@ -33,7 +33,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from cloud.provenance.brandcache import BrandCache
 from cloud.provenance.brands import unit_epc
 from cloud.provenance.clone import Scan
-from cloud.provenance.codes import CodeCheck, SignedCode, check_code
+from cloud.provenance.codes import CodeCheck, SignedCode, check_code, check_signed
 from cloud.provenance.coldchain import StorageProfile
 from cloud.provenance.errors import CodeVerificationError, VerdictInputError
 from cloud.provenance.geo import GeoPoint, check_region
@@ -199,12 +199,12 @@ class ScanService:
         if known is not None and known[0] == self.cache.evictions:
             return known[1], known[2]
         try:
-            kid = SignedCode.parse(code).kid
+            signed = SignedCode.parse(code)
         except CodeVerificationError:
             return check_code(code, Keyring()), None
         evictions = self.cache.evictions
-        keyring, tenant = await self.cache.keyring(kid)
-        check = check_code(code, keyring)
+        keyring, tenant = await self.cache.keyring(signed.kid)
+        check = check_signed(signed, keyring)
         if len(self._checks) >= _MAX_CHECKS:
             self._checks.pop(next(iter(self._checks)))
         self._checks[code] = (evictions, check, tenant)

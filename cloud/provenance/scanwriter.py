@@ -29,6 +29,7 @@ has its id before it is written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import defaultdict, deque
@@ -41,9 +42,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from cloud.provenance.clone import Scan
+from cloud.provenance.clone import EARLY_CLIENTS, RECENT_SCANS, Scan
 from cloud.provenance.errors import ProvenanceStoreError
-from cloud.provenance.scanstate import CloneFlag, ScanState
+from cloud.provenance.scanstate import CloneFlag, ScanState, scan_to_json
 
 __all__ = ["PendingScan", "ScanKey", "ScanQueueFull", "ScanRecord", "ScanWriter"]
 
@@ -54,6 +55,56 @@ _ID_BLOCK: Final = 1_000
 _KEEP_COMMITTED_S: Final = 30.0  # a committed scan stays visible to readers this long
 _RETRY_MIN_S: Final = 0.05
 _RETRY_MAX_S: Final = 5.0
+
+# ScanState.add for a batch of scans, per unit: count, first/last, the first located scan
+# of each new client while fewer than EARLY_CLIENTS are kept, the last RECENT_SCANS scans,
+# a confirmed clone kept once found (the two bounds are the last parameters).
+_MERGE = """
+WITH new AS (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::jsonb[],
+                         %s::bool[], %s::text[], %s::timestamptz[], %s::jsonb[])
+        AS n (tenant_id, gtin, serial, ord, scan, located, ckey, t, flag)
+), bounds AS (SELECT %s::int AS early_max, %s::int AS recent_max),
+summary AS (
+    SELECT tenant_id, gtin, serial, count(*) AS n, min(t) AS first_t, max(t) AS last_t
+    FROM new GROUP BY tenant_id, gtin, serial
+)
+UPDATE unit_scan_state s SET
+    scans = s.scans + a.n,
+    first_at = LEAST(s.first_at, a.first_t),
+    last_at = GREATEST(s.last_at, a.last_t),
+    recent = (
+        SELECT coalesce(jsonb_agg(x.e ORDER BY x.i), '[]'::jsonb) FROM (
+            SELECT u.e, u.i FROM (
+                SELECT r.e, r.i FROM jsonb_array_elements(s.recent) WITH ORDINALITY r (e, i)
+                UNION ALL
+                SELECT n.scan, 1000000000 + n.ord FROM new n
+                WHERE (n.tenant_id, n.gtin, n.serial) = (s.tenant_id, s.gtin, s.serial)
+            ) u ORDER BY u.i DESC LIMIT (SELECT recent_max FROM bounds)
+        ) x),
+    early = s.early || coalesce((
+        SELECT jsonb_agg(f.scan ORDER BY f.ord) FROM (
+            SELECT c.scan, c.ord FROM (
+                SELECT DISTINCT ON (n.ckey) n.scan, n.ord FROM new n
+                WHERE (n.tenant_id, n.gtin, n.serial) = (s.tenant_id, s.gtin, s.serial)
+                  AND n.located
+                  AND n.ckey NOT IN (SELECT coalesce(e ->> 'client', '?')
+                                     FROM jsonb_array_elements(s.early) e)
+                ORDER BY n.ckey, n.ord
+            ) c ORDER BY c.ord
+            LIMIT greatest(0, (SELECT early_max FROM bounds) - jsonb_array_length(s.early))
+        ) f), '[]'::jsonb),
+    flags = CASE WHEN s.flags ? 'clone' THEN s.flags ELSE coalesce((
+        SELECT n.flag FROM new n
+        WHERE (n.tenant_id, n.gtin, n.serial) = (s.tenant_id, s.gtin, s.serial)
+          AND n.flag IS NOT NULL
+        ORDER BY n.ord LIMIT 1), s.flags) END,
+    revision = s.revision + 1,
+    updated_at = now()
+FROM summary a
+WHERE (s.tenant_id, s.gtin, s.serial) = (a.tenant_id, a.gtin, a.serial)
+RETURNING s.tenant_id, s.gtin, s.serial, s.revision
+"""
 
 _SCAN_COLUMNS = (
     "id, scanned_at, tenant_id, gtin, lot, serial, kid, code_status, lat, lon, accuracy_km,"
@@ -125,6 +176,7 @@ class ScanWriter:
         self._max_wait = max_wait
         self._submit_timeout = submit_timeout
         self._pending: dict[ScanKey, list[PendingScan]] = defaultdict(list)
+        self._committed: deque[tuple[float, ScanKey, PendingScan]] = deque()
         self._ids = {True: _Ids("consumer_scans"), False: _Ids("counterfeit_scans")}
         self._id_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -285,10 +337,15 @@ class ScanWriter:
         now = time.monotonic()
         for item in batch:
             item.committed_at = now
+            if item.record.key is not None:
+                self._committed.append((now, item.record.key, item))
 
     async def _merge_states(
         self, conn: psycopg.AsyncConnection[Any], by_key: dict[ScanKey, list[PendingScan]]
     ) -> None:
+        """Add each unit's pending scans to its summary, in PostgreSQL (the server's other
+        core does it, not this event loop): the same result as :meth:`ScanState.add` for
+        each scan in order, which ``tests/cloud/provenance`` checks."""
         keys = sorted(by_key)  # one lock order for every writer: no deadlocks
         tenants, gtins, serials = (list(x) for x in zip(*keys, strict=True))
         await conn.execute(
@@ -297,44 +354,45 @@ class ScanWriter:
             " ON CONFLICT DO NOTHING",
             (tenants, gtins, serials),
         )
-        cur = await conn.execute(
-            "SELECT s.tenant_id, s.gtin, s.serial, s.scans, s.first_at, s.last_at, s.early,"
-            " s.recent, s.flags, s.revision FROM unit_scan_state s"
+        await conn.execute(
+            "SELECT 1 FROM unit_scan_state s"
             " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k (t, g, n)"
             "   ON (s.tenant_id, s.gtin, s.serial) = (k.t, k.g, k.n)"
             " ORDER BY s.tenant_id, s.gtin, s.serial FOR UPDATE OF s",
             (tenants, gtins, serials),
         )
-        updates = []
-        for row in await cur.fetchall():
-            key = (str(row[0]), str(row[1]), str(row[2]))
-            state = ScanState.from_row(int(row[3]), row[4], row[5], row[6], row[7], row[8])
-            revision = int(row[9]) + 1
+        columns: list[list[Any]] = [[] for _ in range(9)]
+        order = 0
+        for key in keys:
             for item in by_key[key]:
                 record = item.record
-                state = state.add(replace(record.scan, scan_id=str(record.id)), record.clone_flag)
-                item.revision = revision
-            updates.append((
-                state.count, state.first_at, state.last_at, Jsonb(state.early_json()),
-                Jsonb(state.recent_json()), Jsonb(state.flags_json()), revision, *key,
-            ))  # fmt: skip
-        async with conn.cursor() as update:
-            await update.executemany(
-                "UPDATE unit_scan_state SET scans = %s, first_at = %s, last_at = %s,"
-                " early = %s, recent = %s, flags = %s, revision = %s, updated_at = now()"
-                " WHERE (tenant_id, gtin, serial) = (%s, %s, %s)",
-                updates,
-            )
+                scan = replace(record.scan, scan_id=str(record.id))
+                flag = record.clone_flag
+                order += 1
+                for column, value in zip(columns, (
+                    key[0], key[1], key[2], order, Jsonb(scan_to_json(scan)),
+                    scan.point is not None or scan.region is not None, scan.client or "?",
+                    scan.time,
+                    None if flag is None else Jsonb(ScanState(clone_flag=flag).flags_json()),
+                ), strict=True):  # fmt: skip
+                    column.append(value)
+        cur = await conn.execute(_MERGE, (*columns, EARLY_CLIENTS, RECENT_SCANS))
+        revisions = {(str(r[0]), str(r[1]), str(r[2])): int(r[3]) for r in await cur.fetchall()}
+        for key, items in by_key.items():
+            for item in items:
+                item.revision = revisions[key]
 
     def _forget_committed(self) -> None:
         cutoff = time.monotonic() - _KEEP_COMMITTED_S
-        for key in list(self._pending):
-            kept = [
-                p for p in self._pending[key] if p.committed_at is None or p.committed_at > cutoff
-            ]
-            if kept:
-                self._pending[key] = kept
-            else:
+        committed = self._committed
+        while committed and committed[0][0] <= cutoff:
+            _, key, item = committed.popleft()
+            items = self._pending.get(key)
+            if items is None:
+                continue
+            with contextlib.suppress(ValueError):
+                items.remove(item)
+            if not items:
                 del self._pending[key]
 
 

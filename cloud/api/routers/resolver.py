@@ -127,25 +127,29 @@ def _headers(anchor: str, *, same_as: str | None = None, context: bool = False) 
     return {**_BASE_HEADERS, "Link": gs1.link_header(anchor, same_as=same_as, context=context)}
 
 
-def _not_a_code(path: str, query: list[tuple[str, str]]) -> str | None:
-    """Why ``path`` (with ``query``) is not a Digital Link of this resolver, or ``None``."""
+def _not_a_code(
+    path: str, query: list[tuple[str, str]], authority: str
+) -> tuple[str | None, DigitalLink | None]:
+    """Why ``path`` (with ``query``) is not a Digital Link of this resolver (``None``: it
+    is), and the link it is (on ``authority``)."""
     segments = path.split("/")
     for ai, name, limit in (("10", "lot (AI 10)", MAX_LOT_LENGTH),
                             ("21", "serial (AI 21)", MAX_SERIAL_LENGTH)):  # fmt: skip
         for i in range(1, len(segments) - 1):
             if segments[i] == ai and len(segments[i + 1]) > 3 * limit:
-                return f"{name} is at most {limit} characters; got {len(segments[i + 1])} bytes"
+                got = len(segments[i + 1])
+                return f"{name} is at most {limit} characters; got {got} bytes", None
     try:
-        DigitalLink.parse(f"https://resolver.invalid{path}")
+        link = DigitalLink.parse(f"https://{authority or 'resolver.invalid'}{path}")
     except IdentifierError as exc:
-        return str(exc)
+        return str(exc), None
     other = sum(len(k) + len(v) + 2 for k, v in query if k not in _OWN_PARAMS)
     if other > MAX_OTHER_QUERY_BYTES:
         return (
             f"query parameters other than {', '.join(sorted(_OWN_PARAMS))} may take "
             f"{MAX_OTHER_QUERY_BYTES} bytes; got {other}"
-        )
-    return None
+        ), None
+    return None, link
 
 
 def _wants(request: Request, media: str) -> bool:
@@ -206,9 +210,9 @@ async def _answer(  # noqa: PLR0911 - the resolver's answers, in the standard's 
     if (limited := _rate_limited(request)) is not None:
         return limited
     query = _query(request)
-    if (problem := _not_a_code(path, query)) is not None:
-        return _bad_request(request, problem, anchor)
-    link = DigitalLink.parse(f"https://{authority}{path}")
+    problem, link = _not_a_code(path, query, authority)
+    if problem is not None or link is None:
+        return _bad_request(request, problem or "not a Digital Link", anchor)
     headers = _headers(anchor, same_as=same_as)
     link_type = gs1.wanted_link_type(dict(query).get("linkType"))
     if link_type is None and _wants(request, gs1.LINKSET_TYPE):
@@ -225,7 +229,7 @@ async def _answer(  # noqa: PLR0911 - the resolver's answers, in the standard's 
     if request.method == "HEAD":  # link checkers: the headers of the page, no scan recorded
         media = "application/json" if _wants(request, "json") else "text/html; charset=utf-8"
         return Response(headers=headers, media_type=media)
-    return await _scan(request, service, link, scanned, now, headers, lang)
+    return await _scan(request, service, link, scanned, now, headers, lang, query)
 
 
 async def _link_answer(
@@ -281,9 +285,9 @@ async def _product(
 
 async def _scan(
     request: Request, service: ScanService, link: DigitalLink, scanned: str, now: datetime,
-    headers: dict[str, str], lang: str,
+    headers: dict[str, str], lang: str, query: list[tuple[str, str]],
 ) -> Response:  # fmt: skip
-    params = request.query_params
+    params = dict(query)
     lat, lon, acc = (_float(params.get(n), lo, hi) for n, lo, hi in
                      (("lat", -90, 90), ("lon", -180, 180), ("acc", 0, 1_000_000)))  # fmt: skip
     region = (params.get("region") or "")[:24] or None
