@@ -57,6 +57,10 @@ def cluster_settings(
         "synchronous_mode": True,
         "synchronous_mode_strict": True,
         "synchronous_node_count": 1,
+        # A primary stopping (demoted when it lost etcd) waits for its walsenders to hand the
+        # shutdown checkpoint to standbys it may no longer reach; past this Patroni kills it.
+        # Meanwhile its clients' commits hang (nothing is acknowledged), so keep it short.
+        "primary_stop_timeout": 5,
         "postgresql": {
             "use_pg_rewind": True,  # a demoted primary rejoins by rewinding what it alone had
             "use_slots": True,  # replicas' WAL kept for them across restarts
@@ -71,6 +75,10 @@ def cluster_settings(
                 "wal_keep_size": "256MB",
                 # Replies from standbys at least this often: the lag the API reports is fresh.
                 "wal_receiver_status_interval": "1s",
+                # A silent network cut ends a replication connection after this (both ways):
+                # a standby then reports that it is not streaming (no reads, cloud/replicas.py).
+                "wal_sender_timeout": "10s",
+                "wal_receiver_timeout": "10s",
                 "hot_standby_feedback": "on",  # long replica reads are not cancelled
             },
         },

@@ -22,6 +22,7 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException
 
 from cloud.errors import CloudError
@@ -293,6 +294,15 @@ async def _bad_value(request: Request, exc: Exception) -> Response:
     return problem_response(request, 400, f"invalid value in the request: {exc}")
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    _logger.warning("database unavailable: %s", first_line)
+    return problem_response(
+        request, 503, "the database is unavailable right now (a failover?); retry shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     # Starlette logs the exception and re-raises it after this answer is sent.
     return problem_response(
@@ -369,5 +379,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(psycopg.DataError, _bad_value)
+    # A database that went away mid-request (a failover: cloud/db.py) is a 503, wherever
+    # the route met it, not a 500; the client retries.
+    app.add_exception_handler(psycopg.OperationalError, _database_unavailable)
+    app.add_exception_handler(PoolTimeout, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
     _document_problems(app)
