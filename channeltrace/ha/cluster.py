@@ -124,8 +124,9 @@ class PatroniCluster:
             if node is not None and node.member != not_member:
                 return node
             for candidate in self.nodes:
-                if candidate.pid is None and candidate._proc is not None:
-                    code = candidate._proc.poll()
+                proc = candidate._proc  # noqa: SLF001 (the cluster owns its nodes' processes)
+                if candidate.pid is None and proc is not None:
+                    code = proc.poll()
                     if code is not None and candidate.member != not_member:
                         _logger.warning("patroni %s exited with %s", candidate.member, code)
             time.sleep(0.1)

@@ -84,10 +84,10 @@ class EtcdCluster:
             for member in self.members:
                 if not member.is_running():
                     self.stop()
-                    raise member._fail(f"etcd member {member.member} exited")
+                    raise member._fail(f"etcd member {member.member} exited")  # noqa: SLF001 (own members)
             if time.monotonic() - began > timeout:
                 self.stop()
-                raise self.members[0]._fail(f"etcd not healthy after {timeout} s")
+                raise self.members[0]._fail(f"etcd not healthy after {timeout} s")  # noqa: SLF001
             time.sleep(0.1)
         _logger.info("etcd cluster of %d healthy on ports %s (%.1f s)", len(self.members),
                      self.client_ports, time.monotonic() - began)  # fmt: skip

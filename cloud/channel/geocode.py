@@ -89,6 +89,13 @@ class Geocoder:
             ) from exc
         self.data_path = data_path
 
+    def boundary_reader(self) -> Any:
+        """geotool-cn's reader of its boundary data file, for drawing outlines.
+
+        geotool-cn has no public call for its polygons; this is its internal ``_data``
+        (pyproject pins the minor version it was tested with; callers guard its use)."""
+        return self._tool._data  # noqa: SLF001 (geotool-cn internal, see above)
+
     def locate(self, lat: float, lon: float) -> Place | None:
         """The place of a WGS-84 point; ``None`` outside China's boundaries (or not finite)."""
         if not (math.isfinite(lat) and math.isfinite(lon)):

@@ -72,7 +72,7 @@ def simplify(points: Sequence[tuple[float, float]], tolerance: float) -> list[tu
 def province_outlines(geocoder: Geocoder, tolerance: float = 0.02) -> tuple[Outline, ...]:
     """The 34 provinces' simplified outlines (computed once per geocoder, ~0.1 s)."""
     try:
-        data = geocoder._tool._data  # no public accessor (see the module docstring)
+        data = geocoder.boundary_reader()  # a library internal (see the module docstring)
         scale = float(data.scale)
         start, end = data.level_ranges["province"]
         english = {p.code: p.name_en for p in PROVINCES}

@@ -26,7 +26,8 @@ packet) still go through paho. The ingest uses no PUBLISH properties.
 All three rely on paho internals, checked when this module is imported
 (:data:`PAHO_INTERNALS`): a paho without one of them is refused with a message naming it
 (:class:`cloud.errors.IncompatibleLibrary`) instead of misbehaving under load. pyproject.toml
-pins paho to the minor version these were tested with; each use carries a ``noqa: SLF001``.
+pins paho to the minor version these were tested with; each use is marked "paho internal"
+(with ``noqa: SLF001`` where ruff flags it).
 """
 
 from __future__ import annotations
@@ -194,19 +195,19 @@ class IngestClient(mqtt.Client):
         handler = self._publish_handler
         if handler is None:
             return super()._handle_publish()
-        packet = self._in_packet  # noqa: SLF001 (paho internal)
-        v5 = self._protocol == mqtt.MQTTv5  # noqa: SLF001 (paho internal)
+        packet = self._in_packet  # paho internal
+        v5 = self._protocol == mqtt.MQTTv5  # paho internal
         parts = split_publish(packet["command"], packet["packet"], v5=v5)
         if parts is None:
             return super()._handle_publish()
         topic, mid, payload = parts
         handler(topic, payload, mid)
-        if mid and not self._manual_ack:  # noqa: SLF001 (paho internal)
-            return self._send_puback(mid)  # noqa: SLF001 (paho internal)
+        if mid and not self._manual_ack:  # paho internal
+            return self._send_puback(mid)  # paho internal
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _create_socket(self) -> Any:
-        sock = super()._create_socket()  # noqa: SLF001 (paho internal)
+        sock = super()._create_socket()  # paho internal
         if type(sock) is socket.socket and not isinstance(sock, ssl.SSLSocket):
             return _BufferedSocket(sock)
         return sock
@@ -214,14 +215,14 @@ class IngestClient(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """paho reads one packet per ``select()``; read on while bytes are buffered."""
         rc = super().loop_read(max_packets)
-        sock = self._sock  # noqa: SLF001 (paho internal)
+        sock = self._sock  # paho internal
         if not isinstance(sock, _BufferedSocket):
             return rc
         buffered: _BufferedSocket = sock
         for _ in range(_PACKETS_PER_READ):
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or not buffered.pending():
                 break
-            if self._sock is not buffered:  # noqa: SLF001 (paho internal; disconnected by a callback)
+            if self._sock is not buffered:  # paho internal; disconnected by a callback
                 break
             rc = super().loop_read(1)
         return rc
@@ -232,4 +233,4 @@ class IngestClient(mqtt.Client):
         if not ids:
             return
         packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in ids])
-        self._packet_queue(PUBACK, packet, 0, 1)  # noqa: SLF001 (paho internal)
+        self._packet_queue(PUBACK, packet, 0, 1)  # paho internal
