@@ -314,6 +314,10 @@ class ScanService:
     async def _compute(self, tenant: str, epc: str, link: DigitalLink, now: datetime) -> Passport:
         return await asyncio.to_thread(self._update, tenant, epc, link, now)
 
+    async def passport(self, tenant: str, link: DigitalLink) -> Passport:
+        """The unit's passport computed now (a linkset of a unit whose passport is due)."""
+        return await self._compute(tenant, unit_epc(link), link, datetime.now(UTC))
+
     def _refresh_later(self, tenant: str, epc: str, link: DigitalLink) -> None:
         key = (tenant, epc)
         if key in self._refreshing or len(self._refreshing) >= _MAX_BACKGROUND_REFRESHES:

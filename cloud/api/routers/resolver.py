@@ -119,10 +119,6 @@ def _authority(request: Request) -> str:
     return host.split(",")[0].strip()
 
 
-def _query(request: Request) -> list[tuple[str, str]]:
-    return parse_qsl(request.url.query, keep_blank_values=True)
-
-
 def _headers(anchor: str, *, same_as: str | None = None, context: bool = False) -> dict[str, str]:
     return {**_BASE_HEADERS, "Link": gs1.link_header(anchor, same_as=same_as, context=context)}
 
@@ -198,8 +194,9 @@ def _rate_limited(request: Request) -> Response | None:
 
 
 async def _answer(  # noqa: PLR0911 - the resolver's answers, in the standard's order
-    request: Request, path: str, now: datetime, *, same_as: str | None = None
-) -> Response:
+    request: Request, path: str, now: datetime, *, same_as: str | None = None,
+    query_string: str | None = None,
+) -> Response:  # fmt: skip
     """Everything a Digital Link path answers, for GET, HEAD and OPTIONS."""
     if path.endswith("/") and len(path) > 1:  # GS1: tolerate a trailing slash
         path = path.rstrip("/")
@@ -209,7 +206,9 @@ async def _answer(  # noqa: PLR0911 - the resolver's answers, in the standard's 
         return Response(status_code=204, headers={**_headers(anchor), "Allow": _METHODS})
     if (limited := _rate_limited(request)) is not None:
         return limited
-    query = _query(request)
+    query = parse_qsl(
+        request.url.query if query_string is None else query_string, keep_blank_values=True
+    )
     problem, link = _not_a_code(path, query, authority)
     if problem is not None or link is None:
         return _bad_request(request, problem or "not a Digital Link", anchor)
@@ -241,7 +240,10 @@ async def _link_answer(
     context = await service.context(link)
     if context.owner is None:
         return _not_found(request, headers, "no brand has registered this GTIN")
-    proof = None if context.passport is None else context.passport.proof_url
+    passport = context.passport
+    if passport is None and context.has_unit and link.serial is not None:
+        passport = await service.passport(context.owner, link)
+    proof = None if passport is None else passport.proof_url
     links = resolver_links(
         f"https://{_authority(request)}", link, scanned if link.serial else None, proof, lang
     )
@@ -403,10 +405,10 @@ async def resolve_compressed(request: Request, segment: str) -> Response:
     if not parts.path.startswith("/01/"):
         return _not_found(request, dict(_BASE_HEADERS), "only GTINs (AI 01) are resolved here")
     # The compressed code is answered like the uncompressed one, query and all.
-    request.scope["query_string"] = "&".join(
-        x for x in (parts.query, request.url.query) if x
-    ).encode()
-    return await _answer(request, parts.path, _clock(request), same_as=uncompressed)
+    query = "&".join(x for x in (parts.query, request.url.query) if x)
+    return await _answer(
+        request, parts.path, _clock(request), same_as=uncompressed, query_string=query
+    )
 
 
 @router.api_route(
