@@ -56,6 +56,11 @@ def default_rules(settings: AlertSettings, *, anchor_interval: timedelta | None)
             lambda c, n: [sources.sequence_gaps(c, s, now=n)],
         ),
         Rule("suspicion", (AlertKind.DIVERSION, AlertKind.CLONE), lambda c, n: _split(c, n, s)),
+        Rule(
+            "fake_report",
+            (AlertKind.FAKE_REPORT,),
+            lambda c, n: [sources.fake_reports(c, s, now=n)],
+        ),
         Rule("ledger_audit", (AlertKind.LEDGER_AUDIT,), lambda c, n: [sources.ledger_audit(c)]),
         Rule(
             "storage_jobs",

@@ -31,6 +31,7 @@ class AlertKind(StrEnum):
     SEQUENCE_GAP = "sequence_gap"  # lost messages not backfilled within the grace period
     DIVERSION = "diversion"
     CLONE = "clone"
+    FAKE_REPORT = "fake_report"  # shoppers reported a suspected fake from the verdict page
     LEDGER_AUDIT = "ledger_audit"
     ANCHORING_STALLED = "anchoring_stalled"
     STORAGE_JOB_FAILING = "storage_job_failing"  # TimescaleDB policy jobs keep failing
@@ -57,6 +58,7 @@ AUTO_RESOLVE: dict[AlertKind, timedelta | None] = {
     AlertKind.DEVICE_OFFLINE: timedelta(minutes=2),
     AlertKind.SEQUENCE_GAP: timedelta(0),
     AlertKind.DIVERSION: None,
+    AlertKind.FAKE_REPORT: None,  # a person looks into it and resolves it
     AlertKind.CLONE: None,
     AlertKind.LEDGER_AUDIT: timedelta(0),
     AlertKind.ANCHORING_STALLED: timedelta(0),

@@ -19,6 +19,7 @@ __all__ = [
     "anchoring",
     "device_offline",
     "excursions",
+    "fake_reports",
     "ledger_audit",
     "sequence_gaps",
     "site_limits",
@@ -220,6 +221,16 @@ def suspicions(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Co
         )
         for r in rows
     )  # fmt: skip
+
+
+def fake_reports(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Condition]:
+    """Shoppers' reports of suspected fakes within the scan look-back (docs/alerts.md)."""
+    rows = conn.execute(
+        "SELECT tenant_id, reported_at, gtin, lot, serial, verdict, reason, seller, note,"
+        " region FROM fake_reports WHERE reported_at >= %s ORDER BY id",
+        (now - settings.scan_look_back,),
+    ).fetchall()
+    return scans.report_conditions(scans.FakeReport(*r) for r in rows)
 
 
 def _tenants(conn: Conn) -> list[str]:

@@ -101,6 +101,7 @@ _VERDICT_CLASS = {
     "suspected_clone": "v-clone",
     "recalled": "v-fake",
     "counterfeit": "v-fake",
+    "reported": "v-fake",  # a shopper reported a suspected fake (issue 15)
 }
 
 

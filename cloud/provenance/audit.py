@@ -154,14 +154,18 @@ class ScanCluster:
 
 
 # Every scan of the tenant's codes: those of verified codes (consumer_scans) and those of
-# codes that did not verify (counterfeit_scans), which the verdicts never read.
+# codes that did not verify (counterfeit_scans), which the verdicts never read; and the
+# shoppers' reports of suspected fakes (fake_reports, verdict "reported").
 _ALL_SCANS = (
     "(SELECT scanned_at, gtin, lot, serial, lat, lon, region, verdict, confirmed"
     "   FROM consumer_scans WHERE tenant_id = %(tenant)s"
     "    AND scanned_at >= %(since)s AND scanned_at < %(until)s"
     " UNION ALL SELECT scanned_at, gtin, lot, serial, lat, lon, region, 'counterfeit', true"
     "   FROM counterfeit_scans WHERE tenant_id = %(tenant)s"
-    "    AND scanned_at >= %(since)s AND scanned_at < %(until)s) s"
+    "    AND scanned_at >= %(since)s AND scanned_at < %(until)s"
+    " UNION ALL SELECT reported_at, gtin, lot, serial, lat, lon, region, 'reported', true"
+    "   FROM fake_reports WHERE tenant_id = %(tenant)s"
+    "    AND reported_at >= %(since)s AND reported_at < %(until)s) s"
 )
 
 
@@ -181,7 +185,8 @@ def scan_points(
 
 
 def scan_clusters(conn: Conn, tenant: str, since: datetime, until: datetime) -> list[ScanCluster]:
-    """Clone, diversion and counterfeit scans of ``tenant`` clustered by ~50 km cell or
+    """Clone, diversion, counterfeit scans and shoppers' reports of fakes of ``tenant``
+    clustered by ~50 km cell or
     region (counterfeit: codes that failed verification, and verified codes of destroyed
     units)."""
     rows = conn.execute(
@@ -190,7 +195,7 @@ def scan_clusters(conn: Conn, tenant: str, since: datetime, until: datetime) -> 
         " FROM "
         + _ALL_SCANS
         + " WHERE verdict IN"
-        "   ('suspected_clone', 'suspected_diversion', 'counterfeit')"
+        "   ('suspected_clone', 'suspected_diversion', 'counterfeit', 'reported')"
         "   AND (lat IS NOT NULL OR region IS NOT NULL)"
         " GROUP BY verdict, floor(lat / %(cell)s), floor(lon / %(cell)s),"
         "   CASE WHEN lat IS NULL THEN region END"

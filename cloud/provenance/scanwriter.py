@@ -207,6 +207,11 @@ class ScanWriter:
         await self._queue.join()
 
     @property
+    def pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
+        """The pool scans are written through (the primary's)."""
+        return self._pool
+
+    @property
     def queued(self) -> int:
         return self._queue.qsize()
 

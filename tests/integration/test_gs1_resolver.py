@@ -11,9 +11,14 @@ import pytest
 
 from cloud.provenance.gs1resolver import GS1_VOC, JSONLD_CONTEXT, LINKSET_TYPE
 
-from .test_resolver_scenarios import GTIN, HOST, LOT, World, world  # noqa: F401 (fixture)
+from .test_resolver_scenarios import GTIN, HOST, LOT, World
+from .test_resolver_scenarios import world as scenario_world
 
 pytestmark = pytest.mark.integration
+
+# The scenarios' world (a channel, real signed codes, custody captured) as this module's.
+world = scenario_world
+
 
 METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -69,8 +74,13 @@ def test_get_head_and_options_are_supported(world: World, database_url: str) -> 
 
 def test_cors_on_every_answer(world: World) -> None:
     """SHALL support CORS: any origin may read the answers and their Link header."""
-    for path, status in ((_code(world, 2), 200), (_bare(world, 2) + "?linkType=linkset", 200),
-                         (_bare(world, 2) + "/foo", 400), ("/01/" + GTIN[:-1] + "3", 400)):  # fmt: skip
+    probes = [
+        (_code(world, 2), 200),
+        (_bare(world, 2) + "?linkType=linkset", 200),
+        (_bare(world, 2) + "/foo", 400),
+        ("/01/" + GTIN[:-1] + "3", 400),
+    ]
+    for path, status in probes:
         answer = world.client.get(path, headers={"Origin": "https://app.example"})
         assert answer.status_code == status, path
         assert answer.headers["access-control-allow-origin"] == "*"
@@ -94,7 +104,8 @@ def test_an_invalid_digital_link_is_a_400_never_a_200(world: World, database_url
     for path in bad:
         page = world.client.get(path)
         assert page.status_code == 400, path
-        assert "不是" in page.text and "not a product code" in page.text
+        assert "不是" in page.text
+        assert "not a product code" in page.text
         problem = world.client.get(path, headers={"Accept": "application/json"})
         assert problem.status_code == 400
         assert problem.headers["content-type"].startswith("application/problem+json")
@@ -202,7 +213,8 @@ def test_the_verdict_page_is_the_default_for_a_phone(world: World) -> None:
     page = world.client.get(_code(world, 4), headers={"Accept": "text/html"})
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert "Genuine product" in page.text and "正品" in page.text
+    assert "Genuine product" in page.text
+    assert "正品" in page.text
 
 
 def test_a_product_link_answers_the_product_page_without_a_scan(

@@ -369,9 +369,12 @@ _DL_PARAMETERS = [
 
 
 @router.api_route(
+    "/01/{path:path}", methods=["HEAD", "OPTIONS"], include_in_schema=False, response_model=None
+)
+@router.get(
     "/01/{path:path}",
-    methods=["GET", "HEAD", "OPTIONS"],
-    summary="Resolve a GS1 Digital Link (a consumer scan of a trace code, or a product)",
+    summary="Resolve a GS1 Digital Link (a consumer scan of a trace code, or a product); "
+    "HEAD and OPTIONS too",
     response_model=None,
     openapi_extra={"parameters": _DL_PARAMETERS},
     responses={
@@ -389,11 +392,12 @@ async def resolve(request: Request) -> Response:
 
 
 @compressed_router.api_route(
+    "/{segment}", methods=["HEAD", "OPTIONS"], include_in_schema=False, response_model=None
+)
+@compressed_router.get(
     "/{segment}",
-    methods=["GET", "HEAD", "OPTIONS"],
-    summary="Resolve a compressed GS1 Digital Link",
+    summary="Resolve a compressed GS1 Digital Link; HEAD and OPTIONS too",
     response_model=None,
-    include_in_schema=True,
 )
 async def resolve_compressed(request: Request, segment: str) -> Response:
     authority = _authority(request)
@@ -412,8 +416,10 @@ async def resolve_compressed(request: Request, segment: str) -> Response:
 
 
 @router.api_route(
+    "/proof/{index}", methods=["HEAD"], include_in_schema=False, response_model=None
+)
+@router.get(
     "/proof/{index}",
-    methods=["GET", "HEAD"],
     summary="The public proof of one journey step (HTML; JSON: the public proof bundle)",
     response_model=None,
 )
@@ -489,7 +495,7 @@ async def report_fake(request: Request) -> Response:
         )
     try:
         await store_report(
-            _service(request).pool, token,
+            _service(request).writer.pool, token,
             reason=str(form.get("reason") or "other"), seller=str(form.get("seller") or ""),
             note=str(form.get("note") or ""),
         )  # fmt: skip
