@@ -11,9 +11,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["Background", "channeltrace", "wait_for"]
+__all__ = ["Background", "channeltrace", "stop_leftovers", "wait_for"]
 
 _COMMAND = [sys.executable, "-m", "channeltrace"]
+# Every Background not yet stopped: a test that fails before its own stop leaves its
+# process and its output pipe behind, and the pipe's ResourceWarning would then fail
+# whichever later test the garbage collector happens to run in.
+_LIVE: set[Background] = set()
 
 
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
@@ -53,6 +57,7 @@ class Background:
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        _LIVE.add(self)
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -93,9 +98,18 @@ class Background:
         self._close()
 
     def _close(self) -> None:
+        _LIVE.discard(self)
         self._reader.join(timeout=5)
         if self.process.stdout is not None:
             self.process.stdout.close()
+
+
+def stop_leftovers() -> list[str]:
+    """Kill every Background a test left running; the commands that were."""
+    left = sorted(_LIVE, key=lambda b: b.args)
+    for process in left:
+        process.kill()
+    return [" ".join(b.args) for b in left]
 
 
 def wait_for(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +28,7 @@ from channeltrace.services import (
 )
 
 __all__ = [
+    "background_processes_stopped",
     "database_url",
     "make_mosquitto",
     "make_postgres",
@@ -56,6 +58,16 @@ def service_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     path.chmod(0o755)
     return path
+
+
+@pytest.fixture(autouse=True)
+def background_processes_stopped() -> Iterator[None]:
+    """A test that failed before stopping its ``channeltrace`` subprocesses does not leave
+    them (and their pipes) to the tests after it."""
+    yield
+    processes = sys.modules.get("tests.integration.processes")
+    if processes is not None:
+        processes.stop_leftovers()
 
 
 @pytest.fixture(scope="session")

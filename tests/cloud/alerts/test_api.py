@@ -25,6 +25,13 @@ pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)
 
 
+@pytest.fixture(autouse=True)
+def _now_when_the_test_starts() -> None:
+    """The suite runs for many minutes after this module is imported; "now" is per test."""
+    global NOW  # noqa: PLW0603 - module constant the helpers and tests read
+    NOW = datetime.now(UTC)
+
+
 @pytest.fixture
 def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
     migrate(database_url)

@@ -43,6 +43,13 @@ from wire import Kind, StockBatch, StockCount
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _now_when_the_test_starts() -> None:
+    """The suite runs for many minutes after this module is imported; "now" is per test."""
+    global NOW  # noqa: PLW0603 - module constant the helpers and tests read
+    NOW = datetime.now(UTC).replace(microsecond=0)
 KIND = AlertKind.DEVICE_OFFLINE
 
 
@@ -63,10 +70,10 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield c
 
 
-def cond(key: str = "gw-1", since: datetime = NOW, **kw: Any) -> Condition:
+def cond(key: str = "gw-1", since: datetime | None = None, **kw: Any) -> Condition:
     options: dict[str, Any] = {"site_id": "wh-1", "tenant_id": "acme"}
     options.update(kw)
-    return Condition(KIND, key=key, severity=Severity.WARNING, since=since, **options)
+    return Condition(KIND, key=key, severity=Severity.WARNING, since=since or NOW, **options)
 
 
 def states(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:

@@ -24,6 +24,13 @@ from .._messages import GTIN, Device, state, telemetry
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _now_when_the_test_starts() -> None:
+    """The suite runs for many minutes after this module is imported; "now" is per test."""
+    global NOW  # noqa: PLW0603 - module constant the helpers and tests read
+    NOW = datetime.now(UTC).replace(microsecond=0)
 GW1 = Device("gw-0001")
 GW2 = Device("gw-0002")
 OTHER = Device("gw-0100", site="wh-bj-02")

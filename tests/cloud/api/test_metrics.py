@@ -123,8 +123,10 @@ def test_the_api_app_exports_request_metrics_on_its_own_port(database_url: str) 
             # Routes that are not FastAPI's own: the OpenAPI document, a static mount.
             assert client.get("/openapi.json").status_code == 200
             assert client.get("/console/static/console.css").status_code == 200
-            # The public app has no /metrics route.
+            # The public app has no /metrics route: the path is a one-segment compressed
+            # Digital Link for the resolver, and not a valid one.
             assert client.get("/metrics").status_code == 404
+            assert client.get("/no/route/has/this/path").status_code == 404
         url = f"http://127.0.0.1:{server.server_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as resp:
             text = resp.read().decode()
@@ -141,4 +143,5 @@ def test_the_api_app_exports_request_metrics_on_its_own_port(database_url: str) 
     assert got[("/v1/tenants/{tenant}/sites/{site}", "4xx")] == 2
     assert got[("/openapi.json", "2xx")] == 1
     assert got[("/console/static", "2xx")] == 1
+    assert got[("/{segment}", "4xx")] == 1
     assert got[(UNMATCHED, "4xx")] == 1
