@@ -23,7 +23,6 @@ __all__ = ["cloud_app"]
 
 cloud_app = typer.Typer(help="Cloud services: schema, registry, ingest.", no_args_is_help=True)
 
-MqttUrl = Annotated[str | None, typer.Option("--mqtt-url", help="Broker (default: CT_MQTT_URL).")]
 
 
 def _database_url(option: str | None) -> str:
@@ -95,7 +94,13 @@ def cloud_register(
 @cloud_app.command("ingest")
 def cloud_ingest(
     database_url: DatabaseUrl = None,
-    mqtt_url: MqttUrl = None,
+    mqtt_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Broker; repeat it to consume from several brokers at once (default:"
+            " CT_INGEST_MQTT_URLS, else CT_MQTT_URL)."
+        ),
+    ] = None,
     client_id: Annotated[
         str | None, typer.Option(help="MQTT client id; unique per worker, stable across restarts.")
     ] = None,
@@ -125,41 +130,55 @@ def cloud_ingest(
     from cloud.errors import IncompatibleLibrary
 
     try:
+        from cloud.ingest.brokers import broker_client_id, run_workers
         from cloud.ingest.worker import IngestOptions, IngestWorker
     except IncompatibleLibrary as exc:
         raise fail(str(exc)) from None
     from cloud.metrics import IngestMetrics
     from cloud.settings import get_settings
     from wire import WireError, load_private_key
+    from wire.broker import parse_mqtt_url
 
     try:
         receipt_key = load_private_key(receipt_key_file) if receipt_key_file else None
     except WireError as exc:
         raise fail(f"--receipt-key-file: {exc}") from None
     settings = get_settings()
+    brokers = list(mqtt_url or settings.ingest_mqtt_urls or [settings.mqtt_url])
+    try:
+        for url in brokers:
+            parse_mqtt_url(url)
+    except ValueError as exc:
+        raise fail(f"--mqtt-url: {exc}") from None
     metrics = IngestMetrics.create()
     serve_metrics_or_exit(
         metrics.registry, metrics_port or settings.metrics_port, settings.metrics_host
     )
-    worker = IngestWorker(
-        IngestOptions(
-            database_url=database_url or settings.database_url,
-            mqtt_url=mqtt_url or settings.mqtt_url,
-            client_id=client_id or settings.ingest_client_id or f"ct-ingest-{socket.gethostname()}",
-            share_group=settings.ingest_share_group,
-            batch_messages=settings.ingest_batch_messages,
-            batch_seconds=settings.ingest_batch_seconds,
-            receive_maximum=settings.ingest_receive_maximum,
-            skew_flag_seconds=settings.clock_skew_flag_seconds,
-            max_future_seconds=settings.ingest_max_future_seconds,
-            verify_threads=settings.ingest_verify_threads,
-            receipt_key=receipt_key,
-        ),
-        metrics,
-    )
-    worker.run(stop_on_signals())
-    stats = {"ingest": "stopped", "client_id": worker.options.client_id, **asdict(worker.stats)}
-    typer.echo(json.dumps(stats))
+    base_id = client_id or settings.ingest_client_id or f"ct-ingest-{socket.gethostname()}"
+    workers = [
+        IngestWorker(
+            IngestOptions(
+                database_url=database_url or settings.database_url,
+                mqtt_url=url,
+                client_id=broker_client_id(base_id, url, len(brokers)),
+                share_group=settings.ingest_share_group,
+                batch_messages=settings.ingest_batch_messages,
+                batch_seconds=settings.ingest_batch_seconds,
+                receive_maximum=settings.ingest_receive_maximum,
+                skew_flag_seconds=settings.clock_skew_flag_seconds,
+                max_future_seconds=settings.ingest_max_future_seconds,
+                verify_threads=settings.ingest_verify_threads,
+                receipt_key=receipt_key,
+            ),
+            metrics,
+        )
+        for url in brokers
+    ]
+    run_workers(workers, stop_on_signals(), metrics)
+    for worker in workers:
+        stats = {"ingest": "stopped", "client_id": worker.options.client_id,
+                 **asdict(worker.stats)}  # fmt: skip
+        typer.echo(json.dumps(stats))
 
 
 @cloud_app.command("api")

@@ -95,6 +95,9 @@ class CloudSettings(BaseSettings):
     # MQTT 5 Receive Maximum: unacknowledged messages the broker may send us; bounds memory.
     ingest_receive_maximum: Annotated[int, Field(ge=1, le=65_535)] = 1_000
     ingest_share_group: str | None = "ingest"
+    # Brokers one ingest process consumes from, comma-separated (independent brokers that
+    # gateways fail over between, docs/scaling.md); unset: CT_MQTT_URL alone.
+    ingest_mqtt_urls: Annotated[tuple[MqttUrl, ...], NoDecode] = ()
     ingest_client_id: str | None = None
     # A device clock further than this from receive time is flagged (not rejected).
     clock_skew_flag_seconds: Annotated[float, Field(gt=0)] = 120.0
@@ -149,6 +152,13 @@ class CloudSettings(BaseSettings):
     console_timezone: Annotated[str, AfterValidator(_check_timezone)] = "Asia/Shanghai"
     chain_explorer_tx_url: Annotated[str, AfterValidator(_check_tx_url)] | None = None
     grafana_url: Annotated[str, AfterValidator(_check_http_url)] | None = None
+
+    @field_validator("ingest_mqtt_urls", mode="before")
+    @classmethod
+    def _broker_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -149,8 +149,10 @@ class Agent:
         self.publisher = Publisher(
             self.outbox,
             self._topic,
-            config.broker.url,
+            config.broker.all_urls,
             keepalive_s=config.broker.keepalive_s,
+            failover_after=config.broker.failover_after,
+            failback_s=config.broker.failback_s,
             max_inflight=config.sampling.max_inflight,
             arm_will=self._arm_will,
             on_connected=self._birth_due.set,

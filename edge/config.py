@@ -10,9 +10,16 @@ import json
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edge.drivers.config import ScannerConfig, SensorConfig
 from edge.errors import ConfigError
@@ -46,14 +53,51 @@ class DeviceConfig(_Section):
 
 
 class BrokerConfig(_Section):
+    """The broker, or an ordered list of brokers: the agent uses the first it can reach,
+    fails over to the next when the one it uses is unreachable, and back to an earlier one
+    when that answers again (docs/edge.md, "Several brokers")."""
+
     url: str = "mqtt://127.0.0.1:1883"
+    # Instead of ``url``: brokers in order of preference (one cluster's nodes, or
+    # independent brokers whose ingest workers write to the same cloud).
+    urls: list[str] = []
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    # Failed connection attempts to one broker before trying the next.
+    failover_after: Annotated[int, Field(ge=1, le=100)] = 2
+    # While on a later broker, how often to check whether an earlier one answers again.
+    failback_s: Annotated[float, Field(ge=1, le=86_400)] = 60.0
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         parse_mqtt_url(value)
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_way(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "url" in data and "urls" in data:
+            raise ValueError("give url (one broker) or urls (several, in order), not both")
+        return data
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, values: list[str]) -> list[str]:
+        brokers = [parse_mqtt_url(v) for v in values]
+        if len({(b.host, b.port) for b in brokers}) != len(brokers):
+            raise ValueError("each broker may be listed once")
+        # One MQTT client serves them all, and paho configures TLS once per client.
+        if len({(b.tls, b.ca_file) for b in brokers}) > 1:
+            raise ValueError(
+                "every broker in urls must use the same scheme (all mqtt:// or all mqtts://)"
+                " and the same cafile"
+            )
+        return values
+
+    @property
+    def all_urls(self) -> list[str]:
+        """The brokers in order of preference (``urls``, else ``url``)."""
+        return list(self.urls) or [self.url]
 
 
 class OutboxConfig(_Section):

@@ -12,18 +12,27 @@ to ``backfill``; config and backfill requests are handed to the agent (``on_conf
 ``on_backfill``) from paho's network thread, untouched; receipts are verified and applied
 here, on the main thread.
 
+Several brokers (``[broker] urls``, in order of preference): after ``failover_after`` failed
+connection attempts to the broker in use the agent connects to the next one; while on a
+later broker it checks every ``failback_s`` whether an earlier one accepts TCP again and
+moves back. A new connection, to whichever broker, publishes again everything not yet
+receipted (the cloud's ``(device, seq)`` dedupe absorbs what the old broker had passed on),
+so a broker that dies with messages in its queue loses nothing of this device's.
+
 Threads: paho calls ``on_publish`` while holding its own outgoing-message lock, and
 ``publish()`` takes that same lock; so the network thread never takes our lock. It only
-queues events, and `pump` (the agent's main thread) applies them.
+queues events, and `pump` (the agent's main thread) applies them; switching brokers too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +45,7 @@ from edge.ed25519 import PublicKey
 from edge.errors import EdgeError
 from edge.outbox import ArmedWill, Outbox
 from wire import Kind, Topic, WireError
-from wire.broker import parse_mqtt_url
+from wire.broker import BrokerAddress, parse_mqtt_url
 
 __all__ = ["LinkState", "Publisher", "next_reconnect_delay"]
 
@@ -77,7 +86,7 @@ class Publisher:
         self,
         outbox: Outbox,
         topic: Topic,
-        broker_url: str,
+        broker_url: str | Sequence[str],
         *,
         keepalive_s: int,
         max_inflight: int,
@@ -87,10 +96,23 @@ class Publisher:
         receipt_key: PublicKey | None = None,
         on_backfill: Callable[[bytes], None] | None = None,
         delivery: Delivery | None = None,
+        failover_after: int = 2,
+        failback_s: float = 60.0,
     ) -> None:
         self._outbox = outbox
         self._topic = topic
-        self._broker = parse_mqtt_url(broker_url)
+        urls = [broker_url] if isinstance(broker_url, str) else list(broker_url)
+        if not urls:
+            raise EdgeError("at least one broker URL is required")
+        self._brokers: list[BrokerAddress] = [parse_mqtt_url(url) for url in urls]
+        self._index = 0  # the broker in use (0: the preferred one)
+        self._broker = self._brokers[0]
+        self._failover_after = failover_after
+        self._failback_s = failback_s
+        self._failures = 0  # failed attempts on the broker in use since it last answered
+        self._switch_to: int | None = None  # requested by the network thread, done by pump
+        self._failback_checked = 0.0
+        self.switches = 0
         self._keepalive = keepalive_s
         self._arm_will = arm_will
         self._on_connected = on_connected
@@ -119,8 +141,7 @@ class Publisher:
         # paho's own window matches ours; past it paho queues (never drops: no size limit).
         self._client.max_inflight_messages_set(max_inflight)
         self._client.max_queued_messages_set(0)
-        if self._broker.username:
-            self._client.username_pw_set(self._broker.username, self._broker.password)
+        self._use_credentials()
         if self._broker.tls:
             self._client.tls_set(ca_certs=self._broker.ca_file)
         self._client.on_connect = self._handle_connect
@@ -129,6 +150,10 @@ class Publisher:
         self._client.on_publish = self._handle_publish
         self._client.on_message = self._handle_message
         self._client.reconnect_delay_set(min_delay=_RECONNECT_MIN_S, max_delay=_RECONNECT_MAX_S)
+
+    def _use_credentials(self) -> None:
+        broker = self._broker
+        self._client.username_pw_set(broker.username or None, broker.password or None)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -177,6 +202,7 @@ class Publisher:
         many messages were published."""
         now = time.monotonic()
         self._apply_events(now)
+        self._maybe_switch(now)
         if not self.connected.is_set():
             return 0
         delivery = self.delivery
@@ -198,6 +224,51 @@ class Publisher:
             fresh = self._outbox.pending_messages(room, after_seq=delivery.high)
             published += self._publish(fresh, now)
         return published
+
+    # --- several brokers -------------------------------------------------------------------
+
+    def _maybe_switch(self, now: float) -> None:
+        target = self._switch_to
+        failback_due = now - self._failback_checked >= self._failback_s
+        if target is None and self._index > 0 and self.connected.is_set() and failback_due:
+            self._failback_checked = now
+            target = next((i for i in range(self._index) if self._answers(i)), None)
+            if target is not None:
+                _logger.info("broker %s answers again; moving back to it", self._name(target))
+        if target is None or self._stopping:
+            return
+        self._switch_to = None
+        self._switch(target)
+
+    def _answers(self, index: int) -> bool:
+        """Whether broker ``index`` accepts a TCP connection now (a cheap check)."""
+        broker = self._brokers[index]
+        with contextlib.suppress(OSError), socket.create_connection(
+            (broker.host, broker.port), timeout=1.0
+        ):
+            return True
+        return False
+
+    def _switch(self, index: int) -> None:
+        """Connect to broker ``index`` instead (main thread). Everything not yet receipted
+        is published again there once connected."""
+        old = self._name(self._index)
+        if self.connected.is_set():
+            self._client.disconnect()  # a normal DISCONNECT: the old broker drops our will
+        self._client.loop_stop()
+        self.connected.clear()
+        self._index, self._broker, self._failures = index, self._brokers[index], 0
+        self._failback_checked = time.monotonic()
+        self.switches += 1
+        self._use_credentials()
+        self._set_state("connecting")
+        _logger.warning("switching from broker %s to %s", old, self._name(index))
+        self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._keepalive)
+        self._client.loop_start()
+
+    def _name(self, index: int) -> str:
+        broker = self._brokers[index]
+        return f"{broker.host}:{broker.port}"
 
     def _publish(self, messages: list[Any], now: float) -> int:
         published = 0
@@ -306,6 +377,7 @@ class Publisher:
             "state": self._state,
             "since": self._state_since,
             "broker": f"{self._broker.host}:{self._broker.port}",
+            "broker_index": self._index,  # 0: the preferred broker of [broker] urls
             "last_error": self._last_error,
             "delivery": "receipts" if delivery.receipts else "puback",
             "unsent_from_seq": delivery.unsent_from(),
@@ -323,6 +395,8 @@ class Publisher:
     def _handle_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
         error = str(self._client.last_connect_error or "connection failed")
         self._set_state("disconnected", error)
+        if self._failed_over(error):
+            return
         _logger.warning(
             "cannot reach broker %s:%d (%s); retrying in %.0f s",
             self._broker.host,
@@ -331,11 +405,28 @@ class Publisher:
             next_reconnect_delay(self._client, _RECONNECT_MIN_S, _RECONNECT_MAX_S),
         )
 
+    def _failed_over(self, error: str) -> bool:
+        """Count a failed attempt; past ``failover_after`` ask pump to try the next broker."""
+        self._failures += 1
+        if len(self._brokers) > 1 and self._failures >= self._failover_after:
+            following = (self._index + 1) % len(self._brokers)
+            if self._switch_to is None:
+                _logger.warning(
+                    "cannot reach broker %s:%d after %d attempts (%s); failing over to %s",
+                    self._broker.host, self._broker.port, self._failures, error,
+                    self._name(following),
+                )  # fmt: skip
+                self._switch_to = following
+            return True
+        return False
+
     def _handle_connect(
         self, _c: mqtt.Client, _u: object, _f: Any, reason_code: Any, _p: Any
     ) -> None:
         if reason_code.is_failure:
             self._set_state("refused", f"CONNACK {reason_code}")
+            if self._failed_over(f"CONNACK {reason_code}"):
+                return
             _logger.error(
                 "broker %s:%d refused the connection: %s; retrying in %.0f s",
                 self._broker.host,
@@ -345,6 +436,7 @@ class Publisher:
             )
             return
         _logger.info("connected to %s:%d", self._broker.host, self._broker.port)
+        self._failures = 0
         subscriptions = []
         if self._on_config is not None:
             subscriptions.append((self._topics[Kind.CONFIG], 1))

@@ -134,13 +134,13 @@ class IngestWorker:
         self._closing = threading.Event()  # run() is shutting down: stop queueing messages
         self._in_hand = 0  # messages taken from the inbox and not yet acknowledged
         self._in_hand_lock = threading.Lock()
-        self.metrics.queue_depth.set_function(lambda: self._inbox.qsize() + self._in_hand)
+        self.metrics.queue_depth.set_function(self.queue_depth)
         self._keys = BatchKeyCache(self._connect)
         self._writer = BatchWriter(self._connect, on_retry=self._count_retry)
         self._pool = ThreadPoolExecutor(options.verify_threads, thread_name_prefix="verify")
         self._client = self._make_client()
         self._reported_lags: deque[tuple[float, float]] = deque()  # (monotonic, lag)
-        self.metrics.device_receipt_lag_max.set_function(self._max_reported_lag)
+        self.metrics.device_receipt_lag_max.set_function(self.max_reported_lag)
         self._receipts: ReceiptIssuer | None = None
         if options.receipt_key is not None:
             self._receipts = ReceiptIssuer(
@@ -195,7 +195,11 @@ class IngestWorker:
         self.stats.backfill_requests += count
         self.metrics.backfill_requests.inc(count)
 
-    def _max_reported_lag(self) -> float:
+    def queue_depth(self) -> int:
+        """Messages received and not yet acknowledged (waiting, or in a batch in flight)."""
+        return self._inbox.qsize() + self._in_hand
+
+    def max_reported_lag(self) -> float:
         horizon = time.monotonic() - _LAG_WINDOW_S
         lags = self._reported_lags
         while lags and lags[0][0] < horizon:
@@ -393,7 +397,7 @@ class IngestWorker:
                 m.device_receipt_lag.observe(health.receipt_lag_s)
                 self._reported_lags.append((now, health.receipt_lag_s))
         if len(self._reported_lags) > 100_000:  # bounded between scrapes
-            self._max_reported_lag()
+            self.max_reported_lag()
         by_reason: dict[str, list[DeadLetter]] = {}
         for d in written.dead_letters:
             by_reason.setdefault(d.reason, []).append(d)

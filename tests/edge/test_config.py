@@ -163,3 +163,44 @@ def test_config_is_frozen(tmp_path: Path) -> None:
 def test_unknown_sensor_profile_names_the_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"sensors\.0\.profile"):
         load_config(write(tmp_path, rendered(profile="caviar")))
+
+
+# --- several brokers ([broker] urls) ------------------------------------------------------
+
+_URL_LINE = 'url = "mqtts://user:pw@broker.example:8883"'
+
+
+def _with_brokers(tmp_path: Path, replacement: str) -> Path:
+    text = rendered()
+    assert _URL_LINE in text
+    return write(tmp_path, text.replace(_URL_LINE, replacement))
+
+
+def test_an_ordered_list_of_brokers_is_read_in_order(tmp_path: Path) -> None:
+    urls = '["mqtts://a:pw@b1.example:8883", "mqtts://a:pw@b2.example:8883"]'
+    config = load_config(_with_brokers(tmp_path, f"urls = {urls}\nfailback_s = 30"))
+    assert config.broker.all_urls == [
+        "mqtts://a:pw@b1.example:8883",
+        "mqtts://a:pw@b2.example:8883",
+    ]
+    assert config.broker.failback_s == 30
+    assert config.broker.failover_after == 2
+    single = load_config(write(tmp_path, rendered(), "single.toml"))
+    assert single.broker.all_urls == ["mqtts://user:pw@broker.example:8883"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ('url = "mqtt://a:1883"\nurls = ["mqtt://b:1883"]', "url .* or urls .*, not both"),
+        ('urls = ["mqtt://a:1883", "mqtts://b:8883"]', "same scheme"),
+        ('urls = ["mqtt://a:1883", "mqtt://a:1883"]', "listed once"),
+        ('urls = ["mqtt://a:1883", "http://b"]', "broker.urls"),
+        ('urls = ["mqtt://a:1883"]\nfailover_after = 0', "failover_after"),
+    ],
+)
+def test_a_wrong_broker_list_is_refused_with_the_reason(
+    tmp_path: Path, lines: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_config(_with_brokers(tmp_path, lines))
