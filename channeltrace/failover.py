@@ -201,6 +201,8 @@ class _Process:
                 self.proc.wait()
         if self._reader is not None:
             self._reader.join(5)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
         if self._out is not None:
             self._out.close()
             self._out = None

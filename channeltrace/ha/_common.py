@@ -163,13 +163,3 @@ def reap_orphans(pids: list[int], timeout: float = 5.0) -> None:
                 pending.remove(pid)
         if pending:
             time.sleep(0.02)
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -19,7 +19,6 @@ from channeltrace._process import Service
 from channeltrace.ha._common import (
     REPLICATION_USER,
     SUPERUSER,
-    alive,
     http_json,
     is_process_of,
     listen_port,
@@ -264,42 +263,53 @@ class PatroniNode(Service):
 
 
 class PostmasterReaper:
-    """Reaps the postmasters of our nodes when they exit.
+    """Reaps the PostgreSQL processes of our nodes when they exit.
 
-    Patroni's postmasters are orphans by design: without a subreaper they would go to the
-    container's PID 1, which does not reap, and a zombie postmaster looks alive to Patroni
-    (it would wait for it for ever). So this process becomes their subreaper and a thread
-    collects exactly those pids, never another child's.
+    Patroni's postmasters are orphans by design (started through a helper that exits, as
+    ``pg_ctl`` does): without a subreaper they would go to the container's PID 1, which
+    does not reap, and Patroni takes a zombie postmaster for a live one (it would wait for
+    it for ever). So this process becomes their subreaper, and a thread collects every
+    exited ``postgres`` process reparented to us: postmasters, including one that lost a
+    start race and exited at once, and the backends of one Patroni killed. Never a child
+    of ours that a :class:`~channeltrace._process.Service` owns (its own ``Popen`` reaps it).
     """
 
     def __init__(self) -> None:
         from channeltrace._process import _become_subreaper
 
         _become_subreaper()
-        self._nodes: list[PatroniNode] = []
-        self._pids: set[int] = set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="postmaster-reaper", daemon=True)
 
-    def watch(self, nodes: list[PatroniNode]) -> None:
-        self._nodes = list(nodes)
+    def watch(self, _nodes: list[PatroniNode]) -> None:
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.1):
-            for node in self._nodes:
-                pid = node.postmaster_pid()
-                if pid is not None:
-                    self._pids.add(pid)
-            for pid in list(self._pids):
-                try:
-                    done, _ = os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    done = 0 if alive(pid) else pid  # not (or no longer) ours
-                if done:
-                    self._pids.discard(pid)
+            for pid in _zombie_postgres_children():
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
+
+
+def _zombie_postgres_children() -> list[int]:
+    """Exited ``postgres`` processes whose parent is this process, not owned by a Service."""
+    from channeltrace._process import _LIVE
+
+    owned = {service.pid for service in list(_LIVE)}
+    me = os.getpid()
+    found = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat_file.read_text()
+            comm = text[text.index("(") + 1 : text.rindex(")")]
+            fields = text.rsplit(")", 1)[1].split()
+            pid = int(stat_file.parent.name)
+            zombie_of_ours = fields[0] == "Z" and int(fields[1]) == me
+            if zombie_of_ours and comm == "postgres" and pid not in owned:
+                found.append(pid)
+    return found
