@@ -377,8 +377,13 @@ def main() -> None:
                 say("resolver at its maximum rate ...")
                 results["resolver"] = _wrk(base, scan_script, args.duration, args.connections)
                 half = results["resolver"].rate / 2
-                # connections x 1000 / (delay + latency) = half the maximum rate
-                pace = max(1.0, args.connections * 1000 / half - results["resolver"].p50_ms / 2)
+                # connections x 1000 / (delay + latency) = half the maximum rate: a short run
+                # measures the latency at that pace, then the delay is set from it
+                pace = args.connections * 1000 / half
+                trial = _wrk(base, _script(workdir, "trial", scanned, near=True, delay_ms=pace),
+                             3, args.connections)  # fmt: skip
+                latency = args.connections * 1000 / trial.rate - pace  # mean, per request
+                pace = max(1.0, args.connections * 1000 / half - latency)
                 paced = _script(workdir, "paced", scanned, near=True, delay_ms=pace)
                 say(f"resolver at half its maximum ({half:,.0f} req/s) ...")
                 results["half"] = _wrk(base, paced, args.duration, args.connections)

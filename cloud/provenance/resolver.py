@@ -21,6 +21,7 @@ One call per resolver request (:meth:`ScanService.resolve`), on the event loop:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -52,6 +53,7 @@ __all__ = ["Resolution", "ScanPlace", "ScanService", "refusal_of"]
 _logger = logging.getLogger(__name__)
 
 _MAX_BACKGROUND_REFRESHES = 256
+_GC_YOUNG = 50_000  # objects allocated between young collections
 _MAX_CHECKS = 65_536  # codes whose verification is remembered
 _MAX_PRODUCTS = 4_096  # (brand, GTIN) whose product is remembered per channel epoch
 
@@ -179,6 +181,13 @@ class ScanService:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
+        # A scan allocates thousands of short-lived objects; with CPython's default young
+        # threshold (700) collections run constantly and promote what a request in flight
+        # still holds, and the full collections that follow stop the loop for tens of ms
+        # (the p99 of bench/resolver.py). Collect young objects less often (process-wide,
+        # like the ingest worker's cloud.ingest.worker.tune_gc, without its freeze).
+        first, second, third = gc.get_threshold()
+        gc.set_threshold(max(first, _GC_YOUNG), max(second, 20), max(third, 100))
         await self.pool.open(wait=False)
         await self.cache.start()
         await self.writer.start()
