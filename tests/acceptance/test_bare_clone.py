@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 _ROOT = Path(__file__).resolve().parents[2]
 _NESTED = "CT_BARE_CLONE_NESTED"
+_OUTCOMES = "CT_BARE_CLONE_OUTCOMES"
 _DEMO_SECTIONS = (
     "== Delivery",
     "== Provenance ledger",
@@ -76,9 +77,12 @@ def bare_clone() -> Iterator[Path]:
         shutil.rmtree(empty, ignore_errors=True)
 
 
-def _run(command: str, clone: Path, log: Path, timeout: float) -> str:
+def _run(
+    command: str, clone: Path, log: Path, timeout: float, extra: dict[str, str] | None = None
+) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CT_", "VIRTUAL_ENV"))}
     env[_NESTED] = "1"
+    env.update(extra or {})
     with log.open("w", encoding="utf-8") as out:
         done = subprocess.run(
             ["bash", "-c", command], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -102,7 +106,14 @@ def test_the_readme_commands_pass_on_a_clone_with_nothing_beside_it(bare_clone: 
     for section in _DEMO_SECTIONS:
         assert section in demo, f"{section!r} missing from the demo's output:\n{demo[-6000:]}"
 
-    suite = _run(test_command, bare_clone, logs / "test.log", timeout=3600)
+    # CI's `make test` records what passed here and then runs, in its own checkout, only
+    # what this clone skipped (tests/plugins/outcomes.py).
+    outcomes = os.environ.get(_OUTCOMES)
+    extra = {}
+    if outcomes:
+        options = os.environ.get("PYTEST_ADDOPTS", "")
+        extra["PYTEST_ADDOPTS"] = f"{options} --record-outcomes={outcomes}".strip()
+    suite = _run(test_command, bare_clone, logs / "test.log", timeout=3600, extra=extra)
     summary = suite.strip().splitlines()[-1]
     assert re.search(r"\d+ passed", summary), summary
     assert not re.search(r"\d+ (failed|error)", summary), summary
