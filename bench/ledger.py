@@ -38,7 +38,7 @@ from cloud.migrate import migrate  # noqa: E402
 from ledger import InMemoryNodeStore, LogKey, MerkleTree, verify_inclusion  # noqa: E402
 from ledger.canonical import canonical_bytes  # noqa: E402
 from ledger.hashing import leaf_hash, node_hash  # noqa: E402
-from ledger.pg_store import PgLog, PgNodeStore  # noqa: E402
+from ledger.service.pg_store import PgLog, PgNodeStore  # noqa: E402
 
 
 def say(message: str) -> None:
@@ -169,9 +169,9 @@ def bench_chain(url: str, samples: int) -> None:
     if not ANVIL_BINARY.is_file():
         print("anchoring: skipped (anvil not installed; run `npm ci`)")
         return
-    from ledger.anchor import Web3Anchorer, Web3Chain, deploy_anchor_contract
-    from ledger.jobs import anchor_latest, make_checkpoint
-    from ledger.publish import build_bundle
+    from ledger.service.anchor import Web3Anchorer, Web3Chain, deploy_anchor_contract
+    from ledger.service.jobs import anchor_latest, make_checkpoint
+    from ledger.service.publish import build_bundle
     from ledger.verify import verify_bundle
 
     workdir = Path(tempfile.mkdtemp(prefix="ct-bench-anvil-"))

@@ -20,7 +20,7 @@ from cloud.codes_cli import codes_app
 from common.cli import Verbose, fail, setup_logging, stop_on_signals
 from edge.cli import edge_app
 from firmware_sim.cli import sim_app
-from ledger.cli import ledger_app
+from ledger.service.cli import ledger_app
 
 if TYPE_CHECKING:
     from channeltrace.demo import DemoResult

@@ -61,9 +61,9 @@ def _document(units: list[str]) -> dict[str, Any]:
 def _anchor(database_url: str, chain_url: str | None) -> tuple[list[str], Any]:
     import psycopg
 
-    from ledger.anchor import Web3Anchorer, deploy_anchor_contract
-    from ledger.jobs import anchor_latest, make_checkpoint
-    from ledger.keys import DEV_ANCHOR_PRIVATE_KEY, DEV_LOG_KEY
+    from ledger.service.anchor import Web3Anchorer, deploy_anchor_contract
+    from ledger.service.jobs import anchor_latest, make_checkpoint
+    from ledger.service.keys import DEV_ANCHOR_PRIVATE_KEY, DEV_LOG_KEY
 
     lines = []
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -82,9 +82,9 @@ def _anchor(database_url: str, chain_url: str | None) -> tuple[list[str], Any]:
 
 
 def _verify_bundle(api: ApiClient, chain_url: str, contract: str) -> list[str]:
-    from ledger.anchor import Web3Chain
     from ledger.bundle import ProofBundle
-    from ledger.keys import DEV_LOG_KEY
+    from ledger.service.anchor import Web3Chain
+    from ledger.service.keys import DEV_LOG_KEY
     from ledger.verify import verify_bundle
 
     bundle = ProofBundle.from_dict(api.get("/ledger/entries/0/bundle"))
@@ -166,8 +166,8 @@ def _scans(api: ApiClient, codes: list[Any]) -> list[str]:
 def _tamper_and_audit(database_url: str) -> list[str]:
     import psycopg
 
-    from ledger.jobs import audit
-    from ledger.keys import DEV_LOG_KEY
+    from ledger.service.jobs import audit
+    from ledger.service.keys import DEV_LOG_KEY
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(

@@ -462,9 +462,9 @@ class _Failover:
     def _figures(self, load: _Load) -> None:
         import psycopg
 
-        from ledger.jobs import audit
-        from ledger.keys import load_log_key
-        from ledger.settings import LedgerSettings
+        from ledger.service.jobs import audit
+        from ledger.service.keys import load_log_key
+        from ledger.service.settings import LedgerSettings
 
         report = self.report
         statuses_ = self._statuses()

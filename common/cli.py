@@ -1,6 +1,6 @@
 """What every package's subcommands share: logging set-up, error exits, common options.
 
-Each deployable's command module (``edge/cli.py``, ``cloud/cli.py``, ``ledger/cli.py``, …)
+Each deployable's command module (``edge/cli.py``, ``cloud/cli.py``, ``ledger/service/cli.py``, …)
 imports these; the ``channeltrace`` shell only assembles them.
 """
 

@@ -1,9 +1,17 @@
 """ChannelTrace provenance ledger: the pure core.
 
 RFC 9162 Merkle hashing, an append-only tree over stored perfect-subtree
-hashes, inclusion/consistency proof generation and verification, and C2SP
-signed-note checkpoints with Ed25519 keys. No I/O: storage is a
-:class:`NodeStore` passed in by the caller.
+hashes, inclusion/consistency proof generation and verification, C2SP
+signed-note checkpoints with Ed25519 keys, canonical JSON, proof bundles and
+their offline verification, the audit of a log's checkpoints, and the chain's
+protocols and receipt types (:mod:`ledger.chain`). No I/O: storage is a
+:class:`NodeStore` passed in by the caller, the chain a
+:class:`~ledger.chain.ChainReader`.
+
+Everything that does I/O lives in :mod:`ledger.service`: the PostgreSQL store
+and rows, the checkpoint/anchor/audit jobs, web3 anchoring, the FastAPI routes,
+the typer CLI, settings and key files. The core imports nothing of it (an
+import-linter contract checks this).
 """
 
 from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint

@@ -14,7 +14,7 @@ A bundle (JSON, ``"format": "channeltrace-proof-bundle/v1"``) holds:
   proof from the first checkpoint to it, so a verifier sees the entry is still in the
   newest published history.
 
-Pure: building from PostgreSQL is :mod:`ledger.publish`, checking is :mod:`ledger.verify`.
+Pure: building from PostgreSQL is :mod:`ledger.service.publish`, checking is :mod:`ledger.verify`.
 """
 
 from __future__ import annotations

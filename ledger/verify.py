@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ledger.anchor import AnchorReceipt, ChainReader
 from ledger.bundle import AnchoredCheckpoint, AnchorRef, ProofBundle
 from ledger.canonical import CanonicalError, parse_canonical
+from ledger.chain import AnchorReceipt, ChainReader
 from ledger.checkpoint import Checkpoint, open_checkpoint
 from ledger.errors import AnchorError, CheckpointError, ProofError
 from ledger.hashing import leaf_hash

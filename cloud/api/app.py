@@ -42,7 +42,7 @@ from cloud.console import mount_console
 from cloud.db import make_pool
 from cloud.replicas import ReadRouter, ReplicaMonitor, ReplicaState
 from cloud.settings import CloudSettings
-from ledger import api as ledger_api
+from ledger.service import api as ledger_api
 
 __all__ = ["CAPTURE_PATH", "create_app"]
 

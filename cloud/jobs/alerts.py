@@ -30,7 +30,7 @@ def delivery_policy(settings: AlertSettings) -> DeliveryPolicy:
 
 
 def _anchor_interval() -> timedelta | None:
-    from ledger.settings import get_settings
+    from ledger.service.settings import get_settings
 
     ledger = get_settings()
     if ledger.eth_rpc_url is None or ledger.ledger_contract is None:
@@ -40,9 +40,9 @@ def _anchor_interval() -> timedelta | None:
 
 def _ledger_audit(conn: psycopg.Connection[Any]) -> None:
     from cloud.alerts.ledger_audit import record_audit
-    from ledger.jobs import audit
-    from ledger.keys import load_log_key
-    from ledger.settings import get_settings
+    from ledger.service.jobs import audit
+    from ledger.service.keys import load_log_key
+    from ledger.service.settings import get_settings
 
     report = audit(conn, load_log_key(get_settings()).verifier())
     record_audit(conn, report)

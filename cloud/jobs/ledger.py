@@ -20,9 +20,9 @@ _logger = logging.getLogger(__name__)
 
 
 def _checkpoint(conn: psycopg.Connection[Any]) -> None:
-    from ledger.jobs import make_checkpoint
-    from ledger.keys import load_log_key
-    from ledger.settings import get_settings
+    from ledger.service.jobs import make_checkpoint
+    from ledger.service.keys import load_log_key
+    from ledger.service.settings import get_settings
 
     made = make_checkpoint(conn, load_log_key(get_settings()))
     if made is not None:
@@ -30,10 +30,10 @@ def _checkpoint(conn: psycopg.Connection[Any]) -> None:
 
 
 def _anchor(conn: psycopg.Connection[Any]) -> None:
-    from ledger.anchor import Web3Anchorer
-    from ledger.jobs import anchor_latest
-    from ledger.keys import load_anchor_private_key
-    from ledger.settings import get_settings
+    from ledger.service.anchor import Web3Anchorer
+    from ledger.service.jobs import anchor_latest
+    from ledger.service.keys import load_anchor_private_key
+    from ledger.service.settings import get_settings
 
     settings = get_settings()
     if settings.eth_rpc_url is None or settings.ledger_contract is None:
@@ -46,7 +46,7 @@ def _anchor(conn: psycopg.Connection[Any]) -> None:
 
 
 def ledger_jobs(settings: SchedulerSettings) -> list[Job]:
-    from ledger.settings import get_settings
+    from ledger.service.settings import get_settings
 
     ledger = get_settings()
     jobs = [

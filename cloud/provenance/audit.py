@@ -42,7 +42,7 @@ CLUSTER_CELL_DEG = 0.5
 
 
 def bundle_url(ledger_index: int) -> str:
-    """The proof bundle route of :mod:`ledger.api` for one ledger entry."""
+    """The proof bundle route of :mod:`ledger.service.api` for one ledger entry."""
     return f"/ledger/entries/{ledger_index}/bundle"
 
 

@@ -10,7 +10,7 @@ every ledger append takes), which serialises captures; then the capturer's right
 identifier and location is checked (:mod:`cloud.provenance.ownership`: a refusal names the
 first offending one and stores nothing), already-captured events of the same tenant are
 recognised (same ``eventID``: idempotent, their ledger index returned), the new events are
-appended to the ledger (:class:`~ledger.pg_store.PgLog` joins the transaction), stored in
+appended to the ledger (:class:`~ledger.service.pg_store.PgLog` joins the transaction), stored in
 ``custody_events`` and the tenant's custody of every object they touch is recomputed.
 """
 
@@ -31,7 +31,7 @@ from cloud.provenance.errors import EpcisValidationError, EventConflictError, Ow
 from cloud.provenance.events import NormalisedEvent, normalise_document, normalise_event
 from cloud.provenance.ownership import Capturer, check_capture
 from cloud.provenance.store import existing_events, insert_events, refresh_custody
-from ledger.pg_store import PgLog
+from ledger.service.pg_store import PgLog
 
 __all__ = [
     "CaptureResult",

@@ -3,7 +3,7 @@ anyone can check it (``channeltrace ledger verify``, the chain explorer).
 
 Only hashes, the checkpoint and its anchor are shown — the same as the public ledger
 routes — never the event (it may name other units and the brand's business). The JSON
-form is the public proof bundle (:func:`ledger.publish.build_public_bundle`), which the
+form is the public proof bundle (:func:`ledger.service.publish.build_public_bundle`), which the
 verifier accepts.
 """
 
@@ -19,9 +19,9 @@ import psycopg
 
 from cloud.provenance.i18n import HTML_LANG, Formatter, render, translations
 from ledger.errors import LedgerError, TreeError
-from ledger.pg_store import PgLog
-from ledger.publish import NotAnchoredError, build_public_bundle
-from ledger.records import anchor_covering
+from ledger.service.pg_store import PgLog
+from ledger.service.publish import NotAnchoredError, build_public_bundle
+from ledger.service.records import anchor_covering
 
 __all__ = ["ProofView", "log_vkey", "proof_view", "render_proof"]
 
@@ -66,8 +66,8 @@ def proof_view(conn: psycopg.Connection[Any], index: int) -> ProofView | None:
 @functools.lru_cache(maxsize=1)
 def log_vkey() -> str | None:
     """The log's verifier key, when this process is configured with the log key."""
-    from ledger.keys import load_log_key
-    from ledger.settings import LedgerSettings
+    from ledger.service.keys import load_log_key
+    from ledger.service.settings import LedgerSettings
 
     try:
         return load_log_key(LedgerSettings()).verifier().to_vkey()

@@ -23,9 +23,9 @@ from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key, load_private_key
 from cloud.provenance.passports import refresh_passports
 from cloud.provenance.prefixes import add_prefix
-from ledger.anchor import Web3Anchorer, deploy_anchor_contract
-from ledger.jobs import anchor_latest, make_checkpoint
 from ledger.note import LogKey
+from ledger.service.anchor import Web3Anchorer, deploy_anchor_contract
+from ledger.service.jobs import anchor_latest, make_checkpoint
 from tests.plugins.anvil import Anvil
 from wire.gs1 import Gtin
 

@@ -10,8 +10,8 @@ from cloud.auth.errors import AuthConfigError
 from cloud.auth.tokens import DEV_TOKEN_SECRET, token_secret
 from cloud.settings import CloudSettings
 from ledger.errors import KeyConfigError
-from ledger.keys import DEV_LOG_KEY, load_anchor_private_key, load_log_key
-from ledger.settings import LedgerSettings
+from ledger.service.keys import DEV_LOG_KEY, load_anchor_private_key, load_log_key
+from ledger.service.settings import LedgerSettings
 from tests.plugins.environment import TEST_ENVIRONMENT
 
 

@@ -152,7 +152,7 @@ def test_ledger_jobs_are_registered_and_run_on_the_leader(
     database_url: str, schedulers: list[Scheduler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cloud.migrate import migrate
-    from ledger.settings import get_settings as ledger_settings
+    from ledger.service.settings import get_settings as ledger_settings
 
     monkeypatch.delenv("CT_ETH_RPC_URL", raising=False)
     ledger_settings.cache_clear()

@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from ledger import anchor
+from ledger.service import anchor
 from tests.deploy import _deploy as d
 
 DOCKERFILE = (d.DEPLOY / "Dockerfile").read_text(encoding="utf-8")
@@ -45,8 +45,9 @@ def test_build_context_sends_what_the_dockerfile_copies() -> None:
 
 
 def test_anchor_contract_lands_where_ledger_deploy_reads_it() -> None:
-    # ledger.anchor resolves the artifact beside its package: <purelib>/contracts/Anchor.json.
-    package_parent = Path(anchor.__file__).resolve().parents[1]
+    # ledger.service.anchor resolves the artifact beside the packages:
+    # <purelib>/contracts/Anchor.json.
+    package_parent = Path(anchor.__file__).resolve().parents[2]
     assert package_parent / "contracts" / "Anchor.json" == anchor.DEFAULT_ARTIFACT
     assert "COPY contracts/Anchor.json" in DOCKERFILE
     assert '"$site/contracts/Anchor.json"' in DOCKERFILE

@@ -15,9 +15,9 @@ from cloud.auth.errors import AuthConfigError
 from cloud.auth.tokens import token_secret
 from cloud.settings import CloudSettings
 from ledger.errors import KeyConfigError
-from ledger.keys import load_anchor_private_key, load_log_key, write_key_file
 from ledger.note import LogKey
-from ledger.settings import LedgerSettings
+from ledger.service.keys import load_anchor_private_key, load_log_key, write_key_file
+from ledger.service.settings import LedgerSettings
 from tests.deploy import _deploy as d
 
 

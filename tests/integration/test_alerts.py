@@ -222,7 +222,7 @@ def test_scheduler_jobs_run_on_the_leader(
     from cloud.jobs import SchedulerSettings
     from cloud.jobs.alerts import alerts_jobs
     from cloud.scheduler import Scheduler
-    from ledger.settings import get_settings as ledger_settings
+    from ledger.service.settings import get_settings as ledger_settings
 
     monkeypatch.delenv("CT_ETH_RPC_URL", raising=False)
     ledger_settings.cache_clear()

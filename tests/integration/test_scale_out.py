@@ -26,9 +26,9 @@ from cloud.storage.products import Product, save_product
 from firmware_sim.devices.climate import ClimateSensor, Scenario
 from firmware_sim.tools.loadgen import LoadResult, Publisher, make_fleet, run_load
 from firmware_sim.tools.registration import register_bulk
-from ledger.anchor import Web3Anchorer, deploy_anchor_contract
 from ledger.note import LogKey
-from ledger.pg_store import PgLog
+from ledger.service.anchor import Web3Anchorer, deploy_anchor_contract
+from ledger.service.pg_store import PgLog
 from tests.cloud._messages import GTIN, Device
 from tests.cloud.alerts._world import Warehouse, WebhookReceiver, receiver
 from tests.integration.processes import Background, channeltrace, wait_for

@@ -17,7 +17,7 @@ from cloud.provenance.errors import EpcisValidationError, EventConflictError
 from cloud.provenance.events import EPCIS_CONTEXT
 from cloud.provenance.prefixes import add_prefix
 from cloud.provenance.store import events_for_epcs, unit_row
-from ledger.pg_store import PgLog
+from ledger.service.pg_store import PgLog
 
 from ._events import CASE, DC_A, PALLET, SHOP, UNITS, normalised, supply_chain
 

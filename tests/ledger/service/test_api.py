@@ -19,16 +19,16 @@ from fastapi.testclient import TestClient
 
 from channeltrace._process import free_port, reap
 from channeltrace.services import Postgres
-from ledger.api import get_conn, router
 from ledger.checkpoint import open_checkpoint
 from ledger.hashing import leaf_hash
 from ledger.proofs import verify_consistency, verify_inclusion
+from ledger.service.api import get_conn, router
 
 from .conftest import AnchoredLog
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -96,9 +96,8 @@ def test_bundle_endpoint(client: TestClient) -> None:
 
 
 def test_bundle_not_anchored_yet(client: TestClient, anchored_log: AnchoredLog) -> None:
-    from ledger.pg_store import PgLog
-
-    from ._events import custody_event
+    from ledger.service.pg_store import PgLog
+    from tests.ledger._events import custody_event
 
     with psycopg.connect(anchored_log.database_url, autocommit=True) as c:
         PgLog(c).append([custody_event(1000)])
@@ -118,7 +117,7 @@ def test_bundle_from_api_process_verifies_after_it_and_the_database_are_gone(
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "tests.ledger._api_app:app",
+                "tests.ledger.service._api_app:app",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -31,9 +31,9 @@ from typing import Any, Final, Literal
 import psycopg
 import tenacity
 
-from ledger.anchor import Anchorer, AnchorReceipt
 from ledger.errors import AnchorError, ChainUnavailableError, StoreError
-from ledger.records import (
+from ledger.service.anchor import Anchorer, AnchorReceipt
+from ledger.service.records import (
     AnchorRow,
     insert_pending_anchor,
     latest_checkpoint,
@@ -160,7 +160,7 @@ def _resume(
         settle_anchor(conn, row.id, "failed", error=f"nonce {row.nonce} used by another tx")
         _logger.warning("pending anchor %d was replaced on chain; will anchor again", row.id)
         return "failed"
-    from ledger.anchor import SignedAnchor
+    from ledger.service.anchor import SignedAnchor
 
     anchorer.broadcast(SignedAnchor(row.root, row.size, row.nonce, row.tx_hash, row.raw_tx))
     return _await(conn, anchorer, row, receipt_timeout)

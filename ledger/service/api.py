@@ -21,21 +21,21 @@ import psycopg
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from ledger.errors import ProofError, TreeError
-from ledger.pg_store import PgLog
-from ledger.publish import (
+from ledger.service.pg_store import PgLog
+from ledger.service.publish import (
     InclusionAnswer,
     NotAnchoredError,
     build_bundle,
     build_public_bundle,
     inclusion_at_checkpoint,
 )
-from ledger.records import (
+from ledger.service.records import (
     AnchorRow,
     latest_checkpoint,
     latest_confirmed_anchor,
     recent_anchors,
 )
-from ledger.settings import get_settings
+from ledger.service.settings import get_settings
 
 __all__ = ["ConnDep", "bundle_access", "get_conn", "public_access", "router"]
 

@@ -11,21 +11,20 @@ from typing import Any
 import psycopg
 import pytest
 
-from ledger.anchor import Web3Anchorer, deploy_anchor_contract
-from ledger.anchor_job import AnchorOutcome
 from ledger.checkpoint import open_checkpoint
 from ledger.errors import ChainUnavailableError, StoreError
-from ledger.jobs import anchor_latest, make_checkpoint
 from ledger.note import LogKey
-from ledger.pg_store import PgLog
-from ledger.records import recent_anchors
+from ledger.service.anchor import Web3Anchorer, deploy_anchor_contract
+from ledger.service.anchor_job import AnchorOutcome
+from ledger.service.jobs import anchor_latest, make_checkpoint
+from ledger.service.pg_store import PgLog
+from ledger.service.records import recent_anchors
+from tests.ledger._events import custody_event
 from tests.plugins.anvil import Anvil
-
-from ._events import custody_event
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 Conn = psycopg.Connection[Any]
 KEY = LogKey.generate("test.channeltrace.example/log")
 
@@ -117,7 +116,7 @@ def test_killed_mid_anchor_resumes_without_double_anchor(
         [
             sys.executable,
             "-m",
-            "tests.ledger._crash_anchor",
+            "tests.ledger.service._crash_anchor",
             ledger_db,
             anvil.url,
             contract,

@@ -43,8 +43,8 @@ def keygen(
 ) -> None:
     """Create the log's Ed25519 key; prints the public verifier key (vkey) to publish."""
     from ledger.errors import LedgerError
-    from ledger.keys import write_key_file
     from ledger.note import LogKey
+    from ledger.service.keys import write_key_file
 
     try:
         key = LogKey.generate(origin)
@@ -58,8 +58,8 @@ def keygen(
 def vkey() -> None:
     """Print the verifier key (vkey) of the configured log key (CT_LEDGER_KEY_FILE)."""
     from ledger.errors import LedgerError
-    from ledger.keys import load_log_key
-    from ledger.settings import get_settings
+    from ledger.service.keys import load_log_key
+    from ledger.service.settings import get_settings
 
     try:
         typer.echo(load_log_key(get_settings()).verifier().to_vkey())
@@ -79,8 +79,8 @@ def append(
     import psycopg
 
     from ledger.errors import LedgerError
-    from ledger.pg_store import PgLog
-    from ledger.settings import get_settings
+    from ledger.service.pg_store import PgLog
+    from ledger.service.settings import get_settings
 
     stream = sys.stdin if str(events) == "-" else events.open(encoding="utf-8")
     try:
@@ -112,10 +112,10 @@ def checkpoint(database_url: DatabaseUrl = None, verbose: bool = False) -> None:
     import psycopg
 
     from ledger.errors import LedgerError
-    from ledger.jobs import make_checkpoint
-    from ledger.keys import load_log_key
-    from ledger.records import latest_checkpoint
-    from ledger.settings import get_settings
+    from ledger.service.jobs import make_checkpoint
+    from ledger.service.keys import load_log_key
+    from ledger.service.records import latest_checkpoint
+    from ledger.service.settings import get_settings
 
     settings = get_settings()
     try:
@@ -131,9 +131,9 @@ def checkpoint(database_url: DatabaseUrl = None, verbose: bool = False) -> None:
 
 
 def _anchorer(rpc: str | None, contract: str | None) -> object:
-    from ledger.anchor import Web3Anchorer
-    from ledger.keys import load_anchor_private_key
-    from ledger.settings import get_settings
+    from ledger.service.anchor import Web3Anchorer
+    from ledger.service.keys import load_anchor_private_key
+    from ledger.service.settings import get_settings
 
     settings = get_settings()
     url = rpc or settings.eth_rpc_url
@@ -146,10 +146,10 @@ def _anchorer(rpc: str | None, contract: str | None) -> object:
 @ledger_app.command("deploy")
 def deploy(rpc: RpcUrl = None) -> None:
     """Deploy contracts/Anchor.json from the anchoring account; prints the address."""
-    from ledger.anchor import deploy_anchor_contract
     from ledger.errors import LedgerError
-    from ledger.keys import load_anchor_private_key
-    from ledger.settings import get_settings
+    from ledger.service.anchor import deploy_anchor_contract
+    from ledger.service.keys import load_anchor_private_key
+    from ledger.service.settings import get_settings
 
     settings = get_settings()
     url = rpc or settings.eth_rpc_url
@@ -172,10 +172,10 @@ def anchor(
     _setup_logging(verbose)
     import psycopg
 
-    from ledger.anchor import Web3Anchorer
     from ledger.errors import LedgerError
-    from ledger.jobs import anchor_latest
-    from ledger.settings import get_settings
+    from ledger.service.anchor import Web3Anchorer
+    from ledger.service.jobs import anchor_latest
+    from ledger.service.settings import get_settings
 
     settings = get_settings()
     try:
@@ -202,10 +202,10 @@ def audit(
     import psycopg
 
     from ledger.errors import LedgerError
-    from ledger.jobs import audit as run_audit
-    from ledger.keys import load_log_key
     from ledger.note import VerifierKey
-    from ledger.settings import get_settings
+    from ledger.service.jobs import audit as run_audit
+    from ledger.service.keys import load_log_key
+    from ledger.service.settings import get_settings
 
     settings = get_settings()
     try:
@@ -236,8 +236,8 @@ def bundle(
     import psycopg
 
     from ledger.errors import LedgerError
-    from ledger.publish import build_bundle
-    from ledger.settings import get_settings
+    from ledger.service.publish import build_bundle
+    from ledger.service.settings import get_settings
 
     try:
         with psycopg.connect(database_url or get_settings().database_url, autocommit=True) as c:
@@ -263,10 +263,10 @@ def verify(
 
     Exit status 0 when every check passes, 1 when one fails, 2 when the inputs are unusable.
     """
-    from ledger.anchor import Web3Chain
     from ledger.bundle import ProofBundle
     from ledger.errors import LedgerError
     from ledger.note import VerifierKey
+    from ledger.service.anchor import Web3Chain
     from ledger.verify import verify_bundle
 
     try:

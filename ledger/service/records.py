@@ -1,7 +1,7 @@
 """Rows of ``ledger_checkpoints`` and ``ledger_anchors``: small typed queries, no policy.
 
-The policies (when to checkpoint, how to resume an anchor) live in :mod:`ledger.jobs` and
-:mod:`ledger.anchor_job`; this module only reads and writes rows.
+The policies (when to checkpoint, how to resume an anchor) live in :mod:`ledger.service.jobs` and
+:mod:`ledger.service.anchor_job`; this module only reads and writes rows.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import class_row
 
-from ledger.anchor import SignedAnchor
+from ledger.service.anchor import SignedAnchor
 
 __all__ = [
     "AnchorRow",

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from cloud.api import create_app
 from cloud.settings import CloudSettings
 from ledger.canonical import canonical_bytes
+from tests.ledger._events import custody_event
 
-from ._events import custody_event
 from .conftest import AnchoredLog
 from .test_verify import failures, verify
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from eth_utils.crypto import keccak
 
-from ledger.anchor import ANCHOR_ABI, ANCHORED_TOPIC, DEFAULT_ARTIFACT
+from ledger.service.anchor import ANCHOR_ABI, ANCHORED_TOPIC, DEFAULT_ARTIFACT
 from tests.plugins.services import missing_service_outcome
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SOLC = ROOT / "node_modules" / "solc" / "package.json"
 
 

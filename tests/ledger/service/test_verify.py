@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from ledger.bundle import ProofBundle
 from ledger.canonical import canonical_bytes
-from ledger.cli import ledger_app
 from ledger.hashing import leaf_hash
 from ledger.note import LogKey
-from ledger.publish import build_bundle
+from ledger.service.cli import ledger_app
+from ledger.service.publish import build_bundle
 
 from .conftest import AnchoredLog
 

@@ -10,13 +10,12 @@ import psycopg
 import pytest
 
 from cloud.migrate import migrate
-from ledger.anchor import Web3Anchorer, deploy_anchor_contract
-from ledger.jobs import anchor_latest, make_checkpoint
 from ledger.note import LogKey
-from ledger.pg_store import PgLog
+from ledger.service.anchor import Web3Anchorer, deploy_anchor_contract
+from ledger.service.jobs import anchor_latest, make_checkpoint
+from ledger.service.pg_store import PgLog
+from tests.ledger._events import custody_event
 from tests.plugins.anvil import Anvil
-
-from ._events import custody_event
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ from ledger import InMemoryNodeStore, MerkleTree, verify_consistency, verify_inc
 from ledger.canonical import canonical_bytes, event_leaf_hash
 from ledger.errors import StoreError, TreeError
 from ledger.hashing import leaf_hash
-from ledger.pg_store import PgLog
-
-from ._events import custody_event
+from ledger.service.pg_store import PgLog
+from tests.ledger._events import custody_event
 
 pytestmark = pytest.mark.integration
 

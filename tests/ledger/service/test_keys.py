@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from ledger.errors import KeyConfigError
-from ledger.keys import (
+from ledger.note import LogKey
+from ledger.service.keys import (
     DEV_ANCHOR_PRIVATE_KEY,
     DEV_LOG_KEY,
     load_anchor_private_key,
     load_log_key,
     write_key_file,
 )
-from ledger.note import LogKey
-from ledger.settings import LedgerSettings
+from ledger.service.settings import LedgerSettings
 
 
 def settings(**values: object) -> LedgerSettings:

@@ -1,6 +1,6 @@
 """What the log publishes, read from PostgreSQL: proofs against checkpoints, and bundles.
 
-Shared by the API (:mod:`ledger.api`) and the CLI. Proofs come from the stored nodes;
+Shared by the API (:mod:`ledger.service.api`) and the CLI. Proofs come from the stored nodes;
 entries are served as stored, so a tampered row yields a bundle that fails verification
 rather than a silently "fixed" one.
 """
@@ -16,8 +16,8 @@ import psycopg
 from ledger.bundle import AnchoredCheckpoint, AnchorRef, ConsistencyLink, ProofBundle
 from ledger.canonical import canonical_bytes
 from ledger.errors import LedgerError, TreeError
-from ledger.pg_store import PgLog
-from ledger.records import (
+from ledger.service.pg_store import PgLog
+from ledger.service.records import (
     AnchorRow,
     StoredCheckpoint,
     anchor_covering,

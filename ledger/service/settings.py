@@ -19,7 +19,7 @@ class LedgerSettings(BaseSettings):
 
     Secrets (the log key, the anchoring account's key) come from files named here or from
     the environment; outside ``development`` their well-known development defaults are
-    refused (:mod:`ledger.keys`).
+    refused (:mod:`ledger.service.keys`).
     """
 
     model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")

@@ -3,7 +3,7 @@
 - :func:`make_checkpoint`: sign a checkpoint of the current tree if it grew (interval and
   on demand);
 - :func:`anchor_latest`: put the latest checkpoint on chain, crash-safe
-  (:mod:`ledger.anchor_job`);
+  (:mod:`ledger.service.anchor_job`);
 - :func:`audit`: recompute the log from its rows and compare with the signed checkpoints.
 
 Each takes an open psycopg connection (autocommit) and returns a value describing what it
@@ -17,14 +17,19 @@ from typing import Any
 
 import psycopg
 
-from ledger.anchor_job import AnchorOutcome, anchor_latest
 from ledger.audit import AuditReport, AuditRow, audit_rows, open_checkpoints
 from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger.errors import CheckpointError, ProofError, StoreError, TreeError
 from ledger.note import LogKey, VerifierKey
-from ledger.pg_store import PgLog
 from ledger.proofs import verify_consistency
-from ledger.records import StoredCheckpoint, all_checkpoints, insert_checkpoint, latest_checkpoint
+from ledger.service.anchor_job import AnchorOutcome, anchor_latest
+from ledger.service.pg_store import PgLog
+from ledger.service.records import (
+    StoredCheckpoint,
+    all_checkpoints,
+    insert_checkpoint,
+    latest_checkpoint,
+)
 
 __all__ = ["AnchorOutcome", "anchor_latest", "audit", "make_checkpoint"]
 

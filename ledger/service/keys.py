@@ -17,7 +17,7 @@ from typing import Final
 
 from ledger.errors import KeyConfigError, NoteError
 from ledger.note import LogKey
-from ledger.settings import LedgerSettings
+from ledger.service.settings import LedgerSettings
 
 __all__ = [
     "DEV_ANCHOR_PRIVATE_KEY",

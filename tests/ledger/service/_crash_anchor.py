@@ -1,6 +1,6 @@
 """Run the anchor job in a child process that SIGKILLs itself mid-anchor.
 
-    python -m tests.ledger._crash_anchor DATABASE_URL RPC_URL CONTRACT PRIVATE_KEY MODE
+    python -m tests.ledger.service._crash_anchor DATABASE_URL RPC_URL CONTRACT PRIVATE_KEY MODE
 
 ``before-send``: dies after the pending row is committed, before the transaction leaves;
 ``after-send``: dies right after the transaction is broadcast, before the receipt is
@@ -15,8 +15,8 @@ import sys
 
 import psycopg
 
-from ledger.anchor import SignedAnchor, Web3Anchorer
-from ledger.jobs import anchor_latest
+from ledger.service.anchor import SignedAnchor, Web3Anchorer
+from ledger.service.jobs import anchor_latest
 
 
 class DyingAnchorer(Web3Anchorer):

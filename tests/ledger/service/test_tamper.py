@@ -19,12 +19,12 @@ from typer.testing import CliRunner
 
 from ledger import InMemoryNodeStore, MerkleTree
 from ledger.canonical import canonical_bytes
-from ledger.cli import ledger_app
 from ledger.hashing import leaf_hash
-from ledger.jobs import audit
-from ledger.publish import build_bundle
+from ledger.service.cli import ledger_app
+from ledger.service.jobs import audit
+from ledger.service.publish import build_bundle
+from tests.ledger._events import custody_event
 
-from ._events import custody_event
 from .conftest import AnchoredLog
 
 pytestmark = pytest.mark.integration
