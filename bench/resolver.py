@@ -82,7 +82,7 @@ def say(message: str) -> None:
 def bench_app() -> FastAPI:
     """The production app factory on ``CT_DATABASE_URL`` (uvicorn ``--factory``), plus the
     ceiling route: one indexed point select through the resolver's own async pool."""
-    from cloud.api import create_app
+    from cloud.app import create_app
     from cloud.settings import CloudSettings
 
     app = create_app(CloudSettings())

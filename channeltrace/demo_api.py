@@ -90,8 +90,8 @@ def serve_api(database_url: str, tenant: str | None = None) -> Iterator[ApiClien
     import uvicorn
 
     from channeltrace.demo_fleet import TENANT
-    from cloud.api.app import create_app
     from cloud.api.serve import uvicorn_config
+    from cloud.app import create_app
     from cloud.auth.apikeys import create_api_key
     from cloud.settings import CloudSettings, parse_networks
 

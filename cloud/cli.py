@@ -199,9 +199,9 @@ def cloud_api(
     import uvicorn
     from pydantic import ValidationError
 
-    from cloud.api import create_app
     from cloud.api.metrics import ApiMetrics
     from cloud.api.serve import uvicorn_config
+    from cloud.app import create_app
     from cloud.auth.errors import AuthConfigError
     from cloud.cli_metrics import serve_metrics_or_exit
     from cloud.settings import get_settings, settings_problems

@@ -1,5 +1,6 @@
-"""The read API: sites, devices, readings, stock and completeness over HTTP (FastAPI)."""
+"""The read API: sites, devices, readings, stock and completeness over HTTP (FastAPI).
 
-from cloud.api.app import create_app
-
-__all__ = ["create_app"]
+Routers, dependencies, errors, middleware and queries; the app that mounts them with the
+console and the ledger's routes is made by :func:`cloud.app.create_app`. Nothing here
+imports :mod:`cloud.console` or :mod:`cloud.app`.
+"""

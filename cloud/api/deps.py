@@ -1,6 +1,6 @@
 """Dependencies of the read API routes, as ``Annotated`` aliases.
 
-The connection pool lives on ``app.state`` (created by :func:`cloud.api.create_app`), so
+The connection pool lives on ``app.state`` (created by :func:`cloud.app.create_app`), so
 tests and deployments choose the database through settings, never through globals.
 
 Access control (docs/security.md): :data:`CurrentPrincipal` authenticates the caller

@@ -2,7 +2,8 @@
 
 :func:`mount_console` adds the pages (``/console/...``), the console's own stylesheet
 (``/console/static``) and the answers to "not logged in" (a redirect to the login form)
-and "bad CSRF token" (403) to an app made by :func:`cloud.api.create_app`.
+and "bad CSRF token" (403) to an app made by :func:`cloud.app.create_app`.
+The console may import :mod:`cloud.api` helpers; :mod:`cloud.api` never imports the console.
 See docs/console.md.
 """
 
@@ -17,14 +18,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from cloud.console.errors import BadInput, CsrfError, LoginRequired
+from cloud.console.routes import router
+from cloud.console.setup_routes import router as setup_router
 
 __all__ = ["mount_console"]
 
 
 def mount_console(app: FastAPI) -> None:
-    from cloud.console.routes import router
-    from cloud.console.setup_routes import router as setup_router
-
     app.include_router(router)
     app.include_router(setup_router)  # the brand's channel setup (docs/channel-setup.md)
     app.mount(

@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
 from cloud.settings import CloudSettings
 from tests.cloud.console.world import build_world

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.settings import CloudSettings
 from tests.plugins.services import missing_service_outcome
 

@@ -34,7 +34,7 @@ def test_every_settings_class_defaults_to_production() -> None:
 
 @pytest.mark.usefixtures("plain_environment")
 def test_development_secrets_are_refused_by_default() -> None:
-    from cloud.api import create_app
+    from cloud.app import create_app
 
     with pytest.raises(AuthConfigError, match="CT_AUTH_TOKEN_SECRET is required in production"):
         create_app(CloudSettings())

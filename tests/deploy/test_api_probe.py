@@ -7,7 +7,7 @@ import re
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.migrate import migrate
 from cloud.settings import CloudSettings
 from tests.deploy import _deploy as d

@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.auth.principal import Principal, Role
 from cloud.auth.scope import scope_transaction
 from cloud.migrate import migrate

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from cloud.alerts import AlertKind, default_rules, evaluate
-from cloud.api import create_app
 from cloud.api.routers.resolver import scan_clock
+from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
 from cloud.channel.bulk import ensure_tenants
 from cloud.channel.changes import Actor

@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 
 from channeltrace.failover_load import capture_document
 from channeltrace.ha import PatroniCluster
-from cloud.api import create_app
 from cloud.api.consistency import COMMIT_HEADER, READ_AFTER_HEADER
 from cloud.api.metrics import ApiMetrics
+from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
 from cloud.channel.bulk import ensure_tenants
 from cloud.channel.changes import Actor

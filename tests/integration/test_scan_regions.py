@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
 from cloud.channel.changes import Actor
 from cloud.channel.people import create_tenant

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.alerts import AlertKind, Condition, Severity, sync
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
 from cloud.channel.bulk import ensure_tenants
 from cloud.channel.changes import Actor

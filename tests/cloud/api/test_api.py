@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
 from cloud.ingest.prepare import Accepted
 from cloud.ingest.store import write_batch

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.api import create_app
 from cloud.api.docs import ASSETS_PATH
+from cloud.app import create_app
 from cloud.settings import CloudSettings
 
 _REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from cloud.api import create_app
 from cloud.api.metrics import UNMATCHED, ApiMetrics, RequestMetricsMiddleware, status_class
+from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
 from cloud.metrics import serve_metrics
 from cloud.migrate import migrate

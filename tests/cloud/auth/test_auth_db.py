@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key, list_api_keys, resolve_api_key, revoke_api_key
 from cloud.auth.errors import CredentialError
 from cloud.auth.principal import Role

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.auth import users
 from cloud.auth.users import create_user
 from cloud.migrate import migrate

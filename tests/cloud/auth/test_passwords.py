@@ -72,7 +72,7 @@ def test_rate_limiter_counts_per_client_and_says_when_to_retry() -> None:
 
 
 def test_the_app_refuses_to_start_without_a_token_secret_in_production() -> None:
-    from cloud.api import create_app
+    from cloud.app import create_app
 
     with pytest.raises(AuthConfigError, match="CT_AUTH_TOKEN_SECRET is required"):
         create_app(CloudSettings(environment="production"))

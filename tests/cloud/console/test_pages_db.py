@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.settings import CloudSettings
 
 from .world import PASSWORD, World, build_world

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.api import create_app
 from cloud.api.routers.provenance import MAX_CAPTURE_EVENTS, MAX_LISTED_ERRORS
+from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
 from cloud.migrate import migrate
 from cloud.provenance.brands import map_location

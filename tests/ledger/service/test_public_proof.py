@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cloud.api import create_app
+from cloud.app import create_app
 from cloud.settings import CloudSettings
 from ledger.canonical import canonical_bytes
 from tests.ledger._events import custody_event

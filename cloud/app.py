@@ -1,4 +1,11 @@
-"""The FastAPI application factory of the read API."""
+"""The application factory: the read API, the console and the ledger's routes in one app.
+
+It sits above the packages it assembles. The import direction is one way:
+``cloud.app`` imports ``cloud.api``, ``cloud.console`` and ``ledger.service.api``;
+``cloud.console`` may import ``cloud.api`` helpers (dependencies, errors, queries, schemas);
+``cloud.api`` never imports ``cloud.console`` nor ``cloud.app`` (an import-linter contract
+in pyproject.toml checks this).
+"""
 
 from __future__ import annotations
 
