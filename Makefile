@@ -20,6 +20,7 @@ demo: bootstrap
 lint: bootstrap
 	$(VENV)/bin/ruff check .
 	$(if $(PKGS),$(VENV)/bin/mypy $(PKGS),@echo "no packages to type-check")
+	$(VENV)/bin/lint-imports --no-cache  # the floors between packages (docs/architecture.md)
 
 # `python -m pytest` puts the repository root on sys.path, which the -p tests.plugins.*
 # option in pyproject needs before any conftest is loaded.
