@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import logging
@@ -57,7 +58,9 @@ def public_key_text(public: Ed25519PublicKey) -> str:
     return _PREFIX + base64.b64encode(_raw(public)).decode("ascii")
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse_public(text: str) -> Ed25519PublicKey:
+    # Remembered: every scan verifies with its brand's key (keys are immutable values).
     if not text.startswith(_PREFIX):
         raise KeyStoreError(f"public key must start with {_PREFIX!r}; got {text[:16]!r}")
     try:
