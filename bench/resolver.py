@@ -83,9 +83,9 @@ def bench_app() -> FastAPI:
     """The production app factory on ``CT_DATABASE_URL`` (uvicorn ``--factory``), plus the
     ceiling route: one indexed point select through the resolver's own async pool."""
     from cloud.app import create_app
-    from cloud.settings import CloudSettings
+    from cloud.settings import Settings
 
-    app = create_app(CloudSettings())
+    app = create_app(Settings())
 
     @app.get("/bench/ceiling/{gtin}/{serial}")
     async def ceiling(request: Request, gtin: str, serial: str) -> JSONResponse:

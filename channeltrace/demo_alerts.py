@@ -128,10 +128,10 @@ def run_alerts(database_url: str, say: Say) -> list[Section]:
         default_rules,
         deliver_due,
         evaluate,
-        get_alert_settings,
     )
     from cloud.alerts.signing import ID_HEADER, SIGNATURE_HEADER, verify
     from cloud.jobs.alerts import delivery_policy
+    from cloud.settings import get_settings
     from wire.gs1 import check_digit
 
     say("alerts: a cold room's compressor fails; evaluating the rules ...")
@@ -141,7 +141,7 @@ def run_alerts(database_url: str, say: Say) -> list[Section]:
     lines = [f"{_SITE}: compressor failed 40 min ago, peak {peak:.1f} °C (milk: 2–6 °C)"]
     # Development, said explicitly: the demo's webhook receiver is on 127.0.0.1, which
     # production refuses (cloud.alerts.egress).
-    settings = get_alert_settings().model_copy(update={"environment": "development"})
+    settings = get_settings().model_copy(update={"environment": "development"})
     rules = default_rules(settings, anchor_interval=None)
     with _receiver() as (url, received), psycopg.connect(database_url, autocommit=True) as conn:
         hook = create_subscription(conn, TENANT, url, kinds=[AlertKind.EXCURSION])

@@ -93,7 +93,7 @@ def serve_api(database_url: str, tenant: str | None = None) -> Iterator[ApiClien
     from cloud.api.serve import uvicorn_config
     from cloud.app import create_app
     from cloud.auth.apikeys import create_api_key
-    from cloud.settings import CloudSettings, parse_networks
+    from cloud.settings import Settings, parse_networks
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         api_key = create_api_key(conn, tenant_id=tenant or TENANT, role="brand", label="demo")
@@ -103,7 +103,7 @@ def serve_api(database_url: str, tenant: str | None = None) -> Iterator[ApiClien
     # (the default is production, which refuses them). Its client plays the TLS proxy
     # in front of the resolver, whose X-Region header places a consumer's scan: the one
     # trusted proxy is loopback, where only the demo's own client connects from.
-    settings = CloudSettings(
+    settings = Settings(
         database_url=database_url,
         environment="development",
         trusted_proxies=parse_networks(LOOPBACK),

@@ -462,9 +462,9 @@ class _Failover:
     def _figures(self, load: _Load) -> None:
         import psycopg
 
+        from cloud.settings import Settings
         from ledger.service.jobs import audit
         from ledger.service.keys import load_log_key
-        from ledger.service.settings import LedgerSettings
 
         report = self.report
         statuses_ = self._statuses()
@@ -505,7 +505,7 @@ class _Failover:
                 found.get(event_id) != index for event_id, index in load.capture.acked.items()
             )
             # The run is in development (self.env): its schedulers sign with the dev log key.
-            key = load_log_key(LedgerSettings(environment="development"))
+            key = load_log_key(Settings(environment="development"))
             audited = audit(conn, key.verifier())
             report.ledger_entries = audited.entries
             report.ledger_checkpoints = audited.checkpoints

@@ -48,7 +48,7 @@ from cloud.auth.tokens import token_secret
 from cloud.console import mount_console
 from cloud.db import make_pool
 from cloud.replicas import ReadRouter, ReplicaMonitor, ReplicaState
-from cloud.settings import CloudSettings
+from cloud.settings import ApiSection
 from ledger.service import api as ledger_api
 
 __all__ = ["CAPTURE_PATH", "create_app"]
@@ -62,7 +62,7 @@ CONSOLE_IMPORT_PATH: Final = "/console/setup/import"
 """Channel master data files (``CT_API_MAX_IMPORT_BYTES``)."""
 
 
-def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> FastAPI:
+def create_app(settings: ApiSection, metrics: ApiMetrics | None = None) -> FastAPI:
     """An app reading ``settings.database_url`` through a pool opened for its lifetime.
 
     With ``metrics``, every request is counted and timed there (``cloud.api.metrics``);
@@ -145,7 +145,7 @@ def create_app(settings: CloudSettings, metrics: ApiMetrics | None = None) -> Fa
     return app
 
 
-def _replica_monitor(settings: CloudSettings, metrics: ApiMetrics | None) -> ReplicaMonitor | None:
+def _replica_monitor(settings: ApiSection, metrics: ApiMetrics | None) -> ReplicaMonitor | None:
     """Samples the servers of ``CT_DATABASE_READ_URL`` (cloud/replicas.py), exporting lag."""
     if settings.database_read_url is None:
         return None

@@ -28,12 +28,12 @@ def scheduler_command(
     setup_logging(verbose)
     from cloud.cli_metrics import serve_metrics_or_exit
     from cloud.errors import SchedulerError
-    from cloud.jobs import build_jobs, get_scheduler_settings
+    from cloud.jobs import build_jobs
     from cloud.scheduler import Scheduler
     from cloud.scheduler_metrics import SchedulerMetrics
     from cloud.settings import get_settings
 
-    settings = get_scheduler_settings()
+    settings = get_settings()
     jobs = build_jobs(settings)
     metrics = SchedulerMetrics.create(
         (job.name for job in jobs),
@@ -48,9 +48,8 @@ def scheduler_command(
         )
     except SchedulerError as exc:
         raise fail(str(exc)) from None
-    cloud_settings = get_settings()
     serve_metrics_or_exit(
-        metrics.registry, metrics_port or cloud_settings.metrics_port, cloud_settings.metrics_host
+        metrics.registry, metrics_port or settings.metrics_port, settings.metrics_host
     )
     stop = stop_on_signals()
     scheduler.start()

@@ -11,7 +11,6 @@ workflow, and signed webhook notifications with retries (docs/alerts.md).
 
 from __future__ import annotations
 
-from cloud.alerts.config import AlertSettings, get_alert_settings
 from cloud.alerts.errors import AlertError, AlertNotFound, AlertStateError, WebhookError
 from cloud.alerts.evaluate import Rule, default_rules, evaluate
 from cloud.alerts.model import AUTO_RESOLVE, AlertKind, AlertState, Condition, Severity
@@ -29,7 +28,6 @@ __all__ = [
     "AlertError",
     "AlertKind",
     "AlertNotFound",
-    "AlertSettings",
     "AlertState",
     "AlertStateError",
     "Condition",
@@ -48,7 +46,6 @@ __all__ = [
     "enqueue",
     "evaluate",
     "get_alert",
-    "get_alert_settings",
     "list_alerts",
     "list_deliveries",
     "list_subscriptions",

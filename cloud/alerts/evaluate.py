@@ -15,10 +15,10 @@ from typing import Any
 import psycopg
 
 from cloud.alerts import outbox, sources
-from cloud.alerts.config import AlertSettings
 from cloud.alerts.model import AUTO_RESOLVE, AlertKind, Condition
 from cloud.alerts.store import SyncResult, sync
 from cloud.errors import StorageError
+from cloud.settings import AlertSection
 
 __all__ = ["Rule", "default_rules", "evaluate"]
 
@@ -35,7 +35,7 @@ class Rule:
     read: Callable[[Conn, datetime], Sequence[Sequence[Condition]]]
 
 
-def default_rules(settings: AlertSettings, *, anchor_interval: timedelta | None) -> list[Rule]:
+def default_rules(settings: AlertSection, *, anchor_interval: timedelta | None) -> list[Rule]:
     """Every rule; anchoring only when the ledger anchors (``anchor_interval`` set)."""
     s = settings
     rules = [
@@ -80,7 +80,7 @@ def default_rules(settings: AlertSettings, *, anchor_interval: timedelta | None)
     return rules
 
 
-def _split(conn: Conn, now: datetime, settings: AlertSettings) -> list[list[Condition]]:
+def _split(conn: Conn, now: datetime, settings: AlertSection) -> list[list[Condition]]:
     found = sources.suspicions(conn, settings, now=now)
     return [
         [c for c in found if c.kind is AlertKind.DIVERSION],

@@ -9,9 +9,9 @@ from typing import Any
 
 import psycopg
 
-from cloud.alerts.config import AlertSettings
 from cloud.alerts.model import Condition
 from cloud.alerts.rules import coldchain, devices, ledger, scans, stock, storage
+from cloud.settings import AlertSection
 from cloud.storage.job_health import read_jobs
 
 __all__ = [
@@ -74,17 +74,17 @@ def site_limits(conn: Conn, *, since: datetime) -> list[SiteLimits]:
     return out
 
 
-def excursions(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Condition]:
+def excursions(conn: Conn, settings: AlertSection, *, now: datetime) -> list[Condition]:
     """Cold-chain excursion conditions, one per site and metric at most."""
     out = []
-    since = now - settings.excursion_look_back
-    for site in site_limits(conn, since=now - settings.held_look_back):
+    since = now - settings.alerts_excursion_look_back
+    for site in site_limits(conn, since=now - settings.alerts_held_look_back):
         if site.limits is None or site.limits.empty:
             continue
         hysteresis = (
-            settings.excursion_hysteresis_c
+            settings.alerts_excursion_hysteresis_c
             if site.metric == "temperature_c"
-            else settings.excursion_hysteresis_pct
+            else settings.alerts_excursion_hysteresis_pct
         )
         streams: dict[str, list[coldchain.Sample]] = defaultdict(list)
         for device, sensor, t, value in conn.execute(
@@ -99,13 +99,13 @@ def excursions(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Co
                 samples,
                 site.limits,
                 hysteresis=hysteresis,
-                min_duration=settings.excursion_min_duration,
-                merge_within=settings.excursion_merge_within,
+                min_duration=settings.alerts_excursion_min_duration,
+                merge_within=settings.alerts_excursion_merge_within,
             )
             for name, samples in streams.items()
         }
         joined = coldchain.merge(
-            [e for es in found.values() for e in es], settings.excursion_merge_within
+            [e for es in found.values() for e in es], settings.alerts_excursion_merge_within
         )
         if not joined:
             continue
@@ -116,7 +116,7 @@ def excursions(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Co
             site.site_id,
             site.metric,
             latest,
-            critical_after=settings.excursion_critical_after,
+            critical_after=settings.alerts_excursion_critical_after,
             streams=involved,
         )
         out.append(replace(condition, details={**condition.details, "gtins": list(site.gtins)}))
@@ -124,7 +124,7 @@ def excursions(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Co
 
 
 def stock_levels(
-    conn: Conn, settings: AlertSettings, *, now: datetime
+    conn: Conn, settings: AlertSection, *, now: datetime
 ) -> tuple[list[Condition], list[Condition]]:
     """(low-stock, stock-out forecast) conditions per site and product."""
     thresholds = {
@@ -138,7 +138,7 @@ def stock_levels(
         "SELECT tenant_id, site_id, gtin, time, device_id || '/' || coalesce(location, ''),"
         " quantity FROM stock_counts WHERE time >= %s AND time <= %s"
         " ORDER BY tenant_id, site_id, gtin, time",
-        (now - settings.stock_look_back, now),
+        (now - settings.alerts_stock_look_back, now),
     ):
         series[(tenant, site, gtin)].append(stock.Count(t, point, qty))
     low: list[Condition] = []
@@ -146,9 +146,8 @@ def stock_levels(
     for (tenant, site, gtin), counts in series.items():
         points = stock.totals(counts)
         at, quantity = points[-1]
-        threshold = thresholds.get(
-            (tenant, gtin, site), thresholds.get((tenant, gtin, ""), settings.low_stock_default)
-        )
+        default = thresholds.get((tenant, gtin, ""), settings.alerts_low_stock_default)
+        threshold = thresholds.get((tenant, gtin, site), default)
         # The episode starts at the first point of the latest run at or below the threshold.
         start = at
         for t, q in reversed(points):
@@ -159,33 +158,34 @@ def stock_levels(
         if c is not None:
             low.append(c)
             continue
-        trend = stock.forecast(points, min_points=settings.stockout_min_points)
+        trend = stock.forecast(points, min_points=settings.alerts_stockout_min_points)
         if trend is not None:
             # since: the count that made the forecast (a later one re-forecasts; a stable
             # start keeps a resolved alert from reopening until new counts say so again).
             f = stock.stockout_condition(
-                tenant, site, gtin, trend, now=now, horizon=settings.stockout_horizon, since=at
-            )
+                tenant, site, gtin, trend,
+                now=now, horizon=settings.alerts_stockout_horizon, since=at,
+            )  # fmt: skip
             if f is not None:
                 forecasts.append(f)
     return low, forecasts
 
 
-def device_offline(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Condition]:
+def device_offline(conn: Conn, settings: AlertSection, *, now: datetime) -> list[Condition]:
     out = []
     for row in conn.execute(
         "SELECT tenant_id, site_id, id, status, last_seen_at FROM devices"
         " WHERE status IN ('online', 'offline') ORDER BY id"
     ):
         c = devices.offline_condition(
-            devices.DeviceRow(*row), now=now, timeout=settings.heartbeat_timeout
+            devices.DeviceRow(*row), now=now, timeout=settings.alerts_heartbeat_timeout
         )
         if c is not None:
             out.append(c)
     return out
 
 
-def sequence_gaps(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Condition]:
+def sequence_gaps(conn: Conn, settings: AlertSection, *, now: datetime) -> list[Condition]:
     # The seq an online session reserved for its last will (announced in its birth) is
     # published only when the session ends: missing until then, not lost.
     rows = conn.execute(
@@ -195,11 +195,11 @@ def sequence_gaps(conn: Conn, settings: AlertSettings, *, now: datetime) -> list
         " AND NOT (d.status = 'online' AND g.from_seq = d.will_seq AND g.to_seq = d.will_seq)"
     ).fetchall()
     return devices.gap_conditions(
-        (devices.GapRow(*r) for r in rows), now=now, grace=settings.gap_grace
+        (devices.GapRow(*r) for r in rows), now=now, grace=settings.alerts_gap_grace
     )
 
 
-def suspicions(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Condition]:
+def suspicions(conn: Conn, settings: AlertSection, *, now: datetime) -> list[Condition]:
     rows = conn.execute(
         "SELECT DISTINCT ON (cs.id) cs.tenant_id, cs.scanned_at, cs.gtin, cs.lot, cs.serial,"
         " cs.verdict, cs.reason, cs.region, l.site_id, cs.evidence"
@@ -212,7 +212,7 @@ def suspicions(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Co
         " AND cs.confirmed"  # a suspicion one scanner alone could cause opens no alert
         " AND cs.scanned_at >= %s AND cs.tenant_id IS NOT NULL AND cs.gtin IS NOT NULL"
         " AND cs.serial IS NOT NULL ORDER BY cs.id",
-        (now - settings.scan_look_back,),
+        (now - settings.alerts_scan_look_back,),
     ).fetchall()
     return scans.suspicion_conditions(
         scans.SuspectScan(
@@ -223,12 +223,12 @@ def suspicions(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Co
     )  # fmt: skip
 
 
-def fake_reports(conn: Conn, settings: AlertSettings, *, now: datetime) -> list[Condition]:
+def fake_reports(conn: Conn, settings: AlertSection, *, now: datetime) -> list[Condition]:
     """Shoppers' reports of suspected fakes within the scan look-back (docs/alerts.md)."""
     rows = conn.execute(
         "SELECT tenant_id, reported_at, gtin, lot, serial, verdict, reason, seller, note,"
         " region FROM fake_reports WHERE reported_at >= %s ORDER BY id",
-        (now - settings.scan_look_back,),
+        (now - settings.alerts_scan_look_back,),
     ).fetchall()
     return scans.report_conditions(scans.FakeReport(*r) for r in rows)
 
@@ -253,7 +253,7 @@ def ledger_audit(conn: Conn) -> list[Condition]:
 
 
 def anchoring(
-    conn: Conn, settings: AlertSettings, *, now: datetime, anchor_interval: timedelta
+    conn: Conn, settings: AlertSection, *, now: datetime, anchor_interval: timedelta
 ) -> list[Condition]:
     anchored = conn.execute(
         "SELECT coalesce(max(size), 0) FROM ledger_anchors WHERE status = 'confirmed'"
@@ -277,8 +277,8 @@ def anchoring(
         _tenants(conn),
         now=now,
         anchor_interval=anchor_interval,
-        missed_intervals=settings.anchor_missed_intervals,
-        pending_after=settings.pending_anchor_after,
+        missed_intervals=settings.alerts_anchor_missed_intervals,
+        pending_after=settings.alerts_pending_anchor_after,
     )
 
 

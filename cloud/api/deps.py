@@ -27,7 +27,7 @@ from cloud.api.consistency import read_after
 from cloud.api.errors import NotFound, Unavailable
 from cloud.api.queries import RollupCatalog
 from cloud.auth.principal import Principal
-from cloud.settings import CloudSettings
+from cloud.settings import ApiSection
 
 if TYPE_CHECKING:
     from cloud.auth.ratelimit import RateLimiter
@@ -51,7 +51,7 @@ __all__ = [
     "RateCheck",
     "RateLimited",
     "ScopedConn",
-    "Settings",
+    "SettingsDep",
     "TenantPrincipal",
     "check_rate",
     "database_errors",
@@ -117,8 +117,8 @@ def get_pool(request: Request) -> ConnectionPool[psycopg.Connection[Any]]:
     return pool
 
 
-def get_settings(request: Request) -> CloudSettings:
-    settings: CloudSettings = request.app.state.settings
+def get_settings(request: Request) -> ApiSection:
+    settings: ApiSection = request.app.state.settings
     return settings
 
 
@@ -129,7 +129,7 @@ def get_catalog(request: Request) -> RollupCatalog:
 
 Conn = Annotated[psycopg.Connection[Any], Depends(get_conn)]
 Pool = Annotated[ConnectionPool[psycopg.Connection[Any]], Depends(get_pool)]
-Settings = Annotated[CloudSettings, Depends(get_settings)]
+SettingsDep = Annotated[ApiSection, Depends(get_settings)]
 Catalog = Annotated[RollupCatalog, Depends(get_catalog)]
 
 
@@ -149,7 +149,7 @@ _SESSION = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The 
 def get_principal(
     request: Request,
     conn: Conn,
-    settings: Settings,
+    settings: SettingsDep,
     _bearer: Annotated[str | None, Security(_BEARER)],
     _api_key: Annotated[str | None, Security(_API_KEY)],
     _session: Annotated[str | None, Security(_SESSION)],
@@ -242,7 +242,7 @@ def _limiter(request: Request) -> RateLimiter:
     with _LIMITER_LOCK:  # one limiter per app, created by the first public request
         limiter: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
         if limiter is None:
-            settings: CloudSettings = request.app.state.settings
+            settings: ApiSection = request.app.state.settings
             limiter = request.app.state.rate_limiter = RateLimiter(settings.public_rate_limit)
     return limiter
 

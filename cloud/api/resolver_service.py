@@ -14,13 +14,13 @@ from cloud.provenance.brandcache import BrandCache
 from cloud.provenance.resolver import ScanService
 from cloud.provenance.scanwriter import ScanWriter
 from cloud.replicas import AsyncReadRouter, ReplicaMonitor
-from cloud.settings import CloudSettings
+from cloud.settings import ApiSection
 
 __all__ = ["scan_service"]
 
 
 def scan_service(
-    settings: CloudSettings,
+    settings: ApiSection,
     sync_pool: ConnectionPool[psycopg.Connection[Any]],
     replicas: ReplicaMonitor | None = None,
 ) -> ScanService:

@@ -14,13 +14,13 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
-from cloud.settings import CloudSettings
+from cloud.settings import ApiSection
 
 __all__ = ["uvicorn_config"]
 
 
 def uvicorn_config(
-    app: FastAPI, settings: CloudSettings, *, host: str, port: int, **options: Any
+    app: FastAPI, settings: ApiSection, *, host: str, port: int, **options: Any
 ) -> uvicorn.Config:
     """A uvicorn config serving ``app`` on ``host:port``; ``options`` pass through."""
     return uvicorn.Config(

@@ -16,7 +16,7 @@ import psycopg
 from cloud.auth.errors import AuthConfigError
 from cloud.auth.principal import Principal
 from cloud.auth.users import ConnectionSource, User, active_user_principal, authenticate
-from cloud.settings import CloudSettings
+from cloud.settings import ApiSection
 
 __all__ = [
     "DEV_TOKEN_SECRET",
@@ -37,7 +37,7 @@ _ALGORITHM: Final = "HS256"
 _MIN_SECRET_BYTES: Final = 32
 
 
-def token_secret(settings: CloudSettings) -> bytes:
+def token_secret(settings: ApiSection) -> bytes:
     """The signing secret; :class:`AuthConfigError` outside development without a real one."""
     if settings.auth_token_secret is None:
         if settings.environment != "development":
@@ -55,7 +55,7 @@ def token_secret(settings: CloudSettings) -> bytes:
     return secret.encode()
 
 
-def issue_token(settings: CloudSettings, user: User, *, now: datetime | None = None) -> str:
+def issue_token(settings: ApiSection, user: User, *, now: datetime | None = None) -> str:
     issued = now or datetime.now(UTC)
     claims: dict[str, Any] = {
         "iss": ISSUER,
@@ -71,7 +71,7 @@ def issue_token(settings: CloudSettings, user: User, *, now: datetime | None = N
     return jwt.encode(claims, token_secret(settings), algorithm=_ALGORITHM)
 
 
-def decode_token(settings: CloudSettings, token: str) -> int | None:
+def decode_token(settings: ApiSection, token: str) -> int | None:
     """The user id of a valid, unexpired token signed by us, else None."""
     try:
         claims = jwt.decode(
@@ -89,14 +89,14 @@ def decode_token(settings: CloudSettings, token: str) -> int | None:
 
 
 def principal_from_token(
-    conn: psycopg.Connection[Any], settings: CloudSettings, token: str
+    conn: psycopg.Connection[Any], settings: ApiSection, token: str
 ) -> Principal | None:
     uid = decode_token(settings, token)
     return None if uid is None else active_user_principal(conn, uid)
 
 
 def login(
-    source: ConnectionSource, settings: CloudSettings, username: str, password: str
+    source: ConnectionSource, settings: ApiSection, username: str, password: str
 ) -> str | None:
     """A bearer token for an active user's right password, else None.
 

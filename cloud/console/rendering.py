@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
 from cloud.console.svg import zone_label
-from cloud.settings import CloudSettings
+from cloud.settings import ApiSection
 
 __all__ = ["TZ_COOKIE", "ZONES", "render", "templates", "viewer_zone"]
 
@@ -48,14 +48,14 @@ def zone_named(name: str | None) -> ZoneInfo | None:
 
 def viewer_zone(request: Request) -> ZoneInfo:
     """The zone the viewer chose (cookie), else the console's (``CT_CONSOLE_TIMEZONE``)."""
-    settings: CloudSettings = request.app.state.settings
+    settings: ApiSection = request.app.state.settings
     return zone_named(request.cookies.get(TZ_COOKIE)) or ZoneInfo(settings.console_timezone)
 
 
 def render(
     request: Request, name: str, session: Any, status: int = 200, **context: Any
 ) -> Response:
-    settings: CloudSettings = request.app.state.settings
+    settings: ApiSection = request.app.state.settings
     tz = viewer_zone(request)
     now = datetime.now(tz)
     return templates.TemplateResponse(

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from psycopg_pool import PoolTimeout
 
-from cloud.api.deps import Catalog, Pool, check_rate, database_errors, get_settings
+from cloud.api.deps import Catalog, Pool, SettingsDep, check_rate, database_errors
 from cloud.api.errors import Unavailable
 from cloud.auth.csrf import valid_csrf
 from cloud.auth.tokens import login as token_login
@@ -40,7 +40,7 @@ from cloud.console.session import (
     set_session_cookie,
 )
 from cloud.console.workflow import AlertAction, apply_alert_action
-from cloud.settings import CloudSettings
+from cloud.settings import ApiSection
 
 __all__ = ["RANGES", "router", "templates"]
 
@@ -63,7 +63,6 @@ RANGES: Final = {
 }
 ALERT_STATES: Final = ("open", "acknowledged", "resolved")
 SCAN_DAYS: Final = (1, 7, 30, 90)
-Settings = Annotated[CloudSettings, Depends(get_settings)]
 
 
 def _page(
@@ -101,7 +100,7 @@ def login_form(request: Request, next: str | None = None) -> Response:
 def login_submit(
     request: Request,
     pool: Pool,
-    settings: Settings,
+    settings: SettingsDep,
     username: Annotated[str, Form(max_length=128)],
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[str | None, Form(max_length=2048)] = None,
@@ -151,7 +150,7 @@ def logout(
 
 @router.get("/map", response_class=HTMLResponse)
 def channel_map(
-    request: Request, session: Session, conn: ConsoleConn, settings: Settings
+    request: Request, session: Session, conn: ConsoleConn, settings: SettingsDep
 ) -> Response:
     stale = timedelta(seconds=settings.device_stale_after_seconds)
     sites = channel_sites(conn, session.principal, stale_after=stale)
@@ -213,7 +212,7 @@ def site_page(
     request: Request,
     session: Session,
     conn: ConsoleConn,
-    settings: Settings,
+    settings: SettingsDep,
     catalog: Catalog,
     site: str,
     range: Annotated[str, Query(max_length=8)] = "24h",
@@ -253,7 +252,7 @@ def _region_name(request: Request, code: str | None) -> str | None:
     return info.name if info.parent in (None, info.name) else f"{info.parent} {info.name}"
 
 
-def _grafana_site(settings: CloudSettings, tenant: str, site: str) -> str | None:
+def _grafana_site(settings: ApiSection, tenant: str, site: str) -> str | None:
     """The site's climate dashboard in Grafana (deploy/grafana), when CT_GRAFANA_URL is set."""
     if settings.grafana_url is None:
         return None
@@ -346,7 +345,7 @@ def unit_page(
     view = None if lookup.epc is None else unit_view(conn, session.tenant, lookup.epc, proofs)
     if view is None:
         return _page(request, "not_found.html", session, status=404, what=f"unit {epc}")
-    settings: CloudSettings = request.app.state.settings
+    settings: ApiSection = request.app.state.settings
     explorer = settings.chain_explorer_tx_url
     tx = view.proofs.anchor.tx_hash if view.proofs.anchor is not None else None
     return _page(

@@ -24,7 +24,7 @@ from cloud.auth.csrf import csrf_token
 from cloud.auth.scope import scope_transaction
 from cloud.auth.tokens import principal_from_token
 from cloud.console.errors import LoginRequired
-from cloud.settings import CloudSettings
+from cloud.settings import ApiSection
 
 __all__ = [
     "COOKIE",
@@ -64,7 +64,7 @@ def _next_url(request: Request) -> str:
 def get_session(
     request: Request,
     conn: Annotated[psycopg.Connection[Any], Depends(get_conn)],
-    settings: Annotated[CloudSettings, Depends(get_settings)],
+    settings: Annotated[ApiSection, Depends(get_settings)],
 ) -> ConsoleSession:
     """The session of a console request; :class:`LoginRequired` without a valid one."""
     token = request.cookies.get(COOKIE)

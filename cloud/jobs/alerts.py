@@ -4,47 +4,43 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import httpx
 import psycopg
 
-from cloud.alerts import DeliveryPolicy, default_rules, deliver, evaluate, get_alert_settings
-from cloud.alerts.config import AlertSettings
-from cloud.jobs.settings import SchedulerSettings
+from cloud.alerts import DeliveryPolicy, default_rules, deliver, evaluate
 from cloud.scheduler import Job
+from cloud.settings import AlertSection, LedgerSection, Settings
 
 __all__ = ["alerts_jobs", "delivery_policy"]
 
 _logger = logging.getLogger(__name__)
 
 
-def delivery_policy(settings: AlertSettings) -> DeliveryPolicy:
+def delivery_policy(settings: AlertSection) -> DeliveryPolicy:
     return DeliveryPolicy(
-        timeout_s=settings.webhook_timeout_s,
-        max_attempts=settings.webhook_max_attempts,
-        backoff_base=settings.webhook_backoff_base,
-        backoff_max=settings.webhook_backoff_max,
+        timeout_s=settings.alerts_webhook_timeout_s,
+        max_attempts=settings.alerts_webhook_max_attempts,
+        backoff_base=settings.alerts_webhook_backoff_base,
+        backoff_max=settings.alerts_webhook_backoff_max,
         allow_private=settings.private_webhooks_allowed,
     )
 
 
-def _anchor_interval() -> timedelta | None:
-    from ledger.service.settings import get_settings
-
-    ledger = get_settings()
+def _anchor_interval(ledger: LedgerSection) -> timedelta | None:
     if ledger.eth_rpc_url is None or ledger.ledger_contract is None:
         return None
     return timedelta(seconds=ledger.ledger_anchor_interval_seconds)
 
 
-def _ledger_audit(conn: psycopg.Connection[Any]) -> None:
+def _ledger_audit(ledger: LedgerSection, conn: psycopg.Connection[Any]) -> None:
     from cloud.alerts.ledger_audit import record_audit
     from ledger.service.jobs import audit
     from ledger.service.keys import load_log_key
-    from ledger.service.settings import get_settings
 
-    report = audit(conn, load_log_key(get_settings()).verifier())
+    report = audit(conn, load_log_key(ledger).verifier())
     record_audit(conn, report)
     if not report.ok:
         _logger.error("ledger audit: %d finding(s)", len(report.findings))
@@ -52,12 +48,11 @@ def _ledger_audit(conn: psycopg.Connection[Any]) -> None:
             _logger.error("ledger audit finding: %s", finding)
 
 
-def alerts_jobs(settings: SchedulerSettings) -> list[Job]:
+def alerts_jobs(settings: Settings) -> list[Job]:
     """``alerts.evaluate``, ``alerts.deliver`` and ``alerts.ledger_audit`` (all idempotent:
     the database deduplicates alerts and notifications)."""
-    alert_settings = get_alert_settings()
-    rules = default_rules(alert_settings, anchor_interval=_anchor_interval())
-    policy = delivery_policy(alert_settings)
+    rules = default_rules(settings, anchor_interval=_anchor_interval(settings))
+    policy = delivery_policy(settings)
 
     def _evaluate(conn: psycopg.Connection[Any]) -> None:
         evaluate(conn, rules)
@@ -74,5 +69,9 @@ def alerts_jobs(settings: SchedulerSettings) -> list[Job]:
     return [
         Job("alerts.evaluate", settings.alerts_interval_s, _evaluate),
         Job("alerts.deliver", settings.alerts_deliver_interval_s, _deliver),
-        Job("alerts.ledger_audit", settings.alerts_ledger_audit_interval_s, _ledger_audit),
+        Job(
+            "alerts.ledger_audit",
+            settings.alerts_ledger_audit_interval_s,
+            partial(_ledger_audit, settings),
+        ),
     ]

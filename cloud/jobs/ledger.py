@@ -7,35 +7,33 @@ run so that a failure raises an alert.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any
 
 import psycopg
 
-from cloud.jobs.settings import SchedulerSettings
 from cloud.scheduler import Job
+from ledger.service.settings import LedgerSection
 
 __all__ = ["ledger_jobs"]
 
 _logger = logging.getLogger(__name__)
 
 
-def _checkpoint(conn: psycopg.Connection[Any]) -> None:
+def _checkpoint(settings: LedgerSection, conn: psycopg.Connection[Any]) -> None:
     from ledger.service.jobs import make_checkpoint
     from ledger.service.keys import load_log_key
-    from ledger.service.settings import get_settings
 
-    made = make_checkpoint(conn, load_log_key(get_settings()))
+    made = make_checkpoint(conn, load_log_key(settings))
     if made is not None:
         _logger.info("signed checkpoint at size %d", made.size)
 
 
-def _anchor(conn: psycopg.Connection[Any]) -> None:
+def _anchor(settings: LedgerSection, conn: psycopg.Connection[Any]) -> None:
     from ledger.service.anchor import Web3Anchorer
     from ledger.service.jobs import anchor_latest
     from ledger.service.keys import load_anchor_private_key
-    from ledger.service.settings import get_settings
 
-    settings = get_settings()
     if settings.eth_rpc_url is None or settings.ledger_contract is None:
         return
     anchorer = Web3Anchorer(
@@ -45,15 +43,17 @@ def _anchor(conn: psycopg.Connection[Any]) -> None:
     _logger.info("anchoring: %s", outcome)
 
 
-def ledger_jobs(settings: SchedulerSettings) -> list[Job]:
-    from ledger.service.settings import get_settings
-
-    ledger = get_settings()
+def ledger_jobs(settings: LedgerSection) -> list[Job]:
     jobs = [
-        Job("ledger.checkpoint", ledger.ledger_checkpoint_interval_seconds, _checkpoint),
+        Job(
+            "ledger.checkpoint",
+            settings.ledger_checkpoint_interval_seconds,
+            partial(_checkpoint, settings),
+        ),
     ]
-    if ledger.eth_rpc_url is not None and ledger.ledger_contract is not None:
-        jobs.append(Job("ledger.anchor", ledger.ledger_anchor_interval_seconds, _anchor))
+    if settings.eth_rpc_url is not None and settings.ledger_contract is not None:
+        anchor = partial(_anchor, settings)
+        jobs.append(Job("ledger.anchor", settings.ledger_anchor_interval_seconds, anchor))
     else:
         _logger.warning("CT_ETH_RPC_URL or CT_LEDGER_CONTRACT unset: checkpoints are not anchored")
     return jobs

@@ -17,44 +17,23 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from functools import lru_cache, partial
-from typing import Annotated, Any
+from functools import partial
+from typing import Any
 
 import psycopg
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cloud.jobs.settings import SchedulerSettings
 from cloud.provenance.capture import process_inbox
 from cloud.provenance.passports import refresh_passports
 from cloud.provenance.reconciliation import record_discrepancies
 from cloud.scheduler import Job
+from cloud.settings import ProvenanceJobSection
 
-__all__ = ["ProvenanceJobSettings", "drain_inbox", "provenance_jobs", "refresh_passports_job"]
+__all__ = ["drain_inbox", "provenance_jobs", "refresh_passports_job"]
 
 _logger = logging.getLogger(__name__)
 
-_Seconds = Annotated[float, Field(gt=0, le=86_400)]
 #: Runs of one job call at most this many batches (then yields to the next tick).
 _MAX_BATCHES_PER_RUN = 100
-
-
-class ProvenanceJobSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")
-
-    provenance_inbox_interval_s: _Seconds = 1.0
-    provenance_inbox_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
-    provenance_reconcile_interval_s: _Seconds = 300.0
-    # Unit passports (docs/provenance.md "Resolver"): recomputed after custody or channel
-    # changes, and a unit's at a site when its cold-chain exposure is older than the age.
-    provenance_passports_interval_s: _Seconds = 5.0
-    provenance_passports_batch: Annotated[int, Field(ge=1, le=10_000)] = 500
-    provenance_passports_exposure_age_s: _Seconds = 900.0
-
-
-@lru_cache(maxsize=1)
-def get_provenance_job_settings() -> ProvenanceJobSettings:
-    return ProvenanceJobSettings()
 
 
 def drain_inbox(batch: int, conn: psycopg.Connection[Any]) -> tuple[int, int]:
@@ -93,20 +72,18 @@ def _passports(batch: int, age_s: float, conn: psycopg.Connection[Any]) -> None:
     refresh_passports_job(batch, age_s, conn)
 
 
-def provenance_jobs(settings: SchedulerSettings) -> list[Job]:
-    del settings  # this package's intervals come from ProvenanceJobSettings (CT_PROVENANCE_*)
-    own = get_provenance_job_settings()
+def provenance_jobs(settings: ProvenanceJobSection) -> list[Job]:
     return [
         Job(
             "provenance.inbox",
-            own.provenance_inbox_interval_s,
-            partial(_drain, own.provenance_inbox_batch),
+            settings.provenance_inbox_interval_s,
+            partial(_drain, settings.provenance_inbox_batch),
         ),
-        Job("provenance.reconcile", own.provenance_reconcile_interval_s, _reconcile),
+        Job("provenance.reconcile", settings.provenance_reconcile_interval_s, _reconcile),
         Job(
             "provenance.passports",
-            own.provenance_passports_interval_s,
-            partial(_passports, own.provenance_passports_batch,
-                    own.provenance_passports_exposure_age_s),
+            settings.provenance_passports_interval_s,
+            partial(_passports, settings.provenance_passports_batch,
+                    settings.provenance_passports_exposure_age_s),
         ),
     ]

@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 
 from cloud import storage
-from cloud.jobs.settings import SchedulerSettings
 from cloud.jobs.timescale import TimescaleJobsCollector, TimescaleWatch
 from cloud.scheduler import Job
+from cloud.settings import SchedulerSection
 from cloud.storage import partitions
 
 __all__ = ["storage_jobs"]
@@ -35,7 +35,7 @@ def _detect_gaps(conn: psycopg.Connection[Any]) -> None:
     storage.detect_gaps(conn)
 
 
-def storage_jobs(settings: SchedulerSettings) -> list[Job]:
+def storage_jobs(settings: SchedulerSection) -> list[Job]:
     return [
         Job(
             "storage.partitions",
@@ -49,7 +49,7 @@ def storage_jobs(settings: SchedulerSettings) -> list[Job]:
     ]
 
 
-def _timescale_jobs(settings: SchedulerSettings) -> Job:
+def _timescale_jobs(settings: SchedulerSection) -> Job:
     interval = settings.timescale_jobs_interval_s
     watch = TimescaleWatch(foreground=settings.timescale_foreground_policies)
     # Three missed reads: the replica stopped leading (or the job is stuck); stop reporting.

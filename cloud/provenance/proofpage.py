@@ -66,11 +66,11 @@ def proof_view(conn: psycopg.Connection[Any], index: int) -> ProofView | None:
 @functools.lru_cache(maxsize=1)
 def log_vkey() -> str | None:
     """The log's verifier key, when this process is configured with the log key."""
+    from cloud.settings import Settings
     from ledger.service.keys import load_log_key
-    from ledger.service.settings import LedgerSettings
 
     try:
-        return load_log_key(LedgerSettings()).verifier().to_vkey()
+        return load_log_key(Settings()).verifier().to_vkey()
     except (LedgerError, ValueError) as exc:
         _logger.info("the proof page names no log key: %s", exc)
         return None

@@ -35,7 +35,7 @@ from ledger.service.records import (
     latest_confirmed_anchor,
     recent_anchors,
 )
-from ledger.service.settings import get_settings
+from ledger.service.settings import get_ledger_section
 
 __all__ = ["ConnDep", "bundle_access", "get_conn", "public_access", "router"]
 
@@ -49,7 +49,7 @@ router = APIRouter(prefix="/ledger", tags=["ledger"], dependencies=[Depends(publ
 
 def get_conn() -> Iterator[psycopg.Connection[Any]]:
     """One autocommit connection per request (the app overrides this with its pool)."""
-    with psycopg.connect(get_settings().database_url, autocommit=True) as conn:
+    with psycopg.connect(get_ledger_section().database_url, autocommit=True) as conn:
         yield conn
 
 

@@ -59,10 +59,10 @@ def vkey() -> None:
     """Print the verifier key (vkey) of the configured log key (CT_LEDGER_KEY_FILE)."""
     from ledger.errors import LedgerError
     from ledger.service.keys import load_log_key
-    from ledger.service.settings import get_settings
+    from ledger.service.settings import get_ledger_section
 
     try:
-        typer.echo(load_log_key(get_settings()).verifier().to_vkey())
+        typer.echo(load_log_key(get_ledger_section()).verifier().to_vkey())
     except LedgerError as exc:
         raise fail(str(exc)) from None
 
@@ -80,11 +80,12 @@ def append(
 
     from ledger.errors import LedgerError
     from ledger.service.pg_store import PgLog
-    from ledger.service.settings import get_settings
+    from ledger.service.settings import get_ledger_section
 
     stream = sys.stdin if str(events) == "-" else events.open(encoding="utf-8")
     try:
-        with psycopg.connect(database_url or get_settings().database_url, autocommit=True) as c:
+        url = database_url or get_ledger_section().database_url
+        with psycopg.connect(url, autocommit=True) as c:
             log, pending, size = PgLog(c), [], 0
             for number, line in enumerate(stream, 1):
                 if line.strip():
@@ -115,9 +116,9 @@ def checkpoint(database_url: DatabaseUrl = None, verbose: bool = False) -> None:
     from ledger.service.jobs import make_checkpoint
     from ledger.service.keys import load_log_key
     from ledger.service.records import latest_checkpoint
-    from ledger.service.settings import get_settings
+    from ledger.service.settings import get_ledger_section
 
-    settings = get_settings()
+    settings = get_ledger_section()
     try:
         key = load_log_key(settings)
         with psycopg.connect(database_url or settings.database_url, autocommit=True) as c:
@@ -133,9 +134,9 @@ def checkpoint(database_url: DatabaseUrl = None, verbose: bool = False) -> None:
 def _anchorer(rpc: str | None, contract: str | None) -> object:
     from ledger.service.anchor import Web3Anchorer
     from ledger.service.keys import load_anchor_private_key
-    from ledger.service.settings import get_settings
+    from ledger.service.settings import get_ledger_section
 
-    settings = get_settings()
+    settings = get_ledger_section()
     url = rpc or settings.eth_rpc_url
     address = contract or settings.ledger_contract
     if not url or not address:
@@ -149,9 +150,9 @@ def deploy(rpc: RpcUrl = None) -> None:
     from ledger.errors import LedgerError
     from ledger.service.anchor import deploy_anchor_contract
     from ledger.service.keys import load_anchor_private_key
-    from ledger.service.settings import get_settings
+    from ledger.service.settings import get_ledger_section
 
-    settings = get_settings()
+    settings = get_ledger_section()
     url = rpc or settings.eth_rpc_url
     if not url:
         raise fail("need --rpc or CT_ETH_RPC_URL")
@@ -175,9 +176,9 @@ def anchor(
     from ledger.errors import LedgerError
     from ledger.service.anchor import Web3Anchorer
     from ledger.service.jobs import anchor_latest
-    from ledger.service.settings import get_settings
+    from ledger.service.settings import get_ledger_section
 
-    settings = get_settings()
+    settings = get_ledger_section()
     try:
         anchorer = _anchorer(rpc, contract)
         assert isinstance(anchorer, Web3Anchorer)
@@ -205,9 +206,9 @@ def audit(
     from ledger.note import VerifierKey
     from ledger.service.jobs import audit as run_audit
     from ledger.service.keys import load_log_key
-    from ledger.service.settings import get_settings
+    from ledger.service.settings import get_ledger_section
 
-    settings = get_settings()
+    settings = get_ledger_section()
     try:
         verifier = VerifierKey.parse(log_key) if log_key else load_log_key(settings).verifier()
         with psycopg.connect(database_url or settings.database_url, autocommit=True) as c:
@@ -237,10 +238,11 @@ def bundle(
 
     from ledger.errors import LedgerError
     from ledger.service.publish import build_bundle
-    from ledger.service.settings import get_settings
+    from ledger.service.settings import get_ledger_section
 
     try:
-        with psycopg.connect(database_url or get_settings().database_url, autocommit=True) as c:
+        url = database_url or get_ledger_section().database_url
+        with psycopg.connect(url, autocommit=True) as c:
             text = build_bundle(c, index).to_json()
     except (LedgerError, psycopg.Error) as exc:
         raise fail(str(exc)) from None

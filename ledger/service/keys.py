@@ -17,7 +17,7 @@ from typing import Final
 
 from ledger.errors import KeyConfigError, NoteError
 from ledger.note import LogKey
-from ledger.service.settings import LedgerSettings
+from ledger.service.settings import LedgerSection
 
 __all__ = [
     "DEV_ANCHOR_PRIVATE_KEY",
@@ -50,7 +50,7 @@ def _read_secret(path: Path, what: str) -> str:
     return text
 
 
-def load_log_key(settings: LedgerSettings) -> LogKey:
+def load_log_key(settings: LedgerSection) -> LogKey:
     """The log key from ``CT_LEDGER_KEY_FILE`` or ``CT_LEDGER_KEY``; the dev key in development."""
     if settings.ledger_key_file is not None:
         text = _read_secret(settings.ledger_key_file, "log key")
@@ -77,7 +77,7 @@ def load_log_key(settings: LedgerSettings) -> LogKey:
     return key
 
 
-def load_anchor_private_key(settings: LedgerSettings) -> str:
+def load_anchor_private_key(settings: LedgerSection) -> str:
     """The anchoring account's hex private key; anvil's first account in development."""
     if settings.ledger_anchor_key_file is not None:
         text = _read_secret(settings.ledger_anchor_key_file, "anchor key")

@@ -1,20 +1,26 @@
-"""Settings of the ledger services, from ``CT_*`` environment variables."""
+"""The ledger service's section of the settings, and its own reader of ``CT_*`` variables.
+
+:class:`LedgerSection` is a section of :class:`cloud.settings.Settings` (the one settings
+class; the cloud composes it). The ledger service may not import ``cloud``, so when it runs
+on its own (``channeltrace ledger …``) :func:`get_ledger_section` reads the same variables
+with the same fields: nothing is declared twice.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common.urls import DatabaseUrl
+from common.settings import CommonSection
 
-__all__ = ["LedgerSettings", "get_settings"]
+__all__ = ["LedgerSection", "get_ledger_section"]
 
 
-class LedgerSettings(BaseSettings):
+class LedgerSection(CommonSection):
     """Where the log lives, how it signs, and where it anchors.
 
     Secrets (the log key, the anchoring account's key) come from files named here or from
@@ -22,11 +28,7 @@ class LedgerSettings(BaseSettings):
     refused (:mod:`ledger.service.keys`).
     """
 
-    model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")
-
-    # Production unless said otherwise: the demo and tests set development explicitly.
-    environment: Literal["development", "staging", "production"] = "production"
-    database_url: DatabaseUrl = "postgresql://postgres@127.0.0.1:5432/channeltrace"
+    # Ethereum JSON-RPC for anchoring; unset: checkpoints are signed, not anchored.
     eth_rpc_url: str | None = None
 
     # The log's Ed25519 signer key, a C2SP skey string ("PRIVATE+KEY+<origin>+..."),
@@ -43,6 +45,13 @@ class LedgerSettings(BaseSettings):
     ledger_anchor_receipt_timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
 
 
+class _LedgerEnvironment(LedgerSection, BaseSettings):
+    """The section read from ``CT_*`` variables, as the whole Settings reads it."""
+
+    model_config = SettingsConfigDict(env_prefix="CT_", extra="ignore")
+
+
 @lru_cache(maxsize=1)
-def get_settings() -> LedgerSettings:
-    return LedgerSettings()
+def get_ledger_section() -> LedgerSection:
+    """The ledger section from the environment (cached), for the ledger service alone."""
+    return _LedgerEnvironment()

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from tests.cloud.console.world import build_world
 
 pytestmark = pytest.mark.integration
@@ -38,7 +38,7 @@ def app_and_key(database_url: str, tmp_path: Path) -> Iterator[tuple[Any, str]]:
     build_world(database_url, tmp_path / "keys")
     with psycopg.connect(database_url, autocommit=True) as conn:
         key = create_api_key(conn, tenant_id="acme", role="brand", label="fuzz")
-    app = create_app(CloudSettings(database_url=database_url, public_rate_limit="100000/minute"))
+    app = create_app(Settings(database_url=database_url, public_rate_limit="100000/minute"))
     with TestClient(app):  # runs the lifespan: the pool the requests use
         yield app, key
 

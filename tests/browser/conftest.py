@@ -24,7 +24,7 @@ import pytest
 import uvicorn
 
 from cloud.app import create_app
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from tests.plugins.services import missing_service_outcome
 
 CHROMIUM = Path(os.environ.get("CT_CHROMIUM", "/usr/bin/chromium"))
@@ -141,7 +141,7 @@ def serve() -> Iterator[Any]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        app = create_app(CloudSettings(database_url=database_url))
+        app = create_app(Settings(database_url=database_url))
         config = uvicorn.Config(app, log_level="warning", lifespan="on")
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

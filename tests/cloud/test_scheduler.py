@@ -16,10 +16,11 @@ import psycopg
 import pytest
 
 from cloud.errors import SchedulerError
-from cloud.jobs import SchedulerSettings, build_jobs
+from cloud.jobs import build_jobs
 from cloud.jobs.ledger import ledger_jobs
 from cloud.jobs.storage import storage_jobs
 from cloud.scheduler import Job, Scheduler
+from cloud.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -134,7 +135,7 @@ def test_storage_jobs_run_on_the_leader(database_url: str, schedulers: list[Sche
     from cloud.migrate import migrate
 
     migrate(database_url)
-    jobs = build_jobs(SchedulerSettings(database_url=database_url), factories=(storage_jobs,))
+    jobs = build_jobs(Settings(database_url=database_url), factories=(storage_jobs,))
     assert [j.name for j in jobs] == [
         "storage.partitions", "storage.rollups", "storage.retention", "storage.gaps",
         "storage.timescale_jobs",
@@ -152,17 +153,15 @@ def test_ledger_jobs_are_registered_and_run_on_the_leader(
     database_url: str, schedulers: list[Scheduler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cloud.migrate import migrate
-    from ledger.service.settings import get_settings as ledger_settings
 
     monkeypatch.delenv("CT_ETH_RPC_URL", raising=False)
-    ledger_settings.cache_clear()
     migrate(database_url)
-    names = [j.name for j in build_jobs(SchedulerSettings(database_url=database_url))]
+    names = [j.name for j in build_jobs(Settings(database_url=database_url))]
     # Without a chain configured, checkpoints are still signed and audited, not anchored.
     assert "ledger.checkpoint" in names
     assert "alerts.ledger_audit" in names  # the audit records its runs for the alert rule
     assert "ledger.anchor" not in names
-    jobs = ledger_jobs(SchedulerSettings(database_url=database_url))
+    jobs = ledger_jobs(Settings(database_url=database_url))
     s = Scheduler(database_url, jobs, leader_retry_s=RETRY_S)
     schedulers.append(s)
     s.start()

@@ -163,13 +163,15 @@ def settings_classes() -> list[type[BaseSettings]]:
 
 
 _PACKAGES = ("cloud", "ledger", "channeltrace", "edge", "firmware_sim", "wire")
+# ``class Name(BaseSettings)``, also among several bases written over several lines.
+_DECLARES_SETTINGS = re.compile(r"^class \w+\([^)]*\bBaseSettings\b", re.MULTILINE)
 
 
 def _modules_defining_settings() -> Iterator[str]:
     """Modules whose source declares a ``BaseSettings`` subclass (read, not imported)."""
     for package in _PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
-            if "(BaseSettings)" in path.read_text(encoding="utf-8"):
+            if _DECLARES_SETTINGS.search(path.read_text(encoding="utf-8")):
                 parts = path.relative_to(ROOT).with_suffix("").parts
                 yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from cloud.app import create_app
 from cloud.migrate import migrate
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from tests.deploy import _deploy as d
 
 
@@ -19,5 +19,5 @@ def test_healthcheck_path_answers_without_credentials(database_url: str) -> None
     match = re.search(r"http://127\.0\.0\.1:\d+(/[\w./-]*)", " ".join(api["healthcheck"]["test"]))
     assert match is not None
     migrate(database_url)
-    with TestClient(create_app(CloudSettings(database_url=database_url))) as client:
+    with TestClient(create_app(Settings(database_url=database_url))) as client:
         assert client.get(match.group(1)).status_code == 200

@@ -119,7 +119,7 @@ def _known_env() -> dict[str, list[type[Any]]]:
 
 def test_settings_classes_are_discovered() -> None:
     names = {cls.__name__ for cls in d.settings_classes()}
-    assert {"CloudSettings", "SchedulerSettings", "LedgerSettings"} <= names
+    assert "Settings" in names
 
 
 @pytest.mark.parametrize("name", sorted(OURS))

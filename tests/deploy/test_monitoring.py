@@ -14,10 +14,10 @@ from prometheus_client import CollectorRegistry
 
 from cloud.api.metrics import ApiMetrics
 from cloud.jobs import build_jobs
-from cloud.jobs.settings import SchedulerSettings
 from cloud.jobs.timescale import TimescaleJobsCollector
 from cloud.metrics import IngestMetrics
 from cloud.scheduler_metrics import SchedulerMetrics
+from cloud.settings import Settings
 from cloud.storage.job_health import TimescaleJob
 from tests.deploy import _deploy as d
 
@@ -65,7 +65,7 @@ def exported_metric_names() -> set[str]:
     api = ApiMetrics.create(CollectorRegistry())
     api.observe("GET", "/v1/tenants/{tenant}/sites", 200, 0.01)
     # The TimescaleDB jobs' metrics come from the storage.timescale_jobs job's collector.
-    [watcher] = [j for j in build_jobs(SchedulerSettings()) if j.name == "storage.timescale_jobs"]
+    [watcher] = [j for j in build_jobs(Settings()) if j.name == "storage.timescale_jobs"]
     assert isinstance(watcher.collector, TimescaleJobsCollector)
     watch = watcher.collector.watch
     watch.publish([TIMESCALE_JOB])

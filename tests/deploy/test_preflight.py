@@ -13,11 +13,10 @@ import pytest
 
 from cloud.auth.errors import AuthConfigError
 from cloud.auth.tokens import token_secret
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from ledger.errors import KeyConfigError
 from ledger.note import LogKey
 from ledger.service.keys import load_anchor_private_key, load_log_key, write_key_file
-from ledger.service.settings import LedgerSettings
 from tests.deploy import _deploy as d
 
 
@@ -58,10 +57,10 @@ def test_service_passes_the_production_guards(
 ) -> None:
     service = _services(_dot_env())[name]
     _apply(d.environment(service), _secret_files(tmp_path), monkeypatch)
-    cloud = CloudSettings()
+    cloud = Settings()
     assert cloud.environment == "production"
     assert len(token_secret(cloud)) >= 32
-    ledger = LedgerSettings()
+    ledger = Settings()
     assert ledger.environment == "production"
     assert load_log_key(ledger).name == "brand.example/ledger"
     assert load_anchor_private_key(ledger).startswith("0x")
@@ -73,7 +72,7 @@ def test_the_env_example_placeholders_are_refused(
     service = _services(d.read_env_file(d.DEPLOY / ".env.example"))["api"]
     _apply(d.environment(service), _secret_files(tmp_path), monkeypatch)
     with pytest.raises(AuthConfigError, match="at least 32 bytes"):
-        token_secret(CloudSettings())
+        token_secret(Settings())
 
 
 def test_missing_key_files_are_refused_in_production(
@@ -82,4 +81,4 @@ def test_missing_key_files_are_refused_in_production(
     service = _services(_dot_env())["scheduler"]
     _apply(d.environment(service), {}, monkeypatch)  # /run/secrets/* do not exist here
     with pytest.raises(KeyConfigError, match="cannot read"):
-        load_log_key(LedgerSettings())
+        load_log_key(Settings())

@@ -22,7 +22,7 @@ from cloud.channel.store import save_record
 from cloud.ingest.store import write_batch
 from cloud.provenance.reconciliation import record_discrepancies
 from cloud.registry import register_device
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from wire import Kind, StockBatch, StockCount
 
 from ..cloud._messages import GTIN, Device, state, telemetry
@@ -177,7 +177,7 @@ def _device_data(conn: psycopg.Connection[Any], scope: Scope) -> None:
     write_batch(conn, batches, [])
 
 
-def build_world(database_url: str, client: TestClient, settings: CloudSettings) -> World:
+def build_world(database_url: str, client: TestClient, settings: Settings) -> World:
     """Populate the database (migrated) and log in one user per principal."""
     world = World(database_url)
     operator = Actor("test:world", "operator")

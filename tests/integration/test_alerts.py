@@ -219,20 +219,18 @@ def test_concurrent_evaluators_and_deliverers_make_one_alert_and_one_call(
 def test_scheduler_jobs_run_on_the_leader(
     database_url: str, hook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cloud.jobs import SchedulerSettings
     from cloud.jobs.alerts import alerts_jobs
     from cloud.scheduler import Scheduler
-    from ledger.service.settings import get_settings as ledger_settings
+    from cloud.settings import Settings
 
     monkeypatch.delenv("CT_ETH_RPC_URL", raising=False)
-    ledger_settings.cache_clear()
     w = _world(database_url, hook)
     scenario = Scenario(doors_per_h=0, hvac_failure_after_s=0, hvac_failure_s=2 * 3600)
     start = _start()
     sensor = ClimateSensor("probe-1", profile="dairy", seed=1, scenario=scenario)
     for _ in w.climate(sensor, start, start + timedelta(minutes=45)):
         pass
-    jobs = alerts_jobs(SchedulerSettings(database_url=database_url))
+    jobs = alerts_jobs(Settings(database_url=database_url))
     assert [j.name for j in jobs] == ["alerts.evaluate", "alerts.deliver", "alerts.ledger_audit"]
     scheduler = Scheduler(database_url, jobs, leader_retry_s=0.2)
     scheduler.start()

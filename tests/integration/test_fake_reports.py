@@ -12,10 +12,10 @@ import psycopg
 import pytest
 
 from cloud.alerts import AlertKind
-from cloud.alerts.config import AlertSettings
 from cloud.alerts.evaluate import default_rules, evaluate
 from cloud.provenance.audit import scan_points
 from cloud.provenance.codes import sign_link
+from cloud.settings import Settings
 
 from .test_resolver_scenarios import HOST, NOW, World
 from .test_resolver_scenarios import world as scenario_world
@@ -73,7 +73,7 @@ def test_a_report_reaches_the_brand(world: World, database_url: str) -> None:
     assert "198.51" not in client
 
     # the brand's alert inbox
-    settings = AlertSettings()
+    settings = Settings()
     rules = [r for r in default_rules(settings, anchor_interval=None) if r.name == "fake_report"]
     with psycopg.connect(database_url, autocommit=True) as conn:
         evaluate(conn, rules, now=NOW + timedelta(minutes=5))

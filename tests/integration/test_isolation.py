@@ -26,7 +26,7 @@ from cloud.app import create_app
 from cloud.auth.principal import Principal, Role
 from cloud.auth.scope import scope_transaction
 from cloud.migrate import migrate
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from wire.epc import canonical_epc
 
 from ..cloud._messages import GTIN
@@ -182,7 +182,7 @@ def world_app(postgres: Any) -> Iterator[tuple[World, TestClient]]:
         # Reads through CT_DATABASE_READ_URL, on sessions that refuse every write: a GET
         # route that writes fails here (it would on a replica; cloud/api/deps.py).
         read_only = f"{url}?options=-c%20default_transaction_read_only%3Don"
-        settings = CloudSettings(
+        settings = Settings(
             database_url=url, database_read_url=read_only, public_rate_limit="1000000/minute"
         )
         with TestClient(create_app(settings), follow_redirects=False) as client:

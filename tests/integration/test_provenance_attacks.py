@@ -43,7 +43,7 @@ from cloud.provenance.codes import sign_link
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key, load_private_key
 from cloud.registry import register_device
-from cloud.settings import CloudSettings, parse_networks
+from cloud.settings import Settings, parse_networks
 from tests.cloud._messages import Device
 from tests.cloud.alerts._world import SETTINGS as ALERT_SETTINGS
 from wire import CustodyEventBatch, Kind
@@ -238,7 +238,7 @@ def _issue(
 @pytest.fixture
 def world(database_url: str, tmp_path: Path) -> Iterator[World]:
     migrate(database_url)
-    settings = CloudSettings(
+    settings = Settings(
         database_url=database_url,
         public_rate_limit="100000/minute",
         trusted_proxies=parse_networks(PROXY[0]),

@@ -29,7 +29,7 @@ from cloud.channel.store import save_record
 from cloud.migrate import migrate
 from cloud.provenance.prefixes import add_prefix
 from cloud.replicas import parse_lsn
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from tests.integration.processes import wait_for
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,7 @@ def test_reads_use_replicas_within_the_lag_bound_and_see_the_callers_own_writes(
         add_prefix(conn, "acme", "9506000")
         key = create_api_key(conn, tenant_id="acme", role="brand", label="reads")
     metrics = ApiMetrics.create()
-    settings = CloudSettings(
+    settings = Settings(
         database_url=url,
         database_read_url=cluster.reader_url("ct_reads"),
         database_read_max_lag_seconds=1.0,

@@ -32,7 +32,7 @@ from cloud.provenance.codes import sign_link
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key
 from cloud.provenance.prefixes import add_prefix
-from cloud.settings import CloudSettings, parse_networks
+from cloud.settings import Settings, parse_networks
 from wire.digital_link import DigitalLink
 from wire.gs1 import Gtin
 
@@ -265,7 +265,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
         brand_key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
     # a week of scans from one test client: the public rate limit is not under test here;
     # the client plays the TLS proxy that sets X-Region (CT_TRUSTED_PROXIES)
-    settings = CloudSettings(
+    settings = Settings(
         database_url=database_url,
         public_rate_limit="10000/minute",
         trusted_proxies=parse_networks(PROXY[0]),

@@ -31,7 +31,7 @@ from cloud.migrate import migrate
 from cloud.provenance.brands import record_issued_codes, register_brand_key
 from cloud.provenance.issue import IssuedCode, IssueRequest, issue_codes
 from cloud.provenance.keys import create_brand_key, load_private_key
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from wire.gs1 import Gtin
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,7 @@ def world(database_url: str, tmp_path: Path) -> Iterator[World]:
         create_tenant(conn, "acme", "Acme Wines", "ana@acme", "a long enough password",
                       Actor("test:operator", "operator"))  # fmt: skip
         brand = {"X-API-Key": create_api_key(conn, tenant_id="acme", role="brand", label="t")}
-    settings = CloudSettings(database_url=database_url, public_rate_limit="10000/minute")
+    settings = Settings(database_url=database_url, public_rate_limit="10000/minute")
     with TestClient(create_app(settings)) as client:
 
         def put(path: str, body: dict[str, Any], method: str = "PUT") -> None:

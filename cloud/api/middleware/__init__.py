@@ -1,6 +1,6 @@
 """Pure ASGI middleware of the API app: which peer to believe, and how much it may send.
 
-Installed by :func:`cloud.app.create_app` from :class:`cloud.settings.CloudSettings`;
+Installed by :func:`cloud.app.create_app` from :class:`cloud.settings.ApiSection`;
 pure ASGI (no ``BaseHTTPMiddleware``) so that nothing buffers a request body.
 """
 

@@ -12,7 +12,7 @@ from cloud.api.deps import (
     CurrentPrincipal,
     Pool,
     RateLimited,
-    Settings,
+    SettingsDep,
     database_errors,
 )
 
@@ -28,7 +28,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     responses={401: {"description": "Wrong username or password"}, 429: {}},
 )
 def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], pool: Pool, settings: Settings
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], pool: Pool, settings: SettingsDep
 ) -> dict[str, Any]:
     from cloud.auth.tokens import login
 

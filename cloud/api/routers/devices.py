@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from cloud.api import queries
-from cloud.api.deps import ScopedConn, Settings, tenant_principal
+from cloud.api.deps import ScopedConn, SettingsDep, tenant_principal
 from cloud.api.schemas import Completeness, Device
 
 __all__ = ["router"]
@@ -24,7 +24,7 @@ router = APIRouter(
 def list_devices(
     tenant: str,
     conn: ScopedConn,
-    settings: Settings,
+    settings: SettingsDep,
     site: Annotated[str | None, Query(description="Only devices of this site.")] = None,
 ) -> list[Device]:
     stale = timedelta(seconds=settings.device_stale_after_seconds)
@@ -32,7 +32,7 @@ def list_devices(
 
 
 @router.get("/{device}", summary="One device", responses={404: {"description": "Unknown device"}})
-def get_device(tenant: str, device: str, conn: ScopedConn, settings: Settings) -> Device:
+def get_device(tenant: str, device: str, conn: ScopedConn, settings: SettingsDep) -> Device:
     stale = timedelta(seconds=settings.device_stale_after_seconds)
     return queries.get_device(conn, tenant, device, stale_after=stale)
 

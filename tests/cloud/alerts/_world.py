@@ -13,10 +13,10 @@ from typing import Any
 
 import psycopg
 
-from cloud.alerts import AlertSettings
 from cloud.ingest.store import write_batch
 from cloud.migrate import migrate
 from cloud.registry import register_device
+from cloud.settings import Settings
 from cloud.storage.products import Product, save_product
 from firmware_sim.devices.climate import ClimateSensor
 from tests.cloud._messages import GTIN, Device
@@ -26,11 +26,11 @@ __all__ = ["GTIN", "SETTINGS", "Warehouse", "WebhookReceiver", "receiver"]
 
 SIM_T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 # A chilled product: 2..6 degC, as the simulator's dairy room.
-SETTINGS = AlertSettings(
-    excursion_min_duration=timedelta(minutes=15),
-    excursion_merge_within=timedelta(minutes=10),
-    excursion_hysteresis_c=0.5,
-    webhook_backoff_base=timedelta(seconds=1),
+SETTINGS = Settings(
+    alerts_excursion_min_duration=timedelta(minutes=15),
+    alerts_excursion_merge_within=timedelta(minutes=10),
+    alerts_excursion_hysteresis_c=0.5,
+    alerts_webhook_backoff_base=timedelta(seconds=1),
 )
 
 

@@ -18,7 +18,7 @@ from cloud.channel.changes import Actor
 from cloud.channel.records import Distributor, Site
 from cloud.channel.store import save_record
 from cloud.migrate import migrate
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
 
 @pytest.fixture
 def client(conn: psycopg.Connection[Any], database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(CloudSettings(database_url=database_url))) as test_client:
+    with TestClient(create_app(Settings(database_url=database_url))) as test_client:
         yield test_client
 
 

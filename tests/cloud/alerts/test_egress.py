@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cloud.alerts import AlertSettings
 from cloud.alerts.egress import public_address, refused_destination
+from cloud.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -74,9 +74,9 @@ def test_urls_naming_a_translated_private_address_are_refused(url: str) -> None:
 def test_private_webhooks_allowed_in_development_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CT_ALERTS_WEBHOOK_ALLOW_PRIVATE", raising=False)
     monkeypatch.setenv("CT_ENVIRONMENT", "production")
-    assert not AlertSettings().private_webhooks_allowed
+    assert not Settings().private_webhooks_allowed
     monkeypatch.setenv("CT_ALERTS_WEBHOOK_ALLOW_PRIVATE", "true")
-    assert AlertSettings().private_webhooks_allowed
+    assert Settings().private_webhooks_allowed
     monkeypatch.delenv("CT_ALERTS_WEBHOOK_ALLOW_PRIVATE")
     monkeypatch.setenv("CT_ENVIRONMENT", "development")
-    assert AlertSettings().private_webhooks_allowed
+    assert Settings().private_webhooks_allowed

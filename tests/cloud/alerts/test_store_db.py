@@ -13,7 +13,6 @@ from psycopg.types.json import Jsonb
 from cloud.alerts import (
     AlertKind,
     AlertNotFound,
-    AlertSettings,
     AlertStateError,
     Condition,
     Severity,
@@ -35,6 +34,7 @@ from cloud.channel.changes import Actor
 from cloud.channel.records import Distributor, Site
 from cloud.channel.store import save_record
 from cloud.migrate import migrate
+from cloud.settings import Settings
 from ledger.audit import AuditReport, Finding
 from tests.cloud._messages import GTIN, Device, state
 from tests.cloud.alerts._world import Warehouse
@@ -199,7 +199,7 @@ def test_row_level_security_scopes_tenants_and_distributors(
 # ---------------------------------------------------------------- sources, end to end
 
 
-def kinds(conn: psycopg.Connection[Any], settings: AlertSettings, now: datetime) -> set[Any]:
+def kinds(conn: psycopg.Connection[Any], settings: Settings, now: datetime) -> set[Any]:
     evaluate(conn, rules_for(settings, anchor_interval=timedelta(minutes=1)), now=now)
     return set(
         conn.execute("SELECT kind, dedupe_key FROM alerts WHERE state <> 'resolved'").fetchall()
@@ -218,7 +218,7 @@ def test_devices_offline_and_gaps_from_real_ingest(database_url: str) -> None:
     w.send(
         Kind.STATE, state("heartbeat", ts=NOW - timedelta(minutes=1)), NOW - timedelta(minutes=1)
     )
-    settings = AlertSettings(gap_grace=timedelta(0))
+    settings = Settings(alerts_gap_grace=timedelta(0))
     with psycopg.connect(database_url, autocommit=True) as c:
         assert kinds(c, settings, NOW) == set()
         # Silence: offline after the heartbeat timeout. Lost seqs 10..11: a gap alert.
@@ -244,7 +244,7 @@ def test_the_will_an_online_session_reserved_is_not_a_lost_message(database_url:
     w.send(Kind.STATE, state("online", will_seq=will, ts=start), start)
     w.seq += 1  # the will's seq is skipped: it is published only when the session ends
     w.send(Kind.STATE, state("heartbeat", ts=NOW), NOW)
-    settings = AlertSettings(gap_grace=timedelta(0))
+    settings = Settings(alerts_gap_grace=timedelta(0))
     with psycopg.connect(database_url, autocommit=True) as c:
         from cloud import storage
 
@@ -272,7 +272,7 @@ def test_stock_rules_low_and_forecast(database_url: str) -> None:
         for h in range(10)
     ]  # fmt: skip
     w.send(Kind.STOCK, StockBatch(sent_at=NOW, counts=counts), NOW)
-    settings = AlertSettings(stockout_horizon=timedelta(hours=72))
+    settings = Settings(alerts_stockout_horizon=timedelta(hours=72))
     with psycopg.connect(database_url, autocommit=True) as c:
         assert kinds(c, settings, NOW) == {("stockout_forecast", f"{w.device.site}:{GTIN}")}
         empty = [StockCount(ts=NOW, gtin=GTIN, quantity=40, location="A-01", method="rfid")]
@@ -295,7 +295,7 @@ def test_scan_suspicions_ledger_audit_and_anchoring(conn: psycopg.Connection[Any
         "INSERT INTO ledger_checkpoints (size, root, note, created_at) VALUES (5, %s, 'n', %s)",
         (b"\x00" * 32, NOW - timedelta(hours=1)),
     )
-    found = kinds(conn, AlertSettings(), NOW)
+    found = kinds(conn, Settings(), NOW)
     assert found == {
         ("clone", f"{GTIN}/S1"),
         ("diversion", f"{GTIN}/S2"),
@@ -308,7 +308,7 @@ def test_scan_suspicions_ledger_audit_and_anchoring(conn: psycopg.Connection[Any
     assert tenants == [("acme",), ("other",)]
     # A clean audit clears the ledger alert (resolves at once).
     record_audit(conn, AuditReport(entries=3))
-    assert ("ledger_audit", "ledger") not in kinds(conn, AlertSettings(), NOW)
+    assert ("ledger_audit", "ledger") not in kinds(conn, Settings(), NOW)
 
 
 def test_workflow_events_are_notified_once_each(conn: psycopg.Connection[Any]) -> None:

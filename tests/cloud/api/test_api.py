@@ -16,7 +16,7 @@ from cloud.ingest.prepare import Accepted
 from cloud.ingest.store import write_batch
 from cloud.migrate import migrate
 from cloud.registry import register_device
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from wire import Kind, StockBatch, StockCount
 
 from .._messages import GTIN, Device, state, telemetry
@@ -74,7 +74,7 @@ def db(database_url: str) -> str:
 def client(db: str) -> Iterator[TestClient]:
     with psycopg.connect(db, autocommit=True) as conn:
         key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
-    app = create_app(CloudSettings(database_url=db))
+    app = create_app(Settings(database_url=db))
     with TestClient(app, headers={"X-API-Key": key}) as test_client:
         yield test_client
 

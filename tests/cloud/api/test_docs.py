@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from cloud.api.docs import ASSETS_PATH
 from cloud.app import create_app
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 _REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 
@@ -18,7 +18,7 @@ _REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     # The pages touch no table: a database that is not there is fine (the pool waits).
-    settings = CloudSettings(database_url="postgresql://nobody@127.0.0.1:9/none")
+    settings = Settings(database_url="postgresql://nobody@127.0.0.1:9/none")
     with TestClient(create_app(settings)) as test_client:
         yield test_client
 

@@ -17,7 +17,7 @@ from cloud.app import create_app
 from cloud.auth.apikeys import create_api_key
 from cloud.metrics import serve_metrics
 from cloud.migrate import migrate
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 
 def count(metrics: ApiMetrics, method: str, route: str, status: str) -> float | None:
@@ -113,7 +113,7 @@ def test_the_api_app_exports_request_metrics_on_its_own_port(database_url: str) 
         conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')")
         key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
     metrics = ApiMetrics.create(CollectorRegistry())
-    app = create_app(CloudSettings(database_url=database_url), metrics)
+    app = create_app(Settings(database_url=database_url), metrics)
     server = serve_metrics(metrics.registry, 0)
     try:
         with TestClient(app, headers={"X-API-Key": key}) as client:

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from cloud.api.middleware import BodyLimitMiddleware, RouteLimit, TrustedProxyMiddleware
-from cloud.settings import CloudSettings, settings_problems
+from cloud.settings import Settings, settings_problems
 
 Message = dict[str, Any]
 
@@ -222,14 +222,14 @@ def test_trusted_proxies_come_from_a_comma_separated_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CT_TRUSTED_PROXIES", " 10.0.0.5, 172.18.0.0/16 ,::1,")
-    assert [str(n) for n in CloudSettings().trusted_proxies] == [
+    assert [str(n) for n in Settings().trusted_proxies] == [
         "10.0.0.5/32",
         "172.18.0.0/16",
         "::1/128",
     ]
     monkeypatch.setenv("CT_TRUSTED_PROXIES", "10.0.0.5, proxy.internal")
     with pytest.raises(ValidationError) as caught:
-        CloudSettings()
+        Settings()
     assert settings_problems(caught.value) == (
         "CT_TRUSTED_PROXIES: expected IP addresses or CIDR networks separated by commas, "
         "got 'proxy.internal'"
@@ -241,7 +241,7 @@ def test_nobody_is_trusted_and_bodies_are_small_by_default(
 ) -> None:
     for name in ("CT_TRUSTED_PROXIES", "CT_API_MAX_BODY_BYTES", "CT_API_MAX_CAPTURE_BYTES"):
         monkeypatch.delenv(name, raising=False)
-    settings = CloudSettings()
+    settings = Settings()
     assert settings.trusted_proxies == ()
     assert settings.api_max_body_bytes == 64 * 1024
     assert settings.api_max_capture_bytes == 8 * 1024 * 1024

@@ -15,11 +15,11 @@ from cloud.auth.principal import Role
 from cloud.auth.tokens import login
 from cloud.auth.users import create_user, disable_user, list_users
 from cloud.migrate import migrate
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-SETTINGS = CloudSettings()
+SETTINGS = Settings()
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def client(conn: psycopg.Connection, database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(CloudSettings(database_url=database_url))) as test_client:
+    with TestClient(create_app(Settings(database_url=database_url))) as test_client:
         yield test_client
 
 
@@ -127,7 +127,7 @@ def test_http_credentials_in_every_accepted_form(
 
 
 def test_public_endpoints_are_rate_limited(conn: psycopg.Connection, database_url: str) -> None:
-    app = create_app(CloudSettings(database_url=database_url, public_rate_limit="3/minute"))
+    app = create_app(Settings(database_url=database_url, public_rate_limit="3/minute"))
     with TestClient(app) as client:
         codes = [client.get("/ledger/checkpoint").status_code for _ in range(4)]
         assert codes == [404, 404, 404, 429]  # no checkpoint yet, then limited

@@ -14,7 +14,7 @@ from cloud.auth.apikeys import resolve_api_key
 from cloud.auth.tokens import login
 from cloud.broker.hashing import verify_mosquitto_hash
 from cloud.migrate import migrate
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 from .._messages import Device
 
@@ -42,9 +42,9 @@ def test_users_keys_and_broker_files(
     [listed] = [json.loads(line) for line in run("users", "list", "--json").splitlines()]
     assert (listed["username"], listed["role"], listed["disabled_at"]) == ("mei", "brand", None)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert login(conn, CloudSettings(), "mei", "pa55word") is not None
+        assert login(conn, Settings(), "mei", "pa55word") is not None
         run("users", "disable", "mei")
-        assert login(conn, CloudSettings(), "mei", "pa55word") is None
+        assert login(conn, Settings(), "mei", "pa55word") is None
 
         key = run("apikeys", "create", "--tenant", "acme", "--label", "erp").strip()
         assert resolve_api_key(conn, key) is not None

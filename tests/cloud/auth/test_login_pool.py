@@ -17,7 +17,7 @@ from cloud.app import create_app
 from cloud.auth import users
 from cloud.auth.users import create_user
 from cloud.migrate import migrate
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ def test_no_connection_is_held_while_a_password_is_verified(
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO tenants (id, name) VALUES ('acme', 'Acme')")
         create_user(conn, tenant_id="acme", username="li", password=PASSWORD, role="brand")
-    app = create_app(CloudSettings(database_url=database_url, api_pool_max_size=1))
+    app = create_app(Settings(database_url=database_url, api_pool_max_size=1))
     borrowed: list[Any] = []
     verify = users.verify_password
 

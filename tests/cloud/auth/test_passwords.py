@@ -14,7 +14,7 @@ from cloud.auth.principal import Role
 from cloud.auth.ratelimit import RateLimiter
 from cloud.auth.tokens import DEV_TOKEN_SECRET, decode_token, issue_token, token_secret
 from cloud.auth.users import User
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 USER = User(7, "acme", "li.wei", Role.DISTRIBUTOR, "dist-east", datetime.now(UTC), None)
 
@@ -31,7 +31,7 @@ def test_password_hash_verifies_only_the_right_password() -> None:
 
 
 def test_token_round_trip_expiry_and_forgery() -> None:
-    settings = CloudSettings(auth_token_ttl_seconds=60)
+    settings = Settings(auth_token_ttl_seconds=60)
     token = issue_token(settings, USER)
     assert decode_token(settings, token) == 7
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -40,7 +40,7 @@ def test_token_round_trip_expiry_and_forgery() -> None:
     )  # fmt: skip
     old = issue_token(settings, USER, now=datetime.now(UTC) - timedelta(seconds=61))
     assert decode_token(settings, old) is None
-    other = CloudSettings(auth_token_secret=SecretStr("x" * 40))
+    other = Settings(auth_token_secret=SecretStr("x" * 40))
     assert decode_token(other, token) is None  # signed with another secret
     forged = jwt.encode({**claims, "uid": 1}, "g" * 32, algorithm="HS256")
     assert decode_token(settings, forged) is None
@@ -49,17 +49,17 @@ def test_token_round_trip_expiry_and_forgery() -> None:
 
 
 def test_token_secret_rules_outside_development() -> None:
-    assert token_secret(CloudSettings(environment="development")) == DEV_TOKEN_SECRET.encode()
+    assert token_secret(Settings(environment="development")) == DEV_TOKEN_SECRET.encode()
     with pytest.raises(AuthConfigError, match="required in production"):
-        token_secret(CloudSettings(environment="production"))
+        token_secret(Settings(environment="production"))
     with pytest.raises(AuthConfigError, match="refused"):
         token_secret(
-            CloudSettings(environment="staging", auth_token_secret=SecretStr(DEV_TOKEN_SECRET))
+            Settings(environment="staging", auth_token_secret=SecretStr(DEV_TOKEN_SECRET))
         )
     with pytest.raises(AuthConfigError, match="at least 32"):
-        token_secret(CloudSettings(environment="production", auth_token_secret=SecretStr("s")))
+        token_secret(Settings(environment="production", auth_token_secret=SecretStr("s")))
     good = SecretStr("k" * 48)
-    assert token_secret(CloudSettings(environment="production", auth_token_secret=good))
+    assert token_secret(Settings(environment="production", auth_token_secret=good))
 
 
 def test_rate_limiter_counts_per_client_and_says_when_to_retry() -> None:
@@ -75,4 +75,4 @@ def test_the_app_refuses_to_start_without_a_token_secret_in_production() -> None
     from cloud.app import create_app
 
     with pytest.raises(AuthConfigError, match="CT_AUTH_TOKEN_SECRET is required"):
-        create_app(CloudSettings(environment="production"))
+        create_app(Settings(environment="production"))

@@ -18,7 +18,7 @@ from cloud.auth.apikeys import create_api_key
 from cloud.channel.changes import Actor
 from cloud.channel.people import create_tenant
 from cloud.migrate import migrate
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +56,7 @@ def api(database_url: str) -> Iterator[Api]:
         create_tenant(conn, "zeta", "Zeta Spirits", "zoe@zeta", PASSWORD, OPERATOR)
         brand = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
         rival = create_api_key(conn, tenant_id="zeta", role="brand", label="tests")
-    settings = CloudSettings(database_url=database_url, public_rate_limit="1000/minute",
+    settings = Settings(database_url=database_url, public_rate_limit="1000/minute",
                              api_max_import_bytes=64 * 1024)  # fmt: skip
     with TestClient(create_app(settings)) as client:
         yield Api(client, database_url, {"X-API-Key": brand}, {"X-API-Key": rival})

@@ -16,7 +16,7 @@ from channeltrace.cli import app
 from channeltrace.demo_channel import channel_file
 from cloud.auth.tokens import login
 from cloud.migrate import migrate
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -40,7 +40,7 @@ def test_tenant_channel_import_export_round_trip(
     assert "exists already" in run("tenants", "create", "acme", "--name", "Again", "--manager",
                                    "bob", "--password-env", "CT_TEST_PW", code=2)  # fmt: skip
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert login(conn, CloudSettings(), "ana@acme", "correct horse battery") is not None
+        assert login(conn, Settings(), "ana@acme", "correct horse battery") is not None
 
     channel = tmp_path / "channel.csv"
     channel.write_bytes(channel_file())

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.app import create_app
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 from .test_pages_db import csrf_of, login
 from .world import World, add_cold_room, build_world, heat_cold_room, run_alert_evaluation
@@ -31,7 +31,7 @@ def world(database_url: str, tmp_path: Path) -> World:
 
 @pytest.fixture
 def client(world: World) -> Iterator[TestClient]:
-    app = create_app(CloudSettings(database_url=world.database_url))
+    app = create_app(Settings(database_url=world.database_url))
     with TestClient(app, follow_redirects=False) as client:
         yield client
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloud.app import create_app
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 from .world import PASSWORD, World, build_world
 
@@ -27,7 +27,7 @@ def world(database_url: str, tmp_path: Path) -> World:
 
 @pytest.fixture
 def app_client(world: World) -> Iterator[TestClient]:
-    app = create_app(CloudSettings(database_url=world.database_url))
+    app = create_app(Settings(database_url=world.database_url))
     with TestClient(app, follow_redirects=False) as client:
         yield client
 

@@ -224,8 +224,8 @@ def heat_cold_room(database_url: str, *, minutes: int = 150) -> int:
 def run_alert_evaluation(database_url: str) -> None:
     """One run of the scheduler's ``alerts.evaluate`` job, as the scheduler runs it."""
     from cloud.jobs.alerts import alerts_jobs
-    from cloud.jobs.settings import SchedulerSettings
+    from cloud.settings import Settings
 
-    jobs = {j.name: j for j in alerts_jobs(SchedulerSettings(database_url=database_url))}
+    jobs = {j.name: j for j in alerts_jobs(Settings(database_url=database_url))}
     with psycopg.connect(database_url, autocommit=True) as conn:
         jobs["alerts.evaluate"].func(conn)

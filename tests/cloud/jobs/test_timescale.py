@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import CollectorRegistry, generate_latest
 
 from cloud.jobs import build_jobs
-from cloud.jobs.settings import SchedulerSettings
 from cloud.jobs.timescale import TimescaleJobsCollector, TimescaleWatch
 from cloud.scheduler_metrics import SchedulerMetrics
+from cloud.settings import Settings
 from cloud.storage.job_health import TimescaleJob, due_for_foreground_run, failing
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -83,7 +83,7 @@ def test_the_collector_reports_the_latest_snapshot_until_it_goes_stale() -> None
 
 
 def test_the_scheduler_registers_the_jobs_collectors() -> None:
-    jobs = build_jobs(SchedulerSettings())
+    jobs = build_jobs(Settings())
     [watcher] = [job for job in jobs if job.name == "storage.timescale_jobs"]
     assert watcher.collector is not None
     metrics = SchedulerMetrics.create(

@@ -21,7 +21,7 @@ from cloud.provenance.epcis import document_issues
 from cloud.provenance.events import EPCIS_CONTEXT, document_events
 from cloud.provenance.prefixes import add_prefix
 from cloud.provenance.reconciliation import record_discrepancies
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 
 from ._events import DC_A, UNITS
 from ._events import supply_chain as supply_chain_events
@@ -43,7 +43,7 @@ def client(database_url: str) -> Iterator[TestClient]:
         for prefix in EXAMPLE_PREFIXES:  # a brand captures only under its own prefixes
             add_prefix(conn, "acme", prefix)
         key = create_api_key(conn, tenant_id="acme", role="brand", label="tests")
-    app = create_app(CloudSettings(database_url=database_url))
+    app = create_app(Settings(database_url=database_url))
     with TestClient(app, headers={"X-API-Key": key}) as test_client:
         yield test_client
 

@@ -143,7 +143,8 @@ def test_inbox_accepts_valid_and_records_rejects(conn: psycopg.Connection[Any]) 
 
 
 def test_scheduler_job_drains_the_inbox(conn: psycopg.Connection[Any]) -> None:
-    from cloud.jobs import build_jobs, get_scheduler_settings
+    from cloud.jobs import build_jobs
+    from cloud.settings import get_settings
 
     conn.execute("INSERT INTO sites (tenant_id, id, name) VALUES ('acme', 'dc-a', 'DC A')")
     now = datetime.now(UTC)
@@ -153,7 +154,7 @@ def test_scheduler_job_drains_the_inbox(conn: psycopg.Connection[Any]) -> None:
             " VALUES (%s, 'acme', 'dc-a', 'gw-1', %s, %s)",
             (now, seq, Jsonb(event)),
         )
-    job = next(j for j in build_jobs(get_scheduler_settings()) if j.name == "provenance.inbox")
+    job = next(j for j in build_jobs(get_settings()) if j.name == "provenance.inbox")
     job.func(conn)
     assert PgLog(conn).head().size == len(supply_chain())
     unit = unit_row(conn, "acme", _epc(UNITS[0]))

@@ -20,9 +20,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from channeltrace.services import Postgres
-from cloud.alerts import AlertKind, AlertSettings, default_rules, evaluate
+from cloud.alerts import AlertKind, default_rules, evaluate
 from cloud.jobs.timescale import TimescaleJobsCollector, TimescaleWatch
 from cloud.migrate import migrate
+from cloud.settings import Settings
 from cloud.storage.job_health import TimescaleJob, failing, read_jobs
 from tests.cloud.storage._data import copy_readings, minute_series, seed
 
@@ -101,7 +102,7 @@ def test_a_policy_failing_in_the_background_raises_the_alert(
     assert job.failing_since is not None
 
     with psycopg.connect(url, autocommit=True) as conn:
-        results = evaluate(conn, default_rules(AlertSettings(), anchor_interval=None))
+        results = evaluate(conn, default_rules(Settings(), anchor_interval=None))
         assert len(results[AlertKind.STORAGE_JOB_FAILING].opened) == 1
         row = conn.execute(
             "SELECT tenant_id, severity, summary, evidence FROM alerts"

@@ -15,11 +15,13 @@ from ledger.service.keys import (
     load_log_key,
     write_key_file,
 )
-from ledger.service.settings import LedgerSettings
+from ledger.service.settings import LedgerSection
+from tests.plugins.environment import TEST_ENVIRONMENT
 
 
-def settings(**values: object) -> LedgerSettings:
-    return LedgerSettings.model_validate(values)
+def settings(**values: object) -> LedgerSection:
+    """The section as the tests' environment gives it (CT_ENVIRONMENT), with ``values``."""
+    return LedgerSection.model_validate({"environment": TEST_ENVIRONMENT, **values})
 
 
 def test_key_file_round_trip(tmp_path: Path) -> None:

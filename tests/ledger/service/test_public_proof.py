@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.app import create_app
-from cloud.settings import CloudSettings
+from cloud.settings import Settings
 from ledger.canonical import canonical_bytes
 from tests.ledger._events import custody_event
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def _client(log: AnchoredLog) -> TestClient:
-    settings = CloudSettings(
+    settings = Settings(
         database_url=log.database_url,
         environment="development",
         chain_explorer_tx_url="https://explorer.example/tx/{tx}",
