@@ -52,12 +52,15 @@ class DeviceConfig(_Section):
             raise ValueError(exc.message) from None
 
 
+DEFAULT_BROKER_URL = "mqtt://127.0.0.1:1883"
+
+
 class BrokerConfig(_Section):
     """The broker, or an ordered list of brokers: the agent uses the first it can reach,
     fails over to the next when the one it uses is unreachable, and back to an earlier one
     when that answers again (docs/edge.md, "Several brokers")."""
 
-    url: str = "mqtt://127.0.0.1:1883"
+    url: str | None = None  # unset (and no urls): mqtt://127.0.0.1:1883
     # Instead of ``url``: brokers in order of preference (one cluster's nodes, or
     # independent brokers whose ingest workers write to the same cloud).
     urls: list[str] = []
@@ -69,14 +72,15 @@ class BrokerConfig(_Section):
 
     @field_validator("url")
     @classmethod
-    def _url(cls, value: str) -> str:
-        parse_mqtt_url(value)
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_mqtt_url(value)
         return value
 
     @model_validator(mode="before")
     @classmethod
     def _one_way(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "url" in data and "urls" in data:
+        if isinstance(data, dict) and data.get("url") is not None and data.get("urls"):
             raise ValueError("give url (one broker) or urls (several, in order), not both")
         return data
 
@@ -97,7 +101,7 @@ class BrokerConfig(_Section):
     @property
     def all_urls(self) -> list[str]:
         """The brokers in order of preference (``urls``, else ``url``)."""
-        return list(self.urls) or [self.url]
+        return list(self.urls) or [self.url or DEFAULT_BROKER_URL]
 
 
 class OutboxConfig(_Section):

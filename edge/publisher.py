@@ -37,8 +37,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion
 
+from common.mqtt import ReconnectingClient, next_reconnect_delay
 from edge.cloud_messages import open_receipt
 from edge.delivery import Delivery, DeliveryCounts
 from edge.ed25519 import PublicKey
@@ -47,7 +48,7 @@ from edge.outbox import ArmedWill, Outbox
 from wire import Kind, Topic, WireError
 from wire.broker import BrokerAddress, parse_mqtt_url
 
-__all__ = ["LinkState", "Publisher", "next_reconnect_delay"]
+__all__ = ["LinkState", "Publisher"]
 
 _logger = logging.getLogger(__name__)
 _RECONNECT_MIN_S = 1
@@ -56,25 +57,6 @@ _QUIET_RECEIPTS_WARN_S = 300.0  # warn (at most this often) while receipts fail 
 
 LinkState = dict[str, Any]
 """What ``edge status`` shows of the connection (see edge/status.py)."""
-
-
-class _Client(mqtt.Client):
-    """paho's client, remembering why the last connection attempt failed (for the log)."""
-
-    last_connect_error: OSError | None = None
-
-    def reconnect(self) -> MQTTErrorCode:
-        try:
-            return super().reconnect()
-        except OSError as exc:
-            self.last_connect_error = exc
-            raise
-
-
-def next_reconnect_delay(client: mqtt.Client, min_s: float, max_s: float) -> float:
-    """How long paho will wait before its next attempt (it doubles from min to max)."""
-    current = getattr(client, "_reconnect_delay", None)  # paho 2.x internal; None: first wait
-    return float(min_s if current is None else min(current * 2, max_s))
 
 
 def _now_iso() -> str:
@@ -135,7 +117,7 @@ class Publisher:
         self._last_refusal_log = 0.0
         self._quiet_warned_at = 0.0
         self._connected_at = time.monotonic()
-        self._client = _Client(
+        self._client = ReconnectingClient(
             CallbackAPIVersion.VERSION2, client_id=f"ct-edge-{topic.device}", protocol=mqtt.MQTTv5
         )
         # paho's own window matches ours; past it paho queues (never drops: no size limit).

@@ -43,6 +43,7 @@ from paho.mqtt.client import PUBACK
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from cloud.errors import IncompatibleLibrary
+from common.mqtt import ReconnectingClient, next_reconnect_delay
 
 __all__ = [
     "PAHO_INTERNALS",
@@ -167,24 +168,10 @@ def split_publish(
     return bytes(topic), mid, bytes(packet[pos:])
 
 
-def next_reconnect_delay(client: mqtt.Client, min_s: float, max_s: float) -> float:
-    """How long paho waits before its next connection attempt (doubling from min to max)."""
-    current = client._reconnect_delay  # noqa: SLF001 (paho internal; None: the first wait)
-    return float(min_s if current is None else min(current * 2, max_s))
-
-
-class IngestClient(mqtt.Client):
+class IngestClient(ReconnectingClient):
     """paho's client with buffered reads, batched acknowledgements and lean PUBLISH handling."""
 
     _publish_handler: PublishHandler | None = None
-    last_connect_error: OSError | None = None  # why the last connection attempt failed
-
-    def reconnect(self) -> MQTTErrorCode:
-        try:
-            return super().reconnect()
-        except OSError as exc:
-            self.last_connect_error = exc
-            raise
 
     def set_publish_handler(self, handler: PublishHandler) -> None:
         """Receive QoS 0/1 messages as ``handler(topic, payload, mid)`` instead of

@@ -86,7 +86,7 @@ driver = "sim.climate"
 id = "probe-1"
 """
     config = load_config(write(tmp_path, minimal))
-    assert config.broker.url == "mqtt://127.0.0.1:1883"
+    assert config.broker.all_urls == ["mqtt://127.0.0.1:1883"]
     assert config.sampling.interval_s == 1.0
     assert config.resolve(config.device.key_file) == tmp_path.resolve() / "device.pem"
 
