@@ -45,6 +45,10 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _s(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f} s"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=int, default=4)
@@ -67,9 +71,9 @@ def main() -> None:
         say("")
         for switch in report.switches:
             say(f"{switch.fault:>9}: {switch.old_primary} -> {switch.new_primary}; promotion "
-                f"{switch.promotion_s:.1f} s, captures resumed {switch.captures_resumed_s} s, "
-                f"ingest resumed {switch.ingest_resumed_s} s, scheduler leader again "
-                f"{switch.leader_again_s} s, old primary rejoined {switch.rejoined_s:.1f} s")
+                f"{switch.promotion_s:.1f} s, captures resumed {_s(switch.captures_resumed_s)}, "
+                f"ingest resumed {_s(switch.ingest_resumed_s)}, scheduler leader again "
+                f"{_s(switch.leader_again_s)}, old primary rejoined {_s(switch.rejoined_s)}")
             say(f"           scans meanwhile {dict(switch.scans)}, captures meanwhile "
                 f"{dict(switch.captures)}")
         say(f"readings taken {report.readings_taken} (evicted {report.readings_evicted}), "
