@@ -11,6 +11,7 @@ write probe (other methods).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -637,7 +638,18 @@ def test_write_routes_stay_in_scope(
     served = {(r.method, r.path) for r in app_routes(client.app)}  # type: ignore[arg-type]
     if route not in served:
         pytest.skip(f"{route} is not served by this app")
-    WRITE_PROBES[route](client, world)
+    method, template = route
+    shape = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
+    sent: list[tuple[str, str]] = []
+    hooks = client.event_hooks
+    client.event_hooks = {**hooks, "request": [*hooks["request"],
+                          lambda r: sent.append((r.method, r.url.path))]}  # fmt: skip
+    try:
+        WRITE_PROBES[route](client, world)  # asserts each refusal and that nothing changed
+    finally:
+        client.event_hooks = hooks
+    # The probe reached the route it stands for (not only its neighbours).
+    assert any(m == method and shape.match(path) for m, path in sent), (route, sent)
 
 
 # ------------------------------------------------------------------ raw SQL under ct_app
