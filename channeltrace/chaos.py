@@ -24,7 +24,6 @@ recorded and backfilled, the largest receipt lag the agents reported along the w
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -42,9 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from channeltrace.proxies import ProxyLoop
 from channeltrace.services import Mosquitto, Postgres
 
-__all__ = ["FAULTS", "ChaosConfig", "ChaosReport", "TcpProxy", "run_chaos"]
+__all__ = ["FAULTS", "ChaosConfig", "ChaosReport", "run_chaos"]
 
 _logger = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -129,92 +129,6 @@ class ChaosReport:
         }  # fmt: skip
 
 
-class TcpProxy:
-    """A loopback TCP proxy per agent, on one asyncio loop in a thread; `cut` holds all
-    traffic (both ways, new connections too) for a while, as a network outage does: bytes
-    wait, and the endpoints' keepalives decide whether the connection survives."""
-
-    def __init__(self, upstream_port: int) -> None:
-        self.upstream_port = upstream_port
-        self.port = 0
-        self._flowing = asyncio.Event()
-        self._server: asyncio.AbstractServer | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._flowing.set()
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        for writer in list(self._writers):
-            writer.close()
-        self._flowing.set()  # let held pipes see their closed sockets
-
-    def cut(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
-        loop.call_soon_threadsafe(self._flowing.clear)
-        loop.call_soon_threadsafe(loop.call_later, seconds, self._flowing.set)
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            await self._flowing.wait()
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        except OSError:
-            writer.close()
-            self._writers.discard(writer)
-            return
-        self._writers.add(up_writer)
-        try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-        finally:
-            self._writers.difference_update((writer, up_writer))
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                await self._flowing.wait()
-                writer.write(data)
-                await writer.drain()
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
-
-
-class _Proxies:
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="proxies", daemon=True)
-        self._thread.start()
-        self.proxies: list[TcpProxy] = []
-
-    def add(self, upstream_port: int) -> TcpProxy:
-        proxy = TcpProxy(upstream_port)
-        asyncio.run_coroutine_threadsafe(proxy.start(), self.loop).result(10)
-        self.proxies.append(proxy)
-        return proxy
-
-    def close(self) -> None:
-        for proxy in self.proxies:
-            asyncio.run_coroutine_threadsafe(proxy.close(), self.loop).result(10)
-        asyncio.run_coroutine_threadsafe(self._drain(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
-
-    @staticmethod
-    async def _drain() -> None:
-        """Let the connection tasks see their sockets closed and finish."""
-        current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
-
-
 class _Process:
     """A child process of ours (an agent or an ingest worker) logging to a file."""
 
@@ -273,7 +187,7 @@ class _Chaos:
         self.report = ChaosReport()
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "CT_ENVIRONMENT": "development",
                     "CT_INGEST_SHARE_GROUP": "chaos"}  # fmt: skip
-        self.proxies = _Proxies()
+        self.proxies = ProxyLoop()
         self.configs: list[Path] = []
         self.agents: list[_Process] = []
         self.workers: list[_Process] = []
@@ -366,7 +280,7 @@ class _Chaos:
 
     def agent_netcut(self) -> str:
         index = self.random.randrange(len(self.agents))
-        self.proxies.proxies[index].cut(self.proxies.loop, self.config.cut_s)
+        self.proxies.cut([self.proxies.proxies[index]], self.config.cut_s)
         return f"{self.configs[index].parent.name} for {self.config.cut_s:.0f} s"
 
     def broker_restart_ingest_down(self) -> str:

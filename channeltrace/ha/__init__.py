@@ -13,7 +13,7 @@ the test fixtures (``tests/plugins/patroni.py``) and ``bench/failover.py``. Ever
 The cluster's settings (``cluster_settings``) are the ones docs/operations.md explains:
 synchronous replication, strict, so that a commit returns only once a standby has it.
 Every node's peers reach it (its PostgreSQL for replication and pg_rewind, its REST API
-for the leader race) and it reaches etcd through :class:`~channeltrace.chaos.TcpProxy`
+for the leader race) and it reaches etcd through :class:`~channeltrace.proxies.TcpProxy`
 instances of its own, so that a test can cut one node from the rest of the cluster while
 the product's clients still reach it directly: the split-brain case synchronous
 replication has to survive.
@@ -30,7 +30,7 @@ from channeltrace.ha.cluster import PatroniCluster, start_patroni_cluster
 from channeltrace.ha.etcd import Etcd, EtcdCluster
 from channeltrace.ha.patroni import PatroniNode, cluster_settings
 from channeltrace.ha.pgbouncer import Pgbouncer, start_pgbouncer
-from channeltrace.ha.proxies import ProxyLoop
+from channeltrace.proxies import ProxyLoop
 
 __all__ = [
     "SUPERUSER",

@@ -15,7 +15,7 @@ from channeltrace._process import ServiceStartError, log_tail
 from channeltrace.ha._common import find_patroni, http_json, multi_host_url
 from channeltrace.ha.etcd import EtcdCluster
 from channeltrace.ha.patroni import NodePorts, PatroniNode, PostmasterReaper, cluster_settings
-from channeltrace.ha.proxies import ProxyLoop
+from channeltrace.proxies import ProxyLoop
 from channeltrace.services import find_postgres_bindir
 
 __all__ = ["PatroniCluster", "start_patroni_cluster"]

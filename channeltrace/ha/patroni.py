@@ -26,7 +26,7 @@ from channeltrace.ha._common import (
     reap_orphans,
     run_as,
 )
-from channeltrace.ha.proxies import ProxyLoop, TcpProxy
+from channeltrace.proxies import ProxyLoop, TcpProxy
 
 __all__ = ["NodePorts", "PatroniNode", "PostmasterReaper", "cluster_settings"]
 
