@@ -41,7 +41,7 @@ from cloud.provenance.geo import GeoPoint, check_region
 from cloud.provenance.keys import Keyring
 from cloud.provenance.passport import Passport
 from cloud.provenance.passports import update_passport
-from cloud.provenance.scanlog import coarse_point, jsonable
+from cloud.provenance.scanlog import coarse_point, findings_json
 from cloud.provenance.scanread import ScanContext, read_scan_context
 from cloud.provenance.scanstate import ScanState
 from cloud.provenance.scanwriter import ScanRecord, ScanWriter
@@ -145,17 +145,6 @@ def refusal_of(link: DigitalLink, kid: str | None, key_tenant: str | None,
     return None
 
 
-def _findings_json(verdict: Verdict) -> list[dict[str, Any]]:
-    return [
-        {
-            "kind": f.kind.value,
-            "code": f.code,
-            "reason": f.reason,
-            "confirmed": f.confirmed,
-            "evidence": jsonable(f.evidence),
-        }
-        for f in verdict.findings
-    ]
 
 
 class ScanService:
@@ -304,7 +293,7 @@ class ScanService:
             ScanRecord(
                 scan_id, True, scan, tenant, link.gtin.value, link.lot, link.serial, check.kid,
                 check.status.value, verdict.kind.value, verdict.reason, verdict.confirmed,
-                _findings_json(verdict), verdict.clone_flag,
+                findings_json(verdict), verdict.clone_flag,
             )
         )
         return Resolution(
