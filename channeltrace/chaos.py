@@ -31,7 +31,6 @@ import os
 import random
 import re
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -39,8 +38,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from channeltrace.children import ChildProcess
 from channeltrace.proxies import ProxyLoop
 from channeltrace.services import Mosquitto, Postgres
 
@@ -129,55 +129,6 @@ class ChaosReport:
         }  # fmt: skip
 
 
-class _Process:
-    """A child process of ours (an agent or an ingest worker) logging to a file."""
-
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str]) -> None:
-        self.argv, self.log, self.env = argv, log, env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._out: IO[bytes] | None = None
-
-    def start(self) -> None:
-        self._out = self.log.open("ab")
-        self.proc = subprocess.Popen(self.argv, stdout=self._out, stderr=subprocess.STDOUT,
-                                     env=self.env, start_new_session=True)  # fmt: skip
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-        self._reap()
-
-    def terminate(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-
-    def stop(self, timeout: float = 60.0) -> int | None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self._reap()
-
-    def wait(self, timeout: float) -> int | None:
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self._reap()
-
-    def _reap(self) -> int | None:
-        code = None
-        if self.proc is not None:
-            code = self.proc.wait()
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-        return code
-
-
 class _Chaos:
     def __init__(self, broker: Mosquitto, pg: Postgres, database_url: str, workdir: Path,
                  config: ChaosConfig, say: Say) -> None:  # fmt: skip
@@ -189,8 +140,8 @@ class _Chaos:
                     "CT_INGEST_SHARE_GROUP": "chaos"}  # fmt: skip
         self.proxies = ProxyLoop()
         self.configs: list[Path] = []
-        self.agents: list[_Process] = []
-        self.workers: list[_Process] = []
+        self.agents: list[ChildProcess] = []
+        self.workers: list[ChildProcess] = []
         self.key_file = workdir / "cloud-key.pem"
         self._sampling = threading.Event()
 
@@ -226,12 +177,12 @@ class _Chaos:
                     text = text.replace(old, new)
                 prov.config_path.write_text(text + cloud)
                 self.configs.append(prov.config_path)
-                self.agents.append(_Process(
+                self.agents.append(ChildProcess(
                     [sys.executable, "-m", "edge", "run", "--config", str(prov.config_path)],
                     self.workdir / f"{device}.log", self.env,
                 ))  # fmt: skip
         for index in range(self.config.workers):
-            self.workers.append(_Process(
+            self.workers.append(ChildProcess(
                 [sys.executable, "-m", "channeltrace", "cloud", "ingest", "--database-url", self.db,
                  "--mqtt-url", self.broker.url, "--client-id", f"chaos-ingest-{index + 1}",
                  "--receipt-key-file", str(self.key_file)],
@@ -383,7 +334,7 @@ class _Chaos:
     def _deliver_the_rest(self) -> None:
         """Each agent once more, sampling nothing: it delivers its outbox and stops."""
         options = ["--samples", "0", "--drain", str(self.config.settle_s)]
-        drains = [_Process([*a.argv, *options], a.log, a.env) for a in self.agents]
+        drains = [ChildProcess([*a.argv, *options], a.log, a.env) for a in self.agents]
         for drain in drains:
             drain.start()
         for drain in drains:

@@ -31,7 +31,6 @@ import contextlib
 import json
 import logging
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -39,8 +38,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from channeltrace.children import ChildProcess
 from channeltrace.failover_load import (
     CaptureClient,
     CommitWatcher,
@@ -158,59 +158,6 @@ class FailoverReport:
         }  # fmt: skip
 
 
-class _Process:
-    """A child process logging to a file, each line stamped with when we read it."""
-
-    def __init__(self, argv: list[str], log: Path, env: dict[str, str]) -> None:
-        self.argv, self.log, self.env = argv, log, env
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.lines: list[tuple[float, str]] = []
-        self._reader: threading.Thread | None = None
-        self._out: IO[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     env=self.env, start_new_session=True)  # fmt: skip
-        self._out = self.log.open("ab")
-        self._reader = threading.Thread(target=self._read, args=(self.proc, self._out),
-                                        daemon=True)  # fmt: skip
-        self._reader.start()
-
-    def _read(self, proc: subprocess.Popen[bytes], out: IO[bytes]) -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            self.lines.append((time.monotonic(), raw.decode(errors="replace").rstrip()))
-            with contextlib.suppress(ValueError):  # closed at stop
-                out.write(raw)
-
-    def stop(self, timeout: float = 60.0) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.wait(5)
-
-    def wait(self, timeout: float) -> None:
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._reader is not None:
-            self._reader.join(5)
-        if self.proc is not None and self.proc.stdout is not None:
-            self.proc.stdout.close()
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-
-    def first_line_after(self, needle: str, t0: float) -> float | None:
-        return next((t for t, line in list(self.lines) if t > t0 and needle in line), None)
-
-
 class _Failover:
     def __init__(self, cluster: PatroniCluster, broker: Mosquitto, dbname: str, workdir: Path,
                  config: FailoverConfig, say: Say) -> None:  # fmt: skip
@@ -227,11 +174,11 @@ class _Failover:
                     "CT_SCHEDULER_LEADER_RETRY_S": "1",
                     "CT_LEDGER_CHECKPOINT_INTERVAL_SECONDS": "1"}  # fmt: skip
         self.key_file = workdir / "cloud-key.pem"
-        self.agents: list[_Process] = []
+        self.agents: list[ChildProcess] = []
         self.configs: list[Path] = []
-        self.workers: list[_Process] = []
-        self.schedulers: list[_Process] = []
-        self.api: _Process | None = None
+        self.workers: list[ChildProcess] = []
+        self.schedulers: list[ChildProcess] = []
+        self.api: ChildProcess | None = None
         self.stop_load = threading.Event()
         self.report = FailoverReport()
 
@@ -304,10 +251,10 @@ class _Failover:
         paths = [c.link.uri.split(f"127.0.0.1:{self.api_port}", 1)[1] for c in codes[half:]]
         return api_key, epcs, paths
 
-    def _process(self, argv: list[str], name: str) -> _Process:
-        return _Process(argv, self.workdir / f"{name}.log", self.env)
+    def _process(self, argv: list[str], name: str) -> ChildProcess:
+        return ChildProcess(argv, self.workdir / f"{name}.log", self.env, stamped=True)
 
-    def _cloud(self, *args: str, name: str) -> _Process:
+    def _cloud(self, *args: str, name: str) -> ChildProcess:
         return self._process([sys.executable, "-m", "channeltrace", "cloud", *args], name)
 
     def start_services(self) -> None:

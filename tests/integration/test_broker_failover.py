@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
 
 import psycopg
 import pytest
 
+from channeltrace.children import ChildProcess
 from channeltrace.services import Mosquitto
 from cloud.migrate import migrate
 from cloud.registry import DeviceRegistration, register_device
@@ -36,36 +35,17 @@ pytestmark = pytest.mark.integration
 AGENTS = 3
 
 
-class _Agent:
+class _Agent(ChildProcess):
     def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log = config, log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._out: IO[bytes] | None = None
+        argv = [sys.executable, "-m", "edge", "run", "--config", str(config)]
+        super().__init__(argv, log, {**os.environ, "PYTHONUNBUFFERED": "1"},
+                         start_new_session=False)  # fmt: skip
+        self.config, self.base_argv = config, argv
 
-    def start(self, *extra: str) -> None:
-        self._out = self.log.open("ab")
-        argv = [sys.executable, "-m", "edge", "run", "--config", str(self.config), *extra]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT, env=env)
-
-    def stop(self, timeout: float = 60) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        self.wait(timeout)
-
-    def wait(self, timeout: float) -> None:
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self._out is not None:
-            self._out.close()
-            self._out = None
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
+    def drain(self, *extra: str) -> None:
+        """Run again with ``extra`` options (a bounded run that delivers the backlog)."""
+        self.argv = [*self.base_argv, *extra]
+        self.start()
 
     def status(self):  # type: ignore[no-untyped-def]
         data = self.config.parent
@@ -78,9 +58,7 @@ def agents(tmp_path: Path) -> Iterator[list[_Agent]]:
     made: list[_Agent] = []
     yield made
     for agent in made:
-        if agent.proc is not None and agent.proc.poll() is None:
-            agent.proc.kill()
-        agent.wait(10)
+        agent.kill()
 
 
 def test_agents_fail_over_to_the_second_broker_and_back_and_nothing_is_lost(
@@ -144,7 +122,7 @@ def test_agents_fail_over_to_the_second_broker_and_back_and_nothing_is_lost(
         for agent in agents:
             agent.stop()
         for agent in agents:  # deliver what the outboxes still hold, then stop
-            agent.start("--samples", "0", "--drain", "60")
+            agent.drain("--samples", "0", "--drain", "60")
         for agent in agents:
             agent.wait(90)
     finally:
