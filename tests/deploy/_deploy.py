@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import pytest
 import yaml
+from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from tests.plugins.services import missing_service_outcome
@@ -160,6 +161,21 @@ def settings_classes() -> list[type[BaseSettings]]:
         if cls.__module__.split(".")[0] in _PACKAGES and cls not in found:
             found.append(cls)
     return sorted(found, key=lambda c: f"{c.__module__}.{c.__qualname__}")
+
+
+def settings_problems_under(env: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What every settings class refuses with exactly ``env`` as its ``CT_*`` variables."""
+    for key in [k for k in os.environ if k.startswith("CT_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    problems = []
+    for cls in settings_classes():
+        try:
+            cls()
+        except ValidationError as exc:
+            problems.append(f"{cls.__name__}: {exc}")
+    return problems
 
 
 _PACKAGES = ("cloud", "ledger", "channeltrace", "edge", "firmware_sim", "wire")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 import jsonschema
 import pytest
 import typer.main
-from pydantic import ValidationError
 
 from channeltrace.cli import app
 from tests.deploy import _deploy as d
@@ -153,18 +151,7 @@ def test_nothing_is_mounted_from_outside_the_repository() -> None:
 def test_every_settings_class_accepts_the_service_environment(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = d.environment(OURS[name])
-    for key in [k for k in os.environ if k.startswith("CT_")]:
-        monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    problems = []
-    for cls in d.settings_classes():
-        try:
-            cls()
-        except ValidationError as exc:
-            problems.append(f"{cls.__name__}: {exc}")
-    assert problems == []
+    assert d.settings_problems_under(d.environment(OURS[name]), monkeypatch) == []
 
 
 @pytest.mark.parametrize("name", sorted(OURS))

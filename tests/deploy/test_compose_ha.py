@@ -14,7 +14,6 @@ import jsonschema
 import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import ValidationError
 
 from channeltrace.ha import cluster_settings
 from channeltrace.services import WRITE_HEAVY_SETTINGS
@@ -173,17 +172,7 @@ def test_the_api_reads_from_replicas_within_a_bound() -> None:
 def test_every_settings_class_accepts_the_ha_environment(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key in [k for k in os.environ if k.startswith("CT_")]:
-        monkeypatch.delenv(key)
-    for key, value in _env(name).items():
-        monkeypatch.setenv(key, value)
-    problems = []
-    for cls in d.settings_classes():
-        try:
-            cls()
-        except ValidationError as exc:
-            problems.append(f"{cls.__name__}: {exc}")
-    assert problems == []
+    assert d.settings_problems_under(_env(name), monkeypatch) == []
 
 
 def test_ingest_workers_consume_both_brokers_and_the_second_mirrors_the_first() -> None:
