@@ -9,13 +9,21 @@ attempts spread out while the growth stays paho's.
 
 from __future__ import annotations
 
+import math
 import random
 import time
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-__all__ = ["JITTER_FRACTION", "ReconnectingClient", "next_reconnect_delay", "reconnect_jitter"]
+__all__ = [
+    "JITTER_FRACTION",
+    "ReconnectingClient",
+    "next_reconnect_delay",
+    "reconnect_jitter",
+    "sleep_unless",
+]
 
 #: The most of paho's current delay an attempt adds, drawn uniformly.
 JITTER_FRACTION = 0.5
@@ -39,6 +47,21 @@ def reconnect_jitter(current_delay: float | None, draw: float) -> float:
     return 0.0 if current_delay is None else current_delay * JITTER_FRACTION * draw
 
 
+def sleep_unless(
+    stopping: Callable[[], bool],
+    seconds: float,
+    *,
+    step: float = 0.1,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Sleep ``seconds`` in steps, returning early once ``stopping()`` (as paho's own wait
+    does, so that stopping the network thread never waits for a jittered attempt)."""
+    for index in range(math.ceil(seconds / step)):
+        if stopping():
+            return
+        sleep(min(step, seconds - index * step))
+
+
 class ReconnectingClient(mqtt.Client):
     """paho's client that spreads its reconnection attempts and remembers why the last
     one failed (for the log and ``edge status``)."""
@@ -47,8 +70,8 @@ class ReconnectingClient(mqtt.Client):
 
     def reconnect(self) -> MQTTErrorCode:
         wait = reconnect_jitter(_current_delay(self), random.random())  # noqa: S311 - not a secret
-        if wait:
-            time.sleep(wait)
+        # paho 2.x internal, as its own wait reads it: loop_stop() is under way.
+        sleep_unless(lambda: bool(getattr(self, "_thread_terminate", False)), wait)
         try:
             return super().reconnect()
         except OSError as exc:

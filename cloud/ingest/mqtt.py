@@ -58,7 +58,14 @@ TESTED_PAHO = "2.2"
 #: paho-mqtt names this module uses that are not its public API, by where they live.
 PAHO_INTERNALS: dict[str, tuple[str, ...]] = {
     "Client": ("_create_socket", "_packet_queue", "_handle_publish", "_send_puback"),
-    "Client()": ("_in_packet", "_protocol", "_manual_ack", "_sock", "_reconnect_delay"),
+    "Client()": (
+        "_in_packet",
+        "_protocol",
+        "_manual_ack",
+        "_sock",
+        "_reconnect_delay",
+        "_thread_terminate",
+    ),
     "MQTTMessage()": ("_topic",),
 }
 

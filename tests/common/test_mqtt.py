@@ -12,6 +12,7 @@ from common.mqtt import (
     ReconnectingClient,
     next_reconnect_delay,
     reconnect_jitter,
+    sleep_unless,
 )
 
 
@@ -44,3 +45,17 @@ def test_the_reason_of_a_failed_attempt_is_kept() -> None:
     with pytest.raises(ConnectionRefusedError):
         client.connect("127.0.0.1", port)
     assert isinstance(client.last_connect_error, ConnectionRefusedError)
+
+
+def test_the_jittered_wait_sleeps_it_all_in_steps() -> None:
+    slept: list[float] = []
+    sleep_unless(lambda: False, 0.35, sleep=slept.append)
+    assert slept == pytest.approx([0.1, 0.1, 0.1, 0.05])
+
+
+def test_the_jittered_wait_ends_when_the_client_stops() -> None:
+    slept: list[float] = []
+    sleep_unless(lambda: len(slept) == 2, 5.0, sleep=slept.append)
+    assert len(slept) == 2
+    sleep_unless(lambda: True, 5.0, sleep=slept.append)
+    assert len(slept) == 2
