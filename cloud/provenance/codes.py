@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud.provenance.errors import CodeVerificationError
@@ -162,9 +161,7 @@ def check_signed(code: SignedCode, keyring: Keyring) -> CodeCheck:
     if entry.revoked is not None:
         reason = f"brand key {code.kid} was revoked at {entry.revoked}"
         return CodeCheck(CodeStatus.REVOKED_KEY, reason, code.link, code.kid)
-    try:
-        entry.key.verify(code.signature, _message(code.link))
-    except InvalidSignature:
+    if not entry.verify(code.signature, _message(code.link)):
         reason = f"signature does not match {code.link.uri} under key {code.kid}"
         return CodeCheck(CodeStatus.BAD_SIGNATURE, reason, code.link, code.kid)
     return CodeCheck(CodeStatus.VALID, f"signed by brand key {code.kid}", code.link, code.kid)
