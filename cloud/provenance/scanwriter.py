@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import defaultdict, deque
@@ -39,7 +40,6 @@ from datetime import datetime
 from typing import Any, Final
 
 import psycopg
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from cloud.provenance.clone import EARLY_CLIENTS, RECENT_SCANS, Scan
@@ -56,15 +56,57 @@ _KEEP_COMMITTED_S: Final = 30.0  # a committed scan stays visible to readers thi
 _RETRY_MIN_S: Final = 0.05
 _RETRY_MAX_S: Final = 5.0
 
+# The batch travels as one JSON document (``json.dumps`` in C, where dumping a dozen
+# arrays element by element cost the event loop more than the scans' own verdicts).
+_VERIFIED_ROWS = """
+jsonb_to_recordset(%(rows)s::jsonb) AS n (
+    id bigint, scanned_at timestamptz, tenant_id text, gtin text, lot text, serial text,
+    kid text, code_status text, lat float8, lon float8, accuracy_km float8, region text,
+    verdict text, reason text, evidence jsonb, client text, confirmed boolean,
+    ord int, scan jsonb, located boolean, flag jsonb)
+"""
+
+_INSERT_VERIFIED = f"""
+INSERT INTO consumer_scans (id, scanned_at, tenant_id, gtin, lot, serial, kid, code_status,
+                            lat, lon, accuracy_km, region, verdict, reason, evidence, client,
+                            confirmed)
+SELECT id, scanned_at, tenant_id, gtin, lot, serial, kid, code_status, lat, lon, accuracy_km,
+       region, verdict, reason, evidence, client, confirmed
+FROM {_VERIFIED_ROWS}
+"""  # noqa: S608 - constant text, no input
+
+_INSERT_COUNTERFEIT = """
+INSERT INTO counterfeit_scans (id, scanned_at, tenant_id, gtin, lot, serial, kid, code_status,
+                               finding, reason, lat, lon, accuracy_km, region)
+SELECT id, scanned_at, tenant_id, gtin, lot, serial, kid, code_status, finding, reason, lat,
+       lon, accuracy_km, region
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS n (
+    id bigint, scanned_at timestamptz, tenant_id text, gtin text, lot text, serial text,
+    kid text, code_status text, finding text, reason text, lat float8, lon float8,
+    accuracy_km float8, region text)
+"""
+
+# Every unit of the batch has a summary row, each locked in one order for every writer (no
+# deadlocks) before it is read.
+_LOCK_SUMMARIES = f"""
+WITH k AS (SELECT DISTINCT tenant_id, gtin, serial FROM {_VERIFIED_ROWS}
+           WHERE serial IS NOT NULL),
+created AS (INSERT INTO unit_scan_state (tenant_id, gtin, serial)
+            SELECT tenant_id, gtin, serial FROM k ON CONFLICT DO NOTHING)
+SELECT 1 FROM unit_scan_state s JOIN k USING (tenant_id, gtin, serial)
+ORDER BY s.tenant_id, s.gtin, s.serial FOR UPDATE OF s
+"""  # noqa: S608 - constant text, no input
+
 # ScanState.add for a batch of scans, per unit: count, first/last, the first located scan
 # of each new client while fewer than EARLY_CLIENTS are kept, the last RECENT_SCANS scans,
-# a confirmed clone kept once found (the two bounds are the last parameters).
-_MERGE = """
+# a confirmed clone kept once found. A summary created by this batch's _LOCK_SUMMARIES is
+# locked and empty by now (the same transaction), so the UPDATE sees it.
+_MERGE = f"""
 WITH new AS (
-    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::jsonb[],
-                         %s::bool[], %s::text[], %s::timestamptz[], %s::jsonb[])
-        AS n (tenant_id, gtin, serial, ord, scan, located, ckey, t, flag)
-), bounds AS (SELECT %s::int AS early_max, %s::int AS recent_max),
+    SELECT n.tenant_id, n.gtin, n.serial, n.ord, n.scan, n.located,
+           coalesce(n.client, '?') AS ckey, n.scanned_at AS t, n.flag
+    FROM {_VERIFIED_ROWS} WHERE n.serial IS NOT NULL
+), bounds AS (SELECT %(early_max)s::int AS early_max, %(recent_max)s::int AS recent_max),
 summary AS (
     SELECT tenant_id, gtin, serial, count(*) AS n, min(t) AS first_t, max(t) AS last_t
     FROM new GROUP BY tenant_id, gtin, serial
@@ -104,16 +146,7 @@ UPDATE unit_scan_state s SET
 FROM summary a
 WHERE (s.tenant_id, s.gtin, s.serial) = (a.tenant_id, a.gtin, a.serial)
 RETURNING s.tenant_id, s.gtin, s.serial, s.revision
-"""
-
-_SCAN_COLUMNS = (
-    "id, scanned_at, tenant_id, gtin, lot, serial, kid, code_status, lat, lon, accuracy_km,"
-    " region, verdict, reason, evidence, client, confirmed"
-)
-_COUNTERFEIT_COLUMNS = (
-    "id, scanned_at, tenant_id, gtin, lot, serial, kid, code_status, finding, reason, lat, lon,"
-    " accuracy_km, region"
-)
+"""  # noqa: S608 - constant text, no input
 
 
 class ScanQueueFull(ProvenanceStoreError):
@@ -320,25 +353,18 @@ class ScanWriter:
     async def _write(self, batch: list[PendingScan]) -> None:
         verified = [p for p in batch if p.record.verified]
         others = [p.record for p in batch if not p.record.verified]
-        by_key: dict[ScanKey, list[PendingScan]] = defaultdict(list)
-        for item in verified:
-            if item.record.key is not None:
-                by_key[item.record.key].append(item)
+        # Each unit's scans in arrival order, the units in one order (the merge's ``ord``).
+        verified.sort(key=lambda p: p.record.key or ("", "", ""))
+        rows = json.dumps([_scan_row(p.record, order) for order, p in enumerate(verified, 1)])
         async with self._pool.connection() as conn, conn.transaction():
             if verified:
-                async with conn.cursor().copy(
-                    f"COPY consumer_scans ({_SCAN_COLUMNS}) FROM STDIN"
-                ) as copy:
-                    for item in verified:
-                        await copy.write_row(_scan_row(item.record))
+                await conn.execute(_INSERT_VERIFIED, {"rows": rows})
             if others:
-                async with conn.cursor().copy(
-                    f"COPY counterfeit_scans ({_COUNTERFEIT_COLUMNS}) FROM STDIN"
-                ) as copy:
-                    for record in others:
-                        await copy.write_row(_counterfeit_row(record))
-            if by_key:
-                await self._merge_states(conn, by_key)
+                await conn.execute(
+                    _INSERT_COUNTERFEIT, {"rows": json.dumps([_counterfeit_row(r) for r in others])}
+                )
+            if verified:
+                await self._merge_states(conn, verified, rows)
         now = time.monotonic()
         for item in batch:
             item.committed_at = now
@@ -346,45 +372,19 @@ class ScanWriter:
                 self._committed.append((now, item.record.key, item))
 
     async def _merge_states(
-        self, conn: psycopg.AsyncConnection[Any], by_key: dict[ScanKey, list[PendingScan]]
+        self, conn: psycopg.AsyncConnection[Any], verified: list[PendingScan], rows: str
     ) -> None:
         """Add each unit's pending scans to its summary, in PostgreSQL (the server's other
         core does it, not this event loop): the same result as :meth:`ScanState.add` for
         each scan in order, which ``tests/cloud/provenance`` checks."""
-        keys = sorted(by_key)  # one lock order for every writer: no deadlocks
-        tenants, gtins, serials = (list(x) for x in zip(*keys, strict=True))
-        await conn.execute(
-            "INSERT INTO unit_scan_state (tenant_id, gtin, serial)"
-            " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[])"
-            " ON CONFLICT DO NOTHING",
-            (tenants, gtins, serials),
+        await conn.execute(_LOCK_SUMMARIES, {"rows": rows})
+        cur = await conn.execute(
+            _MERGE, {"rows": rows, "early_max": EARLY_CLIENTS, "recent_max": RECENT_SCANS}
         )
-        await conn.execute(
-            "SELECT 1 FROM unit_scan_state s"
-            " JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k (t, g, n)"
-            "   ON (s.tenant_id, s.gtin, s.serial) = (k.t, k.g, k.n)"
-            " ORDER BY s.tenant_id, s.gtin, s.serial FOR UPDATE OF s",
-            (tenants, gtins, serials),
-        )
-        columns: list[list[Any]] = [[] for _ in range(9)]
-        order = 0
-        for key in keys:
-            for item in by_key[key]:
-                record = item.record
-                scan = replace(record.scan, scan_id=str(record.id))
-                flag = record.clone_flag
-                order += 1
-                for column, value in zip(columns, (
-                    key[0], key[1], key[2], order, Jsonb(scan_to_json(scan)),
-                    scan.point is not None or scan.region is not None, scan.client or "?",
-                    scan.time,
-                    None if flag is None else Jsonb(ScanState(clone_flag=flag).flags_json()),
-                ), strict=True):  # fmt: skip
-                    column.append(value)
-        cur = await conn.execute(_MERGE, (*columns, EARLY_CLIENTS, RECENT_SCANS))
         revisions = {(str(r[0]), str(r[1]), str(r[2])): int(r[3]) for r in await cur.fetchall()}
-        for key, items in by_key.items():
-            for item in items:
+        for item in verified:
+            key = item.record.key
+            if key is not None:
                 item.revision = revisions[key]
 
     def _forget_committed(self) -> None:
@@ -412,17 +412,29 @@ def _point(scan: Scan) -> tuple[float | None, float | None, float | None]:
     return (None, None, None) if p is None else (p.lat, p.lon, p.accuracy_km)
 
 
-def _scan_row(r: ScanRecord) -> tuple[Any, ...]:
-    return (
-        r.id, r.scan.time, r.tenant, r.gtin, r.lot, r.serial, r.kid, r.code_status,
-        *_point(r.scan), r.scan.region, r.verdict, r.reason, Jsonb(list(r.evidence)),
-        r.scan.client, r.confirmed,
-    )  # fmt: skip
+def _scan_row(r: ScanRecord, order: int) -> dict[str, Any]:
+    """A verified scan's row of the batch document: its ``consumer_scans`` columns and what
+    the summary merge needs (its order in the batch, the scan as a summary keeps it)."""
+    scan = r.scan
+    lat, lon, accuracy = _point(scan)
+    flag = r.clone_flag
+    return {
+        "id": r.id, "scanned_at": scan.time.isoformat(), "tenant_id": r.tenant,
+        "gtin": r.gtin, "lot": r.lot, "serial": r.serial, "kid": r.kid,
+        "code_status": r.code_status, "lat": lat, "lon": lon, "accuracy_km": accuracy,
+        "region": scan.region, "verdict": r.verdict, "reason": r.reason,
+        "evidence": list(r.evidence), "client": scan.client, "confirmed": r.confirmed,
+        "ord": order, "scan": scan_to_json(replace(scan, scan_id=str(r.id))),
+        "located": scan.point is not None or scan.region is not None,
+        "flag": None if flag is None else ScanState(clone_flag=flag).flags_json(),
+    }  # fmt: skip
 
 
-def _counterfeit_row(r: ScanRecord) -> tuple[Any, ...]:
-    return (
-        r.id, r.scan.time, r.tenant, r.gtin, r.lot, r.serial, r.kid, r.code_status, r.verdict,
-        r.reason, *_point(r.scan), r.scan.region,
-    )  # fmt: skip
-
+def _counterfeit_row(r: ScanRecord) -> dict[str, Any]:
+    lat, lon, accuracy = _point(r.scan)
+    return {
+        "id": r.id, "scanned_at": r.scan.time.isoformat(), "tenant_id": r.tenant,
+        "gtin": r.gtin, "lot": r.lot, "serial": r.serial, "kid": r.kid,
+        "code_status": r.code_status, "finding": r.verdict, "reason": r.reason, "lat": lat,
+        "lon": lon, "accuracy_km": accuracy, "region": r.scan.region,
+    }  # fmt: skip
