@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cloud.provenance.errors import VerdictInputError
-from cloud.provenance.geo import EARTH_RADIUS_KM, GeoPoint, check_region, separation_km
+from cloud.provenance.geo import EARTH_RADIUS_KM, GeoPoint, check_region
 
 __all__ = [
     "EARLY_CLIENTS",
     "RECENT_SCANS",
+    "CloneFindings",
     "CountEvidence",
     "PlacesEvidence",
     "Scan",
@@ -43,6 +44,7 @@ __all__ = [
     "TravelEvidence",
     "busiest_window",
     "canonical_order",
+    "clone_rules",
     "impossible_travel",
     "most_places",
 ]
@@ -147,14 +149,6 @@ class CountEvidence:
     clients: int = 0
 
 
-def _independent(a: Scan, b: Scan) -> bool:
-    return a.client is not None and b.client is not None and a.client != b.client
-
-
-def _clients(scans: Sequence[Scan]) -> int:
-    return len({s.client for s in scans if s.client is not None})
-
-
 def _rank(size: int, clients: int, limit: int, need: int) -> tuple[bool, int, int, int]:
     """Windows over ``limit`` first, then the best corroborated (up to ``need`` clients),
     then the largest."""
@@ -165,30 +159,95 @@ def canonical_order(scans: Sequence[Scan]) -> list[Scan]:
     return sorted(scans, key=lambda s: s.sort_key)
 
 
+# The rules below run on every scan over up to RECENT_SCANS + EARLY_CLIENTS earlier scans,
+# so their pair loops work on numbers taken out of the scans once (a scan's radians,
+# cosine, time in microseconds). Each pair's distance is computed exactly as
+# :func:`cloud.provenance.geo.separation_km` computes it, operation for operation, and each
+# time gap as ``timedelta.total_seconds`` does (whole microseconds / 10**6): the answers are
+# those of the plain pairwise loops (tests/cloud/provenance/_clone_reference.py).
+
+_MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MARGIN_KM = 1e-6  # far above rounding error: a latitude bound that says "apart" is sure
+
+
+@dataclass(frozen=True, slots=True)
+class _Points:
+    """The located scans' coordinates, ready for pair loops."""
+
+    phi: list[float]
+    cos_phi: list[float]
+    lon: list[float]
+    accuracy: list[float]
+
+    @classmethod
+    def of(cls, points: Sequence[GeoPoint]) -> _Points:
+        phi = [math.radians(p.lat) for p in points]
+        return cls(phi, [math.cos(x) for x in phi], [p.lon for p in points],
+                   [p.accuracy_km for p in points])  # fmt: skip
+
+    def separation_km(self, i: int, j: int) -> float:
+        """:func:`separation_km` of points ``i`` and ``j``."""
+        phi1, phi2 = self.phi[i], self.phi[j]
+        dphi, dlmb = phi2 - phi1, math.radians(self.lon[j] - self.lon[i])
+        h = (math.sin(dphi / 2) ** 2
+             + self.cos_phi[i] * self.cos_phi[j] * math.sin(dlmb / 2) ** 2)  # fmt: skip
+        distance = 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+        return max(0.0, distance - self.accuracy[i] - self.accuracy[j])
+
+    def surely_apart(self, i: int, j: int, km: float) -> bool:
+        """Whether the points are certainly more than ``km`` apart by their latitudes alone
+        (a great circle is never shorter than its north-south part)."""
+        north_south = EARTH_RADIUS_KM * abs(self.phi[j] - self.phi[i])
+        return north_south - self.accuracy[i] - self.accuracy[j] > km + _MARGIN_KM
+
+
+def _count(counts: dict[Any, int], key: Any, step: int) -> None:
+    """Add ``step`` to ``key``'s count; a count of zero is no key."""
+    n = counts.get(key, 0) + step
+    if n:
+        counts[key] = n
+    else:
+        del counts[key]
+
+
+def _micros(scans: Sequence[Scan]) -> list[int]:
+    return [(s.time - _EPOCH) // _MICROSECOND for s in scans]
+
+
 def impossible_travel(scans: Sequence[Scan], limits: Thresholds) -> TravelEvidence | None:
     """The fastest impossible pair of scans from two different clients, else the fastest
     impossible pair at all (ties: the earliest pair), or ``None``."""
-    located = [s for s in canonical_order(scans) if s.point is not None]
-    worst: tuple[bool, float, float, TravelEvidence] | None = None
-    for i, a in enumerate(located):
-        for b in located[i + 1 :]:
-            hours = (b.time - a.time).total_seconds() / 3600
-            if hours * limits.max_speed_kmh > _HALF_CIRCUMFERENCE_KM:
+    return _impossible_travel(canonical_order(scans), limits)
+
+
+def _impossible_travel(ordered: list[Scan], limits: Thresholds) -> TravelEvidence | None:
+    located = [s for s in ordered if s.point is not None]
+    points = _Points.of([s.point for s in located if s.point is not None])
+    micros = _micros(located)
+    clients = [s.client for s in located]
+    max_speed, min_distance = limits.max_speed_kmh, limits.min_distance_km
+    worst: tuple[bool, float, float, int, int, float, float] | None = None
+    for i in range(len(located)):
+        for j in range(i + 1, len(located)):
+            hours = (micros[j] - micros[i]) / 10**6 / 3600
+            if hours * max_speed > _HALF_CIRCUMFERENCE_KM:
                 break  # no two points on Earth are far enough apart for this gap
-            assert a.point is not None
-            assert b.point is not None
-            distance = separation_km(a.point, b.point)
-            if distance <= limits.min_distance_km:
+            distance = points.separation_km(i, j)
+            if distance <= min_distance:
                 continue
             speed = math.inf if hours == 0 else distance / hours
-            if speed <= limits.max_speed_kmh:
+            if speed <= max_speed:
                 continue
-            independent = _independent(a, b)
+            a, b = clients[i], clients[j]
+            independent = a is not None and b is not None and a != b
             if worst is None or (independent, speed, distance) > worst[:3]:
-                shown = None if math.isinf(speed) else speed
-                evidence = TravelEvidence(a, b, distance, hours, shown, independent)
-                worst = (independent, speed, distance, evidence)
-    return None if worst is None else worst[3]
+                worst = (independent, speed, distance, i, j, hours, speed)
+    if worst is None:
+        return None
+    independent, speed, distance, i, j, hours, _ = worst
+    shown = None if math.isinf(speed) else speed
+    return TravelEvidence(located[i], located[j], distance, hours, shown, independent)
 
 
 def _places(scans: list[Scan], limits: Thresholds) -> list[int]:
@@ -202,13 +261,24 @@ def _places(scans: list[Scan], limits: Thresholds) -> list[int]:
         return i
 
     link = 2 * limits.home_radius_km
-    for i, a in enumerate(scans):
+    at = [-1] * len(scans)  # index into the located points, -1: no point
+    located: list[GeoPoint] = []
+    for i, s in enumerate(scans):
+        if s.point is not None:
+            at[i] = len(located)
+            located.append(s.point)
+    points = _Points.of(located)
+    regions = [s.region for s in scans]
+    for i in range(len(scans)):
+        pi, region = at[i], regions[i]
         for j in range(i + 1, len(scans)):
-            b = scans[j]
-            if a.point is not None and b.point is not None:
-                same = separation_km(a.point, b.point) <= link
+            pj = at[j]
+            if pi >= 0 and pj >= 0:
+                same = not points.surely_apart(pi, pj, link) and (
+                    points.separation_km(pi, pj) <= link
+                )
             else:
-                same = a.region is not None and a.region == b.region
+                same = region is not None and region == regions[j]
             if same:
                 parent[find(i)] = find(j)
     return [find(i) for i in range(len(scans))]
@@ -216,46 +286,81 @@ def _places(scans: list[Scan], limits: Thresholds) -> list[int]:
 
 def most_places(scans: Sequence[Scan], limits: Thresholds) -> PlacesEvidence | None:
     """The window of ``places_window`` with the most distinct places (``None``: no scans)."""
-    ordered = [s for s in canonical_order(scans) if s.point is not None or s.region]
+    return _most_places(canonical_order(scans), limits)
+
+
+def _most_places(ordered_all: list[Scan], limits: Thresholds) -> PlacesEvidence | None:
+    ordered = [s for s in ordered_all if s.point is not None or s.region]
     if not ordered:
         return None
     place = _places(ordered, limits)
-    best: PlacesEvidence | None = None
-    counts: Counter[int] = Counter()
+    limit, need = limits.max_places_per_window, limits.min_independent_clients
+    best: tuple[tuple[bool, int, int, int], int, int, int, int] | None = None
+    counts: dict[int, int] = {}  # scans per place in the window
+    clients: dict[str, int] = {}  # scans per known client in the window
     left = 0
     for right, scan in enumerate(ordered):
-        counts[place[right]] += 1
+        _count(counts, place[right], 1)
+        if scan.client is not None:
+            _count(clients, scan.client, 1)
         while scan.time - ordered[left].time > limits.places_window:
-            counts[place[left]] -= 1
-            if counts[place[left]] == 0:
-                del counts[place[left]]
+            gone = ordered[left]
+            _count(counts, place[left], -1)
+            if gone.client is not None:
+                _count(clients, gone.client, -1)
             left += 1
-        found = PlacesEvidence(
-            ordered[left].time, scan.time, len(counts), right - left + 1,
-            _clients(ordered[left : right + 1]),
-        )  # fmt: skip
-        limit, need = limits.max_places_per_window, limits.min_independent_clients
-        if best is None or _rank(found.places, found.clients, limit, need) > _rank(
-            best.places, best.clients, limit, need
-        ):
-            best = found
-    return best
+        rank = _rank(len(counts), len(clients), limit, need)
+        if best is None or rank > best[0]:
+            best = (rank, left, right, len(counts), len(clients))
+    assert best is not None
+    _, left, right, places, distinct = best
+    return PlacesEvidence(
+        ordered[left].time, ordered[right].time, places, right - left + 1, distinct
+    )
 
 
 def busiest_window(scans: Sequence[Scan], limits: Thresholds) -> CountEvidence | None:
     """The window of ``count_window`` with the most scans (``None``: no scans)."""
-    ordered = canonical_order(scans)
-    best: CountEvidence | None = None
+    return _busiest_window(canonical_order(scans), limits)
+
+
+def _busiest_window(ordered: list[Scan], limits: Thresholds) -> CountEvidence | None:
+    limit, need = limits.max_scans_per_window, limits.min_independent_clients
+    best: tuple[tuple[bool, int, int, int], int, int, int] | None = None
+    clients: dict[str, int] = {}
     left = 0
     for right, scan in enumerate(ordered):
+        if scan.client is not None:
+            _count(clients, scan.client, 1)
         while scan.time - ordered[left].time > limits.count_window:
+            gone = ordered[left].client
+            if gone is not None:
+                _count(clients, gone, -1)
             left += 1
-        found = CountEvidence(
-            ordered[left].time, scan.time, right - left + 1, _clients(ordered[left : right + 1])
-        )
-        limit, need = limits.max_scans_per_window, limits.min_independent_clients
-        if best is None or _rank(found.scans, found.clients, limit, need) > _rank(
-            best.scans, best.clients, limit, need
-        ):
-            best = found
-    return best
+        rank = _rank(right - left + 1, len(clients), limit, need)
+        if best is None or rank > best[0]:
+            best = (rank, left, right, len(clients))
+    if best is None:
+        return None
+    _, left, right, distinct = best
+    return CountEvidence(ordered[left].time, ordered[right].time, right - left + 1, distinct)
+
+
+@dataclass(frozen=True, slots=True)
+class CloneFindings:
+    """What the clone rules found in one code's scans (each ``None``: nothing to show)."""
+
+    travel: TravelEvidence | None
+    places: PlacesEvidence | None
+    busiest: CountEvidence | None
+
+
+def clone_rules(scans: Sequence[Scan], limits: Thresholds) -> CloneFindings:
+    """:func:`impossible_travel`, :func:`most_places` and :func:`busiest_window` of one set
+    of scans, put in canonical order once."""
+    ordered = canonical_order(scans)
+    return CloneFindings(
+        _impossible_travel(ordered, limits),
+        _most_places(ordered, limits),
+        _busiest_window(ordered, limits),
+    )

@@ -36,10 +36,8 @@ from cloud.provenance.clone import (
     Scan,
     Thresholds,
     TravelEvidence,
-    busiest_window,
     canonical_order,
-    impossible_travel,
-    most_places,
+    clone_rules,
 )
 from cloud.provenance.codes import CodeCheck
 from cloud.provenance.geo import (
@@ -279,14 +277,17 @@ def _clone(state: ScanState, scans: list[Scan], limits: Thresholds) -> list[Find
     if (flag := state.clone_flag) is not None:
         reason = f"this code was found copied on {flag.at:%Y-%m-%d %H:%M} UTC: {flag.reason}"
         found.append(Finding(kind, "flagged", reason))
-    if (travel := impossible_travel(scans, limits)) is not None:
+    if len(scans) < 2:  # one scan: one place, one scan in any window, no pair to travel
+        return found
+    rules = clone_rules(scans, limits)
+    if (travel := rules.travel) is not None:
         speed = "at the same time" if travel.speed_kmh is None else f"{travel.speed_kmh:.0f} km/h"
         reason = (
             f"scanned {travel.distance_km:.0f} km apart within {travel.hours * 60:.0f} min "
             f"({speed}; plausible at most {limits.max_speed_kmh:.0f} km/h)"
         )
         found.append(_suspicion(kind, "impossible_travel", reason, travel, travel.independent))
-    places = most_places(scans, limits)
+    places = rules.places
     if places is not None and places.places > limits.max_places_per_window:
         reason = (
             f"scanned in {places.places} distinct places within {limits.places_window.days} "
@@ -294,7 +295,7 @@ def _clone(state: ScanState, scans: list[Scan], limits: Thresholds) -> list[Find
         )
         confirmed = places.clients >= need
         found.append(_suspicion(kind, "too_many_places", reason, places, confirmed))
-    busiest = busiest_window(scans, limits)
+    busiest = rules.busiest
     if busiest is not None and busiest.scans > limits.max_scans_per_window:
         hours = limits.count_window.total_seconds() / 3600
         reason = (
