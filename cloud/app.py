@@ -9,9 +9,11 @@ in pyproject.toml checks this).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, Final
 
 import psycopg
@@ -45,6 +47,8 @@ from cloud.api.routers import (
     stock_positions,
 )
 from cloud.auth.tokens import token_secret
+from cloud.channel.errors import GeocoderUnavailable
+from cloud.channel.geocode import default_geocoder
 from cloud.console import mount_console
 from cloud.db import make_pool
 from cloud.replicas import ReadRouter, ReplicaMonitor, ReplicaState
@@ -60,6 +64,13 @@ CAPTURE_PATH: Final = "/epcis/capture"
 IMPORT_PATH: Final = "/v1/tenants/{tenant}/channel/imports"
 CONSOLE_IMPORT_PATH: Final = "/console/setup/import"
 """Channel master data files (``CT_API_MAX_IMPORT_BYTES``)."""
+
+
+def _warm_geocoder(data_path: Path | None) -> None:
+    try:
+        default_geocoder(None if data_path is None else str(data_path)).warm()
+    except GeocoderUnavailable as exc:  # the resolver reports it where a scan needs a place
+        _logger.warning("offline geocoder not loaded: %s", exc)
 
 
 def create_app(settings: ApiSection, metrics: ApiMetrics | None = None) -> FastAPI:
@@ -91,9 +102,13 @@ def create_app(settings: ApiSection, metrics: ApiMetrics | None = None) -> FastA
             app.state.reads.open()
         app.state.scans = scan_service(settings, pool, monitor)  # the consumer resolver (async)
         await app.state.scans.start()
+        # Scans with a GPS point are placed by the offline geocoder: its boundaries decoded in
+        # the background now, once per process, not by the first scans near each border.
+        warming = asyncio.create_task(asyncio.to_thread(_warm_geocoder, settings.geocoder_data))
         try:
             yield
         finally:
+            await warming
             await app.state.scans.stop()  # every scan taken is written first
             if monitor is not None:
                 app.state.reads.close()

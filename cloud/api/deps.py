@@ -237,6 +237,9 @@ _LIMITER_LOCK = threading.Lock()
 
 
 def _limiter(request: Request) -> RateLimiter:
+    found: RateLimiter | None = getattr(request.app.state, "rate_limiter", None)
+    if found is not None:  # every public request after the first
+        return found
     from cloud.auth.ratelimit import RateLimiter
 
     with _LIMITER_LOCK:  # one limiter per app, created by the first public request

@@ -9,6 +9,7 @@ how custody meets readings (cold chain) and authorised areas (diversion).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,7 @@ from cloud.provenance.keys import BrandKey, Keyring
 from cloud.provenance.prefixes import owner_of
 from wire.digital_link import DigitalLink
 from wire.epc import CANONICAL_RESOLVER
+from wire.gs1 import Gtin
 
 __all__ = [
     "ThresholdSettings",
@@ -49,7 +51,12 @@ Conn = psycopg.Connection[Any]
 
 def unit_epc(link: DigitalLink) -> str:
     """The canonical EPC of a trace code's unit (GTIN + serial on ``id.gs1.org``, no lot)."""
-    return DigitalLink(CANONICAL_RESOLVER, link.gtin, serial=link.serial).uri
+    return _unit_epc(link.gtin.value, link.serial)
+
+
+@functools.lru_cache(maxsize=65_536)  # a scan asks twice; a unit is scanned again
+def _unit_epc(gtin: str, serial: str | None) -> str:
+    return DigitalLink(CANONICAL_RESOLVER, Gtin(gtin), serial=serial).uri
 
 
 def register_brand_key(conn: Conn, tenant: str, key: BrandKey) -> None:

@@ -74,6 +74,12 @@ def translations(lang: str) -> Translations:
     return found  # type: ignore[return-value]
 
 
+def _remember(memo: dict[Any, str], key: Any, text: str) -> None:
+    if len(memo) >= _MAX_REMEMBERED:
+        memo.clear()
+    memo[key] = text
+
+
 class Formatter:
     """Dates, times, numbers and durations for one page language and time zone (get one
     with :meth:`of`: they are shared, and remember what they formatted)."""
@@ -83,7 +89,11 @@ class Formatter:
         self.locale = Locale.parse(LANGUAGES[lang])
         self.tz = ZoneInfo(timezone)
         self._zone_name: str | None = None
-        self._dates: dict[datetime, str] = {}  # custody events repeat across units
+        # What pages show again and again (custody events across units, a code's first
+        # scan on each later scan, small counts): Babel takes tens of µs per call.
+        self._dates: dict[datetime, str] = {}
+        self._date_times: dict[datetime, str] = {}
+        self._numbers: dict[tuple[float, int], str] = {}
 
     @classmethod
     @functools.lru_cache(maxsize=64)
@@ -93,7 +103,11 @@ class Formatter:
     def date_time(self, value: datetime | None) -> str:
         if value is None:
             return "—"
-        return format_datetime(value, "yyyy-MM-dd HH:mm", tzinfo=self.tz, locale=self.locale)
+        found = self._date_times.get(value)
+        if found is None:
+            found = format_datetime(value, "yyyy-MM-dd HH:mm", tzinfo=self.tz, locale=self.locale)
+            _remember(self._date_times, value, found)
+        return found
 
     def date(self, value: datetime | None) -> str:
         if value is None:
@@ -101,16 +115,19 @@ class Formatter:
         found = self._dates.get(value)
         if found is None:
             found = format_date(value.astimezone(self.tz), "medium", locale=self.locale)
-            if len(self._dates) >= _MAX_REMEMBERED:
-                self._dates.clear()
-            self._dates[value] = found
+            _remember(self._dates, value, found)
         return found
 
     def number(self, value: float, digits: int = 0) -> str:
-        return format_decimal(
-            round(value, digits), format=f"#,##0.{'0' * digits}" if digits else "#,##0",
-            locale=self.locale,
-        )  # fmt: skip
+        key = (value, digits)
+        found = self._numbers.get(key)
+        if found is None:
+            found = format_decimal(
+                round(value, digits), format=f"#,##0.{'0' * digits}" if digits else "#,##0",
+                locale=self.locale,
+            )  # fmt: skip
+            _remember(self._numbers, key, found)
+        return found
 
     def percent(self, value: float) -> str:
         return format_percent(value, locale=self.locale)

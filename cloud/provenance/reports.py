@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import json
 import logging
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -58,8 +58,13 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+_FIELDS: Final = tuple(f.name for f in fields(ReportToken))
+
+
 def make_token(key: bytes, token: ReportToken) -> str:
-    body = json.dumps(astuple(token), separators=(",", ":")).encode()
+    # The fields in order (``dataclasses.astuple`` deep-copies each value: a tenth of a
+    # scan's time went there).
+    body = json.dumps([getattr(token, name) for name in _FIELDS], separators=(",", ":")).encode()
     mac = hmac.new(key, _CONTEXT + body, hashlib.sha256).digest()[:16]
     return f"{_b64(body)}.{_b64(mac)}"
 

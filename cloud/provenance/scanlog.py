@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import hmac
 import ipaddress
 import math
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from cloud.provenance.geo import GeoPoint
 from cloud.provenance.verdicts import Verdict
@@ -43,18 +44,23 @@ ROUNDING_KM = 0.8
 _TAG_CONTEXT = b"channeltrace/scan-client/v1\n"
 
 
+@functools.lru_cache(maxsize=65_536)
+def _network(address: str) -> str:
+    """The client's network (IPv4 /24, IPv6 /48); remembered: phones scan again."""
+    try:
+        ip = ipaddress.ip_address(address)
+        bits = 24 if ip.version == 4 else 48
+        return str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
+    except ValueError:
+        return address  # not an IP (a test client, a unix socket): taken as it is
+
+
 def client_tag(key: bytes, address: str, gtin: str, serial: str) -> str:
     """Who scanned this code, as 16 hex digits: HMAC-SHA256 under ``key`` of the client's
     network (IPv4 /24, IPv6 /48: one household or phone keeps one tag as its address
     changes within them) and of the code. Never reversible to an address without ``key``,
     and different for the same client on another code."""
-    try:
-        ip = ipaddress.ip_address(address)
-        bits = 24 if ip.version == 4 else 48
-        network = str(ipaddress.ip_network(f"{ip}/{bits}", strict=False))
-    except ValueError:
-        network = address  # not an IP (a test client, a unix socket): taken as it is
-    message = _TAG_CONTEXT + "\n".join((network, gtin, serial)).encode()
+    message = _TAG_CONTEXT + "\n".join((_network(address), gtin, serial)).encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:16]
 
 
@@ -79,10 +85,22 @@ def _scalar(value: object) -> Any:
     return str(value)
 
 
+_PLAIN: Final = frozenset({str, int, bool, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, by class
+
+
 def jsonable(value: object) -> Any:
     """Evidence (dataclasses, enums, datetimes, tuples) as plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    kind = type(value)
+    if kind in _PLAIN:  # the common leaves first: every scan's evidence goes through here
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None  # type: ignore[arg-type]
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS.setdefault(kind, tuple(f.name for f in dataclasses.fields(value)))
+    if names is not None:
+        return {name: jsonable(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

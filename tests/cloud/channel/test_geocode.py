@@ -181,3 +181,15 @@ def test_region_names_and_authorisable_levels(geocoder: Geocoder) -> None:
 def test_a_missing_data_file_is_reported(tmp_path: object) -> None:
     with pytest.raises(GeocoderUnavailable, match="cannot load the boundary data"):
         Geocoder(f"{tmp_path}/nowhere.gtc")
+
+
+def test_warmed_boundaries_place_points_as_lazily_decoded_ones() -> None:
+    border_towns = [(lat, lon) for _, lat, lon, _, _ in BORDER_TOWNS]
+    lazy = Geocoder()
+    expected = [lazy.locate(lat, lon) for lat, lon in border_towns]
+    warmed = Geocoder()
+    warmed.warm()
+    warmed.warm()  # once is enough: the second call returns at once
+    reader = warmed.boundary_reader()
+    assert len(reader._geometry_cache) == reader.record_count  # every region decoded
+    assert [warmed.locate(lat, lon) for lat, lon in border_towns] == expected
