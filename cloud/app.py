@@ -71,6 +71,8 @@ def _warm_geocoder(data_path: Path | None) -> None:
         default_geocoder(None if data_path is None else str(data_path)).warm()
     except GeocoderUnavailable as exc:  # the resolver reports it where a scan needs a place
         _logger.warning("offline geocoder not loaded: %s", exc)
+    except Exception:  # a warm-up only: lookups still decode on their own
+        _logger.warning("decoding the geocoder's boundaries at start failed", exc_info=True)
 
 
 def create_app(settings: ApiSection, metrics: ApiMetrics | None = None) -> FastAPI:
