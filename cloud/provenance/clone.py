@@ -195,6 +195,18 @@ class _Points:
         distance = 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
         return max(0.0, distance - self.accuracy[i] - self.accuracy[j])
 
+    def reach_km(self) -> float:
+        """At least the greatest distance between any two of the points: no path between
+        two of them is shorter than the great circle, and going along a meridian to the
+        other's latitude, then along that parallel, is at most this long."""
+        if not self.phi:
+            return 0.0
+        south, north = min(self.phi), max(self.phi)
+        widest = 1.0 if south <= 0.0 <= north else math.cos(min(abs(south), abs(north)))
+        span = math.radians(max(self.lon) - min(self.lon))
+        reach = EARTH_RADIUS_KM * ((north - south) + widest * span)
+        return min(_HALF_CIRCUMFERENCE_KM, reach * (1 + 1e-9) + _MARGIN_KM)
+
     def surely_apart(self, i: int, j: int, km: float) -> bool:
         """Whether the points are certainly more than ``km`` apart by their latitudes alone
         (a great circle is never shorter than its north-south part)."""
@@ -227,12 +239,13 @@ def _impossible_travel(ordered: list[Scan], limits: Thresholds) -> TravelEvidenc
     micros = _micros(located)
     clients = [s.client for s in located]
     max_speed, min_distance = limits.max_speed_kmh, limits.min_distance_km
+    reach = points.reach_km()  # a code scanned around one town: pairs an hour apart are done
     worst: tuple[bool, float, float, int, int, float, float] | None = None
     for i in range(len(located)):
         for j in range(i + 1, len(located)):
             hours = (micros[j] - micros[i]) / 10**6 / 3600
-            if hours * max_speed > _HALF_CIRCUMFERENCE_KM:
-                break  # no two points on Earth are far enough apart for this gap
+            if hours * max_speed > reach:
+                break  # no two of these points are far enough apart for this gap
             distance = points.separation_km(i, j)
             if distance <= min_distance:
                 continue
@@ -271,7 +284,11 @@ def _places(scans: list[Scan], limits: Thresholds) -> list[int]:
     regions = [s.region for s in scans]
     for i in range(len(scans)):
         pi, region = at[i], regions[i]
+        root = find(i)
         for j in range(i + 1, len(scans)):
+            other = find(j)
+            if other == root:
+                continue  # one place already (a town's scans: one comparison each, not n²)
             pj = at[j]
             if pi >= 0 and pj >= 0:
                 same = not points.surely_apart(pi, pj, link) and (
@@ -280,7 +297,8 @@ def _places(scans: list[Scan], limits: Thresholds) -> list[int]:
             else:
                 same = region is not None and region == regions[j]
             if same:
-                parent[find(i)] = find(j)
+                parent[root] = other
+                root = other
     return [find(i) for i in range(len(scans))]
 
 
