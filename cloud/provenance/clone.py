@@ -366,7 +366,10 @@ def _busiest_window(ordered: list[Scan], limits: Thresholds) -> CountEvidence | 
 
 @dataclass(frozen=True, slots=True)
 class CloneFindings:
-    """What the clone rules found in one code's scans (each ``None``: nothing to show)."""
+    """What the clone rules found in one code's scans, for a verdict: each rule's evidence,
+    ``None`` when there is nothing to show or the rule cannot fire (a window can hold no more
+    places than ``max_places_per_window`` or scans than ``max_scans_per_window`` when the
+    code has no more scans than that: those windows are not searched)."""
 
     travel: TravelEvidence | None
     places: PlacesEvidence | None
@@ -374,11 +377,12 @@ class CloneFindings:
 
 
 def clone_rules(scans: Sequence[Scan], limits: Thresholds) -> CloneFindings:
-    """:func:`impossible_travel`, :func:`most_places` and :func:`busiest_window` of one set
-    of scans, put in canonical order once."""
+    """:func:`impossible_travel`, and :func:`most_places` and :func:`busiest_window` where
+    they can fire, of one set of scans put in canonical order once."""
     ordered = canonical_order(scans)
+    placed = sum(1 for s in ordered if s.point is not None or s.region)
     return CloneFindings(
         _impossible_travel(ordered, limits),
-        _most_places(ordered, limits),
-        _busiest_window(ordered, limits),
+        _most_places(ordered, limits) if placed > limits.max_places_per_window else None,
+        _busiest_window(ordered, limits) if len(ordered) > limits.max_scans_per_window else None,
     )
