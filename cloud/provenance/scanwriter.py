@@ -356,7 +356,9 @@ class ScanWriter:
         # Each unit's scans in arrival order, the units in one order (the merge's ``ord``).
         verified.sort(key=lambda p: p.record.key or ("", "", ""))
         rows = json.dumps([_scan_row(p.record, order) for order, p in enumerate(verified, 1)])
-        async with self._pool.connection() as conn, conn.transaction():
+        # Pipeline mode: BEGIN, the statements and COMMIT go out together and the event loop
+        # waits once per batch, not once per statement.
+        async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
             if verified:
                 await conn.execute(_INSERT_VERIFIED, {"rows": rows})
             if others:
