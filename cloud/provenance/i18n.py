@@ -49,6 +49,17 @@ _MAX_REMEMBERED: Final = 16_384
 
 def preferred_language(accept_language: str | None) -> str:
     """``zh`` or ``en``: the first of them by q-value in ``Accept-Language`` (default en)."""
+    if accept_language is not None and len(accept_language) <= 128:
+        return _preferred_remembered(accept_language)  # phones send a handful of values
+    return _preferred(accept_language)
+
+
+@functools.lru_cache(maxsize=1_024)
+def _preferred_remembered(accept_language: str) -> str:
+    return _preferred(accept_language)
+
+
+def _preferred(accept_language: str | None) -> str:
     best: tuple[float, int, str] | None = None
     for position, part in enumerate((accept_language or "").split(",")):
         tag, _, params = part.strip().partition(";")

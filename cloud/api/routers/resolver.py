@@ -83,6 +83,11 @@ _BASE_HEADERS: Final = {
 }
 
 
+_BASE_RAW: Final = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in _BASE_HEADERS.items()]  # fmt: skip
+_SCAN_HEADER_NAMES: Final = {*_BASE_HEADERS, "Link"}
+
+
 async def scan_clock() -> datetime:
     """The time a scan is recorded at (a dependency: tests replay a week of scans)."""
     return datetime.now(UTC)
@@ -112,6 +117,12 @@ def _locate(request: Request) -> Any:
 def _raw_path(request: Request) -> str:
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     return str(raw_path.decode("latin-1").split("?", 1)[0])
+
+
+def _query(request: Request) -> str:
+    """The raw query string (what ``request.url.query`` gives, without building the URL)."""
+    raw: bytes = request.scope.get("query_string", b"")
+    return raw.decode()
 
 
 def _authority(request: Request) -> str:
@@ -207,7 +218,7 @@ async def _answer(  # noqa: PLR0911 - the resolver's answers, in the standard's 
     if (limited := _rate_limited(request)) is not None:
         return limited
     query = parse_qsl(
-        request.url.query if query_string is None else query_string, keep_blank_values=True
+        _query(request) if query_string is None else query_string, keep_blank_values=True
     )
     problem, link = _not_a_code(path, query, authority)
     if problem is not None or link is None:
@@ -310,7 +321,14 @@ async def _scan(
     settings = request.app.state.settings
     report = _report_form(request, resolution, client)
     page = render_page(resolution, lang, timezone=settings.console_timezone, report=report)
-    return HTMLResponse(page, headers=headers)
+    response = HTMLResponse(page)
+    # The constant headers encoded once (Starlette would encode all 12 per page).
+    response.raw_headers.extend(
+        [*_BASE_RAW, (b"link", headers["Link"].encode("latin-1"))]
+        if headers.keys() == _SCAN_HEADER_NAMES
+        else [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    )
+    return response
 
 
 def _float(raw: str | None, low: float, high: float) -> float | None:
@@ -409,7 +427,7 @@ async def resolve_compressed(request: Request, segment: str) -> Response:
     if not parts.path.startswith("/01/"):
         return _not_found(request, dict(_BASE_HEADERS), "only GTINs (AI 01) are resolved here")
     # The compressed code is answered like the uncompressed one, query and all.
-    query = "&".join(x for x in (parts.query, request.url.query) if x)
+    query = "&".join(x for x in (parts.query, _query(request)) if x)
     return await _answer(
         request, parts.path, _clock(request), same_as=uncompressed, query_string=query
     )
