@@ -16,7 +16,9 @@ distributor's province) through a trusted proxy header naming one of 4,096 phone
 * **ceiling**: the same app and server settings answering one indexed point select on
   ``trace_codes`` (``/bench/ceiling/{gtin}/{serial}``) through the same async pool;
 * **resolver**: the verdict page (HTML, what a phone gets) at the highest rate ``wrk``
-  reaches with ``--connections``; the ratio to the ceiling;
+  reaches with ``--connections``; the ratio to the ceiling. The two take turns
+  (``--rounds`` slices of ``--duration`` each: the machine's speed drifts within seconds),
+  each rate over its total time, each percentile the worst of its slices;
 * **latency at half the resolver's maximum rate** (``wrk``'s per-connection ``delay``
   paces the requests; the achieved rate is printed);
 * the same maximum with the asyncio loop and h11 instead of uvloop and httptools;
@@ -35,6 +37,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -248,6 +251,19 @@ class Run:
     errors: int
     requests: int
 
+    @classmethod
+    def combined(cls, runs: list[Run]) -> Run:
+        """Several runs of one side as one: the rate over their total time, each latency
+        percentile the worst of the runs (and p50 their median)."""
+        requests = sum(r.requests for r in runs)
+        seconds = sum(r.requests / r.rate for r in runs if r.rate > 0)
+        return cls(
+            requests / seconds if seconds else 0.0,
+            statistics.median(r.p50_ms for r in runs), max(r.p90_ms for r in runs),
+            max(r.p99_ms for r in runs), max(r.max_ms for r in runs),
+            sum(r.errors for r in runs), requests,
+        )  # fmt: skip
+
     def line(self) -> str:
         return (
             f"{self.rate:,.0f} req/s over {self.requests:,} requests ({self.errors} errors); "
@@ -344,10 +360,16 @@ def main() -> None:
     parser.add_argument("--codes", type=int, default=20_000)
     parser.add_argument("--units", type=int, default=2_000, help="codes with custody")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument(
+        "--rounds", type=int, default=5,
+        help="ceiling and resolver take turns this many times, --duration in all each",
+    )  # fmt: skip
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--sample", type=int, default=200, help="codes whose verdicts replay")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (both servers)")
     args = parser.parse_args()
+    slice_s = args.duration / max(1, args.rounds)
+    turns: list[float] = []
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk (scripts/bootstrap.sh)")
     workdir = Path(tempfile.mkdtemp(prefix="ct-bench-resolver-"))
@@ -373,19 +395,28 @@ def main() -> None:
                 _wrk(base, ceiling_script, 2, args.connections)
                 _wrk(base, scan_script, 2, args.connections)
                 say("ceiling: one indexed point select ...")
-                results["ceiling"] = _wrk(base, ceiling_script, args.duration, args.connections)
-                say("resolver at its maximum rate ...")
-                results["resolver"] = _wrk(base, scan_script, args.duration, args.connections)
-                half = results["resolver"].rate / 2
+                # Interleaved: this machine's speed drifts within seconds (±15 % between
+                # consecutive runs), so each side gets `--rounds` slices taking turns.
+                ceiling_runs: list[Run] = []
+                resolver_runs: list[Run] = []
+                for turn in range(args.rounds):
+                    say(f"ceiling and resolver at their maximum rates, round {turn + 1} of "
+                        f"{args.rounds} ...")  # fmt: skip
+                    ceiling_runs.append(_wrk(base, ceiling_script, slice_s, args.connections))
+                    resolver_runs.append(_wrk(base, scan_script, slice_s, args.connections))
+                results["ceiling"] = Run.combined(ceiling_runs)
+                results["resolver"] = Run.combined(resolver_runs)
+                turns = [r.rate / c.rate for c, r in zip(ceiling_runs, resolver_runs, strict=True)]
+                half_rate = results["resolver"].rate / 2
                 # connections x 1000 / (delay + latency) = half the maximum rate: a short run
                 # measures the latency at that pace, then the delay is set from it
-                pace = args.connections * 1000 / half
+                pace = args.connections * 1000 / half_rate
                 trial = _wrk(base, _script(workdir, "trial", scanned, near=True, delay_ms=pace),
                              3, args.connections)  # fmt: skip
                 latency = args.connections * 1000 / trial.rate - pace  # mean, per request
-                pace = max(1.0, args.connections * 1000 / half - latency)
+                pace = max(1.0, args.connections * 1000 / half_rate - latency)
                 paced = _script(workdir, "paced", scanned, near=True, delay_ms=pace)
-                say(f"resolver at half its maximum ({half:,.0f} req/s) ...")
+                say(f"resolver at half its maximum ({half_rate:,.0f} req/s) ...")
                 results["half"] = _wrk(base, paced, args.duration, args.connections)
                 with httpx.Client(base_url=base) as http:  # a scan's JSON answer, for the eye
                     sample = http.get(scanned[0], headers={"Accept": "application/json"})
@@ -412,7 +443,8 @@ def main() -> None:
           "on the same machine")  # fmt: skip
     print(f"ceiling  (one indexed point select on trace_codes): {ceiling.line()}")
     print(f"resolver (verdict page, HTML, scan recorded):       {resolver.line()}")
-    print(f"ratio resolver / ceiling: {resolver.rate / ceiling.rate:.0%}")
+    print(f"ratio resolver / ceiling: {resolver.rate / ceiling.rate:.0%} "
+          f"(round by round: {', '.join(f'{x:.0%}' for x in turns)})")  # fmt: skip
     print(f"resolver at half its maximum (target {resolver.rate / 2:,.0f} req/s): {half.line()}")
     print(f"resolver with asyncio + h11 instead of uvloop + httptools: {plain.line()} "
           f"(uvloop + httptools: {resolver.rate / plain.rate:.2f}x)")
