@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cloud.provenance.errors import VerdictInputError
-from cloud.provenance.geo import EARTH_RADIUS_KM, GeoPoint, check_region
+from cloud.provenance.geo import EARTH_RADIUS_KM, GeoPoint, check_region, great_circle_km
 
 __all__ = [
     "EARLY_CLIENTS",
@@ -161,10 +161,10 @@ def canonical_order(scans: Sequence[Scan]) -> list[Scan]:
 
 # The rules below run on every scan over up to RECENT_SCANS + EARLY_CLIENTS earlier scans,
 # so their pair loops work on numbers taken out of the scans once (a scan's radians,
-# cosine, time in microseconds). Each pair's distance is computed exactly as
-# :func:`cloud.provenance.geo.separation_km` computes it, operation for operation, and each
-# time gap as ``timedelta.total_seconds`` does (whole microseconds / 10**6): the answers are
-# those of the plain pairwise loops (tests/cloud/provenance/_clone_reference.py).
+# cosine, time in microseconds). Each pair's distance goes through the same
+# :func:`cloud.provenance.geo.great_circle_km` as ``separation_km``, and each time gap is
+# computed as ``timedelta.total_seconds`` does (whole microseconds / 10**6): the answers
+# are those of the plain pairwise loops (tests/cloud/provenance/_clone_reference.py).
 
 _MICROSECOND = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -187,12 +187,10 @@ class _Points:
                    [p.accuracy_km for p in points])  # fmt: skip
 
     def separation_km(self, i: int, j: int) -> float:
-        """:func:`separation_km` of points ``i`` and ``j``."""
-        phi1, phi2 = self.phi[i], self.phi[j]
-        dphi, dlmb = phi2 - phi1, math.radians(self.lon[j] - self.lon[i])
-        h = (math.sin(dphi / 2) ** 2
-             + self.cos_phi[i] * self.cos_phi[j] * math.sin(dlmb / 2) ** 2)  # fmt: skip
-        distance = 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+        """:func:`cloud.provenance.geo.separation_km` of points ``i`` and ``j``."""
+        distance = great_circle_km(
+            self.phi[i], self.cos_phi[i], self.phi[j], self.cos_phi[j], self.lon[j] - self.lon[i]
+        )
         return max(0.0, distance - self.accuracy[i] - self.accuracy[j])
 
     def reach_km(self) -> float:
@@ -240,7 +238,7 @@ def _impossible_travel(ordered: list[Scan], limits: Thresholds) -> TravelEvidenc
     clients = [s.client for s in located]
     max_speed, min_distance = limits.max_speed_kmh, limits.min_distance_km
     reach = points.reach_km()  # a code scanned around one town: pairs an hour apart are done
-    worst: tuple[bool, float, float, int, int, float, float] | None = None
+    worst: tuple[bool, float, float, int, int, float] | None = None
     for i in range(len(located)):
         for j in range(i + 1, len(located)):
             hours = (micros[j] - micros[i]) / 10**6 / 3600
@@ -255,10 +253,10 @@ def _impossible_travel(ordered: list[Scan], limits: Thresholds) -> TravelEvidenc
             a, b = clients[i], clients[j]
             independent = a is not None and b is not None and a != b
             if worst is None or (independent, speed, distance) > worst[:3]:
-                worst = (independent, speed, distance, i, j, hours, speed)
+                worst = (independent, speed, distance, i, j, hours)
     if worst is None:
         return None
-    independent, speed, distance, i, j, hours, _ = worst
+    independent, speed, distance, i, j, hours = worst
     shown = None if math.isinf(speed) else speed
     return TravelEvidence(located[i], located[j], distance, hours, shown, independent)
 

@@ -30,6 +30,7 @@ __all__ = [
     "Circle",
     "GeoPoint",
     "check_region",
+    "great_circle_km",
     "haversine_km",
     "region_covers",
     "region_label",
@@ -61,8 +62,16 @@ class GeoPoint:
 def haversine_km(a: GeoPoint, b: GeoPoint) -> float:
     """Great-circle distance between two points in km (haversine formula)."""
     phi1, phi2 = math.radians(a.lat), math.radians(b.lat)
-    dphi, dlmb = phi2 - phi1, math.radians(b.lon - a.lon)
-    h = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return great_circle_km(phi1, math.cos(phi1), phi2, math.cos(phi2), b.lon - a.lon)
+
+
+def great_circle_km(
+    phi1: float, cos_phi1: float, phi2: float, cos_phi2: float, dlon_deg: float
+) -> float:
+    """:func:`haversine_km` from the latitudes in radians with their cosines and the
+    longitude difference in degrees: pair loops take those out of each point once."""
+    dphi, dlmb = phi2 - phi1, math.radians(dlon_deg)
+    h = math.sin(dphi / 2) ** 2 + cos_phi1 * cos_phi2 * math.sin(dlmb / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 

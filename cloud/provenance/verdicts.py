@@ -277,8 +277,6 @@ def _clone(state: ScanState, scans: list[Scan], limits: Thresholds) -> list[Find
     if (flag := state.clone_flag) is not None:
         reason = f"this code was found copied on {flag.at:%Y-%m-%d %H:%M} UTC: {flag.reason}"
         found.append(Finding(kind, "flagged", reason))
-    if len(scans) < 2:  # one scan: one place, one scan in any window, no pair to travel
-        return found
     rules = clone_rules(scans, limits)
     if (travel := rules.travel) is not None:
         speed = "at the same time" if travel.speed_kmh is None else f"{travel.speed_kmh:.0f} km/h"

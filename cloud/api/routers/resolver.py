@@ -85,7 +85,6 @@ _BASE_HEADERS: Final = {
 
 _BASE_RAW: Final = [(k.lower().encode("latin-1"), v.encode("latin-1"))
                     for k, v in _BASE_HEADERS.items()]  # fmt: skip
-_SCAN_HEADER_NAMES: Final = {*_BASE_HEADERS, "Link"}
 
 
 async def scan_clock() -> datetime:
@@ -322,12 +321,10 @@ async def _scan(
     report = _report_form(request, resolution, client)
     page = render_page(resolution, lang, timezone=settings.console_timezone, report=report)
     response = HTMLResponse(page)
-    # The constant headers encoded once (Starlette would encode all 12 per page).
-    response.raw_headers.extend(
-        [*_BASE_RAW, (b"link", headers["Link"].encode("latin-1"))]
-        if headers.keys() == _SCAN_HEADER_NAMES
-        else [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    )
+    # The constant headers encoded once (Starlette would encode all 12 per page); ``headers``
+    # is _headers(): those and this answer's Link.
+    response.raw_headers.extend(_BASE_RAW)
+    response.raw_headers.append((b"link", headers["Link"].encode("latin-1")))
     return response
 
 
